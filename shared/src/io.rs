@@ -1,0 +1,263 @@
+//! The PEM/DER stream every filter reads and writes.
+//!
+//! Input is any number of PEM blocks or concatenated DER objects, told apart
+//! by their first byte, read one object at a time so memory stays bounded
+//! whatever the stream's length. Only whitespace may stand between PEM
+//! blocks: explanatory text is refused, so a truncated or spliced stream is
+//! noticed instead of silently skipped.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+
+use crate::error::{Error, Result};
+
+/// No certificate, CSR or key we handle comes near this; anything larger is
+/// the wrong input, and reading it whole would defeat bounded memory.
+pub const MAX_OBJECT: usize = 1 << 20;
+
+/// One object from the stream: its PEM label (None for DER) and DER bytes.
+#[derive(Debug)]
+pub struct Object {
+    pub label: Option<String>,
+    pub der: Vec<u8>,
+    /// 1-based position in the stream, for messages.
+    pub index: usize,
+}
+
+impl Object {
+    /// Refuses a PEM block whose label is not one of `labels`; DER input
+    /// carries no label and is checked by the decoder instead.
+    pub fn expect_label(&self, labels: &[&str]) -> Result<()> {
+        match &self.label {
+            Some(l) if !labels.contains(&l.as_str()) => Err(Error::new(format!(
+                "object {}: PEM label {l:?} where {} was expected",
+                self.index,
+                labels.join(" or ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub struct Reader<R> {
+    inner: R,
+    line: usize,
+    count: usize,
+}
+
+impl<R: BufRead> Reader<R> {
+    pub fn new(inner: R) -> Reader<R> {
+        Reader { inner, line: 0, count: 0 }
+    }
+
+    /// The next object, or None at a clean end of input.
+    pub fn next_object(&mut self) -> Result<Option<Object>> {
+        let first = loop {
+            let buf = self.inner.fill_buf()?;
+            let Some(&b) = buf.first() else { return Ok(None) };
+            if b.is_ascii_whitespace() {
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                self.inner.consume(1);
+                continue;
+            }
+            break b;
+        };
+        self.count += 1;
+        let index = self.count;
+        let (label, der) = match first {
+            b'-' => self.read_pem().map_err(|e| e.context(format!("object {index} (PEM)")))?,
+            0x30 => (None, self.read_der().map_err(|e| e.context(format!("object {index} (DER)")))?),
+            other => {
+                return Err(Error::new(format!(
+                    "object {index}: input is neither PEM nor DER (first byte {other:#04x})"
+                )))
+            }
+        };
+        Ok(Some(Object { label, der, index }))
+    }
+
+    fn read_line(&mut self, line: &mut Vec<u8>) -> Result<usize> {
+        line.clear();
+        let n = Read::take(self.inner.by_ref(), MAX_OBJECT as u64).read_until(b'\n', line)?;
+        self.line += 1;
+        Ok(n)
+    }
+
+    fn read_pem(&mut self) -> Result<(Option<String>, Vec<u8>)> {
+        let start = self.line + 1;
+        let mut block = Vec::new();
+        let mut line = Vec::new();
+        self.read_line(&mut line)?;
+        let label = pem_boundary(&line, "-----BEGIN ")
+            .ok_or_else(|| Error::new(format!("line {start}: expected a -----BEGIN line")))?;
+        block.extend_from_slice(&line);
+        loop {
+            if self.read_line(&mut line)? == 0 {
+                return Err(Error::new(format!(
+                    "truncated: the {label} block from line {start} has no END line"
+                )));
+            }
+            block.extend_from_slice(&line);
+            if block.len() > MAX_OBJECT {
+                return Err(Error::new("PEM block larger than 1 MiB"));
+            }
+            if let Some(end) = pem_boundary(&line, "-----END ") {
+                if end != label {
+                    return Err(Error::new(format!("BEGIN {label} closed by END {end}")));
+                }
+                break;
+            }
+        }
+        let (decoded_label, der) = pem_rfc7468::decode_vec(&block)
+            .map_err(|e| Error::new(format!("bad PEM block at line {start}: {e}")))?;
+        Ok((Some(decoded_label.to_string()), der))
+    }
+
+    /// One DER TLV whose outer tag is SEQUENCE. The length must be definite
+    /// and minimally encoded; the decoder checks the inside.
+    fn read_der(&mut self) -> Result<Vec<u8>> {
+        let mut head = [0u8; 2];
+        self.read_exact(&mut head)?;
+        let mut out = head.to_vec();
+        let len = match head[1] {
+            n if n < 0x80 => n as usize,
+            0x80 => return Err(Error::new("indefinite length: BER, not DER")),
+            n => {
+                let count = (n & 0x7f) as usize;
+                if count > 3 {
+                    return Err(Error::new("object larger than 1 MiB"));
+                }
+                let mut bytes = vec![0u8; count];
+                self.read_exact(&mut bytes)?;
+                if bytes[0] == 0 || (count == 1 && bytes[0] < 0x80) {
+                    return Err(Error::new("non-minimal length encoding: BER, not DER"));
+                }
+                out.extend_from_slice(&bytes);
+                bytes.iter().fold(0usize, |acc, &b| acc << 8 | b as usize)
+            }
+        };
+        if len > MAX_OBJECT {
+            return Err(Error::new("object larger than 1 MiB"));
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.read_exact(&mut out[start..])?;
+        Ok(out)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_exact(buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::new("truncated: input ends inside the object")
+            } else {
+                e.into()
+            }
+        })
+    }
+}
+
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Object>;
+    fn next(&mut self) -> Option<Result<Object>> {
+        self.next_object().transpose()
+    }
+}
+
+/// The label of a `-----BEGIN LABEL-----` or `-----END LABEL-----` line.
+fn pem_boundary(line: &[u8], prefix: &str) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?.trim_end_matches(['\n', '\r']);
+    let label = text.strip_prefix(prefix)?.strip_suffix("-----")?;
+    Some(label.to_string())
+}
+
+/// Standard input as a stream of objects.
+pub fn stdin() -> Reader<std::io::StdinLock<'static>> {
+    Reader::new(std::io::stdin().lock())
+}
+
+/// Writes whole objects to stdout, PEM or DER. Each object is flushed as
+/// soon as it is complete, so a downstream filter can act on it while the
+/// next one is made, and a failure never leaves half an object behind.
+pub struct Writer {
+    out: std::io::StdoutLock<'static>,
+    der: bool,
+}
+
+impl Writer {
+    /// Refuses DER on a terminal: binary on a screen helps nobody.
+    pub fn stdout(der: bool) -> Result<Writer> {
+        let out = std::io::stdout();
+        if der && out.is_terminal() {
+            return Err(Error::usage("refusing to write DER to a terminal; redirect stdout"));
+        }
+        Ok(Writer { out: out.lock(), der })
+    }
+
+    pub fn write(&mut self, label: &str, der: &[u8]) -> Result<()> {
+        if self.der {
+            self.out.write_all(der)?;
+        } else {
+            self.out.write_all(pem(label, der).as_bytes())?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// PEM text with 64-character lines and LF endings.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    // Encoding cannot fail for a valid label and in-memory output.
+    pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der)
+        .unwrap_or_else(|e| format!("# cannot encode {label}: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &[u8]) -> Result<Vec<Object>> {
+        Reader::new(input).collect()
+    }
+
+    #[test]
+    fn pem_and_der_mixed() {
+        let der = [0x30, 0x03, 0x02, 0x01, 0x05];
+        let mut input = pem("TEST", &der).into_bytes();
+        input.extend_from_slice(b"\n\n");
+        input.extend_from_slice(&der);
+        input.extend_from_slice(&der);
+        let objs = read_all(&input).expect("read");
+        assert_eq!(objs.len(), 3);
+        assert_eq!(objs[0].label.as_deref(), Some("TEST"));
+        assert!(objs.iter().all(|o| o.der == der));
+    }
+
+    #[test]
+    fn refusals() {
+        let der = [0x30, 0x03, 0x02, 0x01, 0x05];
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![0x30, 0x80, 0x02, 0x01, 0x05, 0, 0], "BER"),
+            (vec![0x30, 0x81, 0x03, 0x02, 0x01, 0x05], "non-minimal"),
+            (der[..4].to_vec(), "truncated"),
+            (b"hello".to_vec(), "neither PEM nor DER"),
+            (pem("TEST", &der).replace("-----END TEST-----\n", "").into_bytes(), "truncated"),
+            (pem("TEST", &der).replace("END TEST", "END OTHER").into_bytes(), "closed by"),
+            (vec![0x30, 0x84, 0x10, 0, 0, 0], "larger than 1 MiB"),
+        ];
+        for (input, want) in cases {
+            let err = read_all(&input).expect_err(want);
+            assert!(err.to_string().contains(want), "{err} should mention {want}");
+        }
+        let mut trailing = pem("TEST", &der).into_bytes();
+        trailing.extend_from_slice(b"garbage\n");
+        assert!(read_all(&trailing).is_err());
+    }
+
+    #[test]
+    fn labels() {
+        let objs = read_all(pem("CERTIFICATE", &[0x30, 0]).as_bytes()).expect("read");
+        assert!(objs[0].expect_label(&["CERTIFICATE"]).is_ok());
+        assert!(objs[0].expect_label(&["X509 CRL"]).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! The shared library of the cardca tools: the only code that talks
+//! PKCS#11. Token access, URIs, PINs, keys, PEM/DER streams and errors each
+//! live in one module here, so every tool does each hard thing the same way.
+
+pub mod cli;
+pub mod error;
+pub mod hex;
+pub mod io;
+pub mod keys;
+pub mod pin;
+pub mod token;
+pub mod uri;
+
+pub use cryptoki;
+pub use der;
+pub use secrecy;
+pub use x509_cert;
+
+pub use error::{Context, Error, Result};

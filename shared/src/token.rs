@@ -1,0 +1,272 @@
+//! Loading the PKCS#11 module and choosing tokens and objects.
+//!
+//! A selector that matches several tokens or objects is an error that lists
+//! them: a CA must never sign with "the first key that matched".
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use cryptoki::slot::{Slot, SlotInfo, TokenInfo};
+
+use crate::error::{Context, Error, Result};
+use crate::uri::{ObjectType, Uri};
+
+/// Where p11-kit's proxy module and SoftHSM2 live on Debian (multiarch),
+/// Fedora and /usr/local builds.
+const LIB_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+/// The module to load: `--module`, the URI's `module-path`, `$CARDCA_MODULE`,
+/// p11-kit's proxy (every module registered with p11-kit), SoftHSM2.
+pub fn module_path(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(u) = uri {
+        if let Some(p) = &u.module_path {
+            return Ok(PathBuf::from(p));
+        }
+        if let Some(name) = &u.module_name {
+            return find_named_module(name);
+        }
+    }
+    if let Some(p) = std::env::var_os("CARDCA_MODULE").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let candidates = LIB_DIRS.iter().flat_map(|d| {
+        [
+            format!("{d}/p11-kit-proxy.so"),
+            format!("{d}/softhsm/libsofthsm2.so"),
+            format!("{d}/libsofthsm2.so"),
+        ]
+    });
+    // Proxy first for all directories, then SoftHSM2.
+    let mut found: Vec<String> = candidates.filter(|c| Path::new(c).exists()).collect();
+    found.sort_by_key(|c| !c.ends_with("p11-kit-proxy.so"));
+    found.into_iter().next().map(PathBuf::from).ok_or_else(|| {
+        Error::new("no PKCS#11 module found (neither p11-kit's proxy nor SoftHSM2)")
+            .hint("install one (apt-get install p11-kit softhsm2 opensc) or pass --module PATH")
+    })
+}
+
+/// RFC 7512 `module-name`: the module's file name without `lib` and `.so`,
+/// looked up in the system's module directories.
+fn find_named_module(name: &str) -> Result<PathBuf> {
+    for dir in LIB_DIRS {
+        for sub in ["", "/pkcs11", "/softhsm"] {
+            for file in [format!("{name}.so"), format!("lib{name}.so")] {
+                let p = PathBuf::from(format!("{dir}{sub}/{file}"));
+                if p.exists() {
+                    return Ok(p);
+                }
+            }
+        }
+    }
+    Err(Error::new(format!("no PKCS#11 module named {name:?} found")).hint("use module-path= or --module"))
+}
+
+/// Loads and initialises the module. A module that another part of the
+/// process already initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED).
+pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
+    let path = module_path(explicit, uri)?;
+    let ctx = Pkcs11::new(&path).map_err(|e| {
+        Error::from(e)
+            .context(format!("loading {}", path.display()))
+            .hint("check --module, module-path= or $CARDCA_MODULE")
+    })?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) => Ok(ctx),
+        Err(e) => {
+            let e = Error::from(e);
+            if e.is_ckr("CKR_CRYPTOKI_ALREADY_INITIALIZED") {
+                Ok(ctx)
+            } else {
+                Err(e.context(format!("initialising {}", path.display())))
+            }
+        }
+    }
+}
+
+/// A slot with a token present.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub slot: Slot,
+    pub slot_info: SlotInfo,
+    pub info: TokenInfo,
+}
+
+impl Token {
+    pub fn label(&self) -> &str {
+        self.info.label()
+    }
+
+    /// `token "ewak.net PKI"` for messages.
+    pub fn describe(&self) -> String {
+        if self.info.token_initialized() {
+            format!("token {:?}", self.label())
+        } else {
+            format!("the uninitialised token in slot {}", self.slot.id())
+        }
+    }
+
+    /// The token's URI, with the attributes p11tool prints.
+    pub fn uri(&self) -> Uri {
+        Uri {
+            model: Some(self.info.model().to_string()),
+            manufacturer: Some(self.info.manufacturer_id().to_string()),
+            serial: Some(self.info.serial_number().to_string()),
+            token: Some(self.label().to_string()),
+            ..Uri::default()
+        }
+    }
+
+    fn matches(&self, uri: &Uri) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&uri.token, self.info.label())
+            && eq(&uri.manufacturer, self.info.manufacturer_id())
+            && eq(&uri.serial, self.info.serial_number())
+            && eq(&uri.model, self.info.model())
+            && eq(&uri.slot_description, self.slot_info.slot_description())
+            && eq(&uri.slot_manufacturer, self.slot_info.manufacturer_id())
+            && uri.slot_id.is_none_or(|id| id == self.slot.id())
+    }
+}
+
+/// Every slot with a token, sorted by label then serial so listings are
+/// stable.
+pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
+    let mut out = Vec::new();
+    for slot in ctx.get_slots_with_token().context("listing slots")? {
+        let info = match ctx.get_token_info(slot) {
+            Ok(info) => info,
+            // A token pulled out between the two calls is simply gone.
+            Err(_) => continue,
+        };
+        let slot_info = ctx.get_slot_info(slot).context("reading slot info")?;
+        out.push(Token { slot, slot_info, info });
+    }
+    out.sort_by(|a, b| {
+        (a.info.label(), a.info.serial_number(), a.slot.id())
+            .cmp(&(b.info.label(), b.info.serial_number(), b.slot.id()))
+    });
+    Ok(out)
+}
+
+/// Tokens the URI's token part matches (initialised tokens only).
+pub fn matching_tokens(ctx: &Pkcs11, uri: &Uri) -> Result<Vec<Token>> {
+    Ok(tokens(ctx)?
+        .into_iter()
+        .filter(|t| t.info.token_initialized() && t.matches(uri))
+        .collect())
+}
+
+/// Exactly one initialised token, or an error naming what matched.
+pub fn select(ctx: &Pkcs11, uri: &Uri) -> Result<Token> {
+    let mut found = matching_tokens(ctx, uri)?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::new(format!("no token matches {}", uri.token_part()))
+            .hint("list the tokens with card-ls")),
+        _ => Err(ambiguous(
+            &format!("{} tokens match {}", found.len(), uri.token_part()),
+            found.iter().map(|t| format!("slot {}: {}", t.slot.id(), t.uri())),
+        )),
+    }
+}
+
+/// An error listing every candidate, one per line.
+pub fn ambiguous(what: &str, candidates: impl Iterator<Item = String>) -> Error {
+    let list: Vec<String> = candidates.map(|c| format!("\n  {c}")).collect();
+    Error::new(format!("{what}; refusing to choose one:{}", list.concat()))
+        .hint("add attributes (serial=, id=, object=, type=) until one matches")
+}
+
+pub fn object_class(t: ObjectType) -> ObjectClass {
+    match t {
+        ObjectType::Cert => ObjectClass::CERTIFICATE,
+        ObjectType::Data => ObjectClass::DATA,
+        ObjectType::Private => ObjectClass::PRIVATE_KEY,
+        ObjectType::Public => ObjectClass::PUBLIC_KEY,
+        ObjectType::SecretKey => ObjectClass::SECRET_KEY,
+    }
+}
+
+pub fn object_type(class: ObjectClass) -> Option<ObjectType> {
+    Some(match class {
+        ObjectClass::CERTIFICATE => ObjectType::Cert,
+        ObjectClass::DATA => ObjectType::Data,
+        ObjectClass::PRIVATE_KEY => ObjectType::Private,
+        ObjectClass::PUBLIC_KEY => ObjectType::Public,
+        ObjectClass::SECRET_KEY => ObjectType::SecretKey,
+        _ => return None,
+    })
+}
+
+/// The search template for the URI's object attributes; `class` overrides
+/// `type=` when the caller needs one class (a signing key is private).
+pub fn template(uri: &Uri, class: Option<ObjectClass>) -> Vec<Attribute> {
+    let mut t = Vec::new();
+    if let Some(c) = class.or(uri.object_type.map(object_class)) {
+        t.push(Attribute::Class(c));
+    }
+    if let Some(id) = &uri.id {
+        t.push(Attribute::Id(id.clone()));
+    }
+    if let Some(label) = &uri.object {
+        t.push(Attribute::Label(label.as_bytes().to_vec()));
+    }
+    t
+}
+
+/// The one object of `class` the URI names, or an error listing them all.
+pub fn select_object(session: &Session, token: &Token, uri: &Uri, class: ObjectClass) -> Result<ObjectHandle> {
+    if let Some(t) = uri.object_type {
+        if object_class(t) != class {
+            return Err(Error::new(format!("{uri} names a {} object, not a {class}", t.name())));
+        }
+    }
+    let found = session.find_objects(&template(uri, Some(class))).context("C_FindObjects")?;
+    match found.len() {
+        1 => Ok(found[0]),
+        0 => Err(Error::new(format!(
+            "no {} on {} matches {uri}",
+            object_type(class).map_or("object", |t| t.name()),
+            token.describe()
+        ))
+        .hint(if uri.id.is_none() && uri.object.is_none() {
+            "name the key with object= or id=; list them with card-ls --objects --login"
+        } else {
+            "list the objects with card-ls --objects --login"
+        })),
+        n => Err(ambiguous(
+            &format!("{n} objects on {} match {uri}", token.describe()),
+            found.iter().map(|&h| object_uri(session, token, h).to_string()),
+        )),
+    }
+}
+
+/// The full URI of an object: the token's attributes plus id, label, type.
+pub fn object_uri(session: &Session, token: &Token, handle: ObjectHandle) -> Uri {
+    let mut uri = token.uri();
+    let attrs = session
+        .get_attributes(handle, &[AttributeType::Class, AttributeType::Id, AttributeType::Label])
+        .unwrap_or_default();
+    for a in attrs {
+        match a {
+            Attribute::Class(c) => uri.object_type = object_type(c),
+            Attribute::Id(id) if !id.is_empty() => uri.id = Some(id),
+            Attribute::Label(l) if !l.is_empty() => {
+                uri.object = Some(String::from_utf8_lossy(&l).into_owned())
+            }
+            _ => {}
+        }
+    }
+    uri
+}
