@@ -72,26 +72,28 @@ pub struct TokenFlags {
 }
 
 impl TokenFlags {
-    /// Consumes `arg` if it is one of the token flags.
-    pub fn parse(&mut self, arg: &Arg, parser: &mut Parser) -> Result<bool> {
-        match arg {
-            Arg::Long("module") => {
+    /// Whether `--name` is one of the token flags. lexopt's `Arg` borrows
+    /// the parser, so a tool matches `Arg::Long(f) if TokenFlags::claims(f)`,
+    /// copies `f`, and hands it to [`TokenFlags::parse`].
+    pub fn claims(name: &str) -> bool {
+        matches!(name, "module" | "pin-source" | "pin")
+    }
+
+    pub fn parse(&mut self, name: &str, parser: &mut Parser) -> Result<()> {
+        match name {
+            "module" => {
                 let v = parser.value()?;
-                set_once(&mut self.module, PathBuf::from(v), "--module")?;
+                set_once(&mut self.module, PathBuf::from(v), "--module")
             }
-            Arg::Long("pin-source") => {
+            "pin-source" => {
                 let src = value_with(parser, "--pin-source", PinSource::parse)?;
-                set_once(&mut self.pin_source, src, "--pin-source")?;
+                set_once(&mut self.pin_source, src, "--pin-source")
             }
-            Arg::Long("pin") => {
-                return Err(Error::usage(
-                    "PINs are never given on the command line (ps and shell history show them); \
-                     use --pin-source file:PATH, env:VAR or fd:N",
-                ))
-            }
-            _ => return Ok(false),
+            _ => Err(Error::usage(
+                "PINs are never given on the command line (ps and shell history show them); \
+                 use --pin-source file:PATH, env:VAR or fd:N",
+            )),
         }
-        Ok(true)
     }
 }
 

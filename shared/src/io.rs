@@ -86,8 +86,9 @@ impl<R: BufRead> Reader<R> {
 
     fn read_pem(&mut self) -> Result<(Option<String>, Vec<u8>)> {
         let start = self.line + 1;
-        let mut block = Vec::new();
-        let mut line = Vec::new();
+        // Zeroized: card-keygen reads private keys through this reader.
+        let mut block = zeroize::Zeroizing::new(Vec::new());
+        let mut line = zeroize::Zeroizing::new(Vec::new());
         self.read_line(&mut line)?;
         let label = pem_boundary(&line, "-----BEGIN ")
             .ok_or_else(|| Error::new(format!("line {start}: expected a -----BEGIN line")))?;

@@ -164,11 +164,9 @@ pub fn obtain(source: Option<&PinSource>, what: &str, flag: &str, new: bool) -> 
     }
 }
 
-/// Logs the user in once, after reading the token's PIN flags so a login can
-/// never burn the last try unattended. A failed login is not retried: a
-/// second wrong PIN brings a token one step closer to locking.
-pub fn login(session: &Session, token: &Token, source: Option<&PinSource>, uri: Option<&Uri>) -> Result<()> {
-    let pin = choose(token, source, uri)?;
+/// Refuses what must not be tried unattended: a locked PIN, or one on its
+/// final try when nobody is typing it. Warns when tries are running low.
+pub fn check_user_flags(token: &Token, automatic: bool) -> Result<()> {
     let info = &token.info;
     let name = token.describe();
     if info.user_pin_locked() {
@@ -177,35 +175,66 @@ pub fn login(session: &Session, token: &Token, source: Option<&PinSource>, uri: 
     }
     if !info.user_pin_initialized() {
         return Err(Error::new(format!("{name} has no user PIN yet"))
-            .hint(format!("set one: card-init --token '{}' --unblock", token.uri())));
+            .hint(format!("set one with the SO PIN: card-init --token '{}' --unblock", token.uri())));
     }
-    let final_try = info.user_pin_final_try();
-    if final_try && matches!(pin, Pin::Automatic(_)) {
+    warn_or_refuse(&name, "user", info.user_pin_final_try(), info.user_pin_count_low(), automatic)
+}
+
+/// The same checks for the security officer's PIN.
+pub fn check_so_flags(token: &Token, automatic: bool) -> Result<()> {
+    let info = &token.info;
+    let name = token.describe();
+    if info.so_pin_locked() {
+        return Err(Error::new(format!("the SO PIN of {name} is locked"))
+            .hint("a token with a locked SO PIN can only be reset by its vendor's tools"));
+    }
+    warn_or_refuse(&name, "SO", info.so_pin_final_try(), info.so_pin_count_low(), automatic)
+}
+
+fn warn_or_refuse(name: &str, who: &str, final_try: bool, low: bool, automatic: bool) -> Result<()> {
+    if final_try && automatic {
         return Err(Error::new(format!(
-            "the user PIN of {name} is on its final try; refusing an unattended login"
+            "the {who} PIN of {name} is on its final try; refusing to use a PIN nobody typed"
         ))
-        .hint("log in once interactively with the right PIN, or unblock it with card-init --unblock"));
+        .hint("enter it at the prompt (run without a PIN source, on a terminal) after checking it"));
     }
     if final_try {
-        eprintln!("warning: the user PIN of {name} is on its final try: a wrong PIN locks it");
-    } else if info.user_pin_count_low() {
-        eprintln!("warning: {name} has counted wrong PINs; few tries remain before it locks");
+        eprintln!("warning: the {who} PIN of {name} is on its final try: a wrong PIN locks it");
+    } else if low {
+        eprintln!("warning: {name} has counted wrong {who} PINs; few tries remain before it locks");
     }
+    Ok(())
+}
+
+/// What a failed C_Login or C_SetPIN means to the operator.
+pub fn pin_error(e: Error, who: &str, token: &Token) -> Error {
+    if e.is_ckr("CKR_PIN_INCORRECT") {
+        Error::new(format!("wrong {who} PIN for {} ({e}); not retried", token.describe()))
+    } else if e.is_ckr("CKR_PIN_LOCKED") {
+        Error::new(format!("the {who} PIN of {} is locked ({e})", token.describe()))
+    } else {
+        e
+    }
+}
+
+/// Logs the user in once, after reading the token's PIN flags so a login can
+/// never burn the last try unattended. A failed login is not retried: a
+/// second wrong PIN brings a token one step closer to locking.
+pub fn login(session: &Session, token: &Token, source: Option<&PinSource>, uri: Option<&Uri>) -> Result<()> {
+    let pin = choose(token, source, uri)?;
+    check_user_flags(token, matches!(pin, Pin::Automatic(_)))?;
     let result = match pin {
         Pin::PinPad => session.login(UserType::User, None),
         Pin::Automatic(secret) => session.login(UserType::User, Some(&secret)),
         Pin::Prompt => {
-            let secret = prompt(&format!("PIN for {name}"))?;
+            let secret = prompt(&format!("PIN for {}", token.describe()))?;
             session.login(UserType::User, Some(&secret))
         }
     };
     match result.map_err(Error::from) {
         Ok(()) => Ok(()),
         Err(e) if e.is_ckr("CKR_USER_ALREADY_LOGGED_IN") => Ok(()),
-        Err(e) if e.is_ckr("CKR_PIN_INCORRECT") => Err(Error::new(format!(
-            "wrong PIN for {name} (C_Login: CKR_PIN_INCORRECT); not retried"
-        ))),
-        Err(e) => Err(e.context(format!("logging in to {name}"))),
+        Err(e) => Err(pin_error(e, "user", token)),
     }
 }
 

@@ -127,7 +127,7 @@ impl Token {
         }
     }
 
-    fn matches(&self, uri: &Uri) -> bool {
+    pub fn matches(&self, uri: &Uri) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         eq(&uri.token, self.info.label())
             && eq(&uri.manufacturer, self.info.manufacturer_id())
@@ -269,4 +269,27 @@ pub fn object_uri(session: &Session, token: &Token, handle: ObjectHandle) -> Uri
         }
     }
     uri
+}
+
+/// Stores a certificate on the token as a public CKO_CERTIFICATE with the
+/// attributes PKCS#11 section 4.6.3 lists for X.509 certificates, so other
+/// software (OpenSC, p11-kit, browsers) finds it by subject, issuer and id.
+pub fn create_certificate(session: &Session, cert_der: &[u8], label: &str, id: &[u8]) -> Result<ObjectHandle> {
+    use cryptoki::object::CertificateType;
+    use der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(cert_der).context("parsing the certificate")?;
+    let tbs = cert.tbs_certificate();
+    let template = vec![
+        Attribute::Class(ObjectClass::CERTIFICATE),
+        Attribute::CertificateType(CertificateType::X_509),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+        Attribute::Subject(tbs.subject().to_der()?),
+        Attribute::Issuer(tbs.issuer().to_der()?),
+        Attribute::SerialNumber(tbs.serial_number().to_der()?),
+        Attribute::Value(cert_der.to_vec()),
+    ];
+    session.create_object(&template).context("storing the certificate (C_CreateObject)")
 }

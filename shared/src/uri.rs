@@ -246,6 +246,13 @@ fn percent_encode(out: &mut String, bytes: &[u8], all: bool) {
     }
 }
 
+/// Two URIs are equal when they print the same (the query included).
+impl PartialEq for Uri {
+    fn eq(&self, other: &Uri) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
 impl fmt::Display for Uri {
     /// Attributes in the order p11-kit and GnuTLS print them; ids always
     /// fully percent-encoded as they are binary.

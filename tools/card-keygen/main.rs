@@ -1,1 +1,396 @@
-fn main(){}
+//! card-keygen: generates a CA key pair on the token, or imports an
+//! existing key once.
+//!
+//! Reads a key file from stdin only with `--import -`; writes the new key's
+//! public key (SubjectPublicKeyInfo, PEM) to stdout and its URI to stderr.
+//! Touches the token: creates objects, read-write.
+
+mod import;
+
+use std::ffi::OsString;
+
+use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::cryptoki::mechanism::Mechanism;
+use cardca::cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cardca::cryptoki::session::Session;
+use cardca::der::asn1::OctetString;
+use cardca::der::Encode;
+use cardca::keys::{self, KeySpec};
+use cardca::pin::{self, PinSource};
+use cardca::token::{self, Token};
+use cardca::uri::{ObjectType, Uri};
+use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
+use cardca::{hex, io, Context, Error, Result};
+use import::Material;
+use lexopt::{Arg, Parser};
+
+const USAGE: &str = "\
+card-keygen: generate a CA key pair on a PKCS#11 token, or import one
+
+Usage:
+  card-keygen --token URI --type TYPE --label LABEL [--id HEX]
+              [--pin-source SRC] [--module PATH]
+  card-keygen --token URI --import FILE|- [--pass-source SRC] --label LABEL
+              [--id HEX] [--cert-label LABEL] [--pin-source SRC] [--module PATH]
+
+Generates the key pair on the token, so the private key never exists
+outside it (the seed article's `pkcs15-init --generate-key`), or imports an
+existing key once (its `pkcs15-init --store-private-key`). Either way the
+private key is sensitive, never extractable, and may only sign; the
+attributes are read back and a key the token did not make so is destroyed.
+Writes the public key (SubjectPublicKeyInfo, PEM) to stdout and the new
+key's URI to stderr.
+
+Options:
+      --token URI          the token to put the key on (RFC 7512 URI)
+      --type TYPE          generate a key: rsa:2048, rsa:3072, rsa:4096,
+                           ec:p256, ec:p384, ec:p521 or ed25519
+      --import FILE|-      import a private key: PKCS#8 (plain or encrypted),
+                           PKCS#1 RSA, SEC1 EC, in PEM or DER, or PKCS#12 with
+                           its certificate; `-` reads stdin
+      --pass-source SRC    where the import file's password comes from
+                           (file:PATH, env:VAR or fd:N; default: ask on the tty)
+      --label LABEL        CKA_LABEL of the key objects
+      --id HEX             CKA_ID (default: the SHA-1 of the public key, RFC
+                           5280's key identifier, so it equals the SKI/AKI of
+                           the certificates)
+      --cert-label LABEL   label of the certificate imported from a PKCS#12
+                           (default: the key's label)
+      --pin-source SRC     where the user PIN comes from (file:PATH, env:VAR,
+                           fd:N; default: the URI's pin-source, then the tty)
+      --module PATH        the PKCS#11 module (default: $CARDCA_MODULE, then
+                           p11-kit's proxy, then SoftHSM2)
+  -h, --help               print this help
+  -V, --version            print the version
+
+Examples:
+  $ card-keygen --token 'pkcs11:token=ewak.net%20PKI' --type ec:p384 \\
+      --label 'ewak.net Root CA' --pin-source file:user.pin > root.pub.pem
+  $ card-keygen --token 'pkcs11:token=ewak.net%20PKI' --import servers.p12 \\
+      --label 'Sub CA servers' --pass-source env:P12PASS
+";
+
+#[derive(Debug)]
+enum Source {
+    Generate(KeySpec),
+    Import(String),
+}
+
+#[derive(Debug)]
+struct Args {
+    flags: TokenFlags,
+    token: Uri,
+    source: Source,
+    label: String,
+    id: Option<Vec<u8>>,
+    cert_label: Option<String>,
+    pass_source: Option<PinSource>,
+}
+
+fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
+    let mut parser = Parser::from_args(args);
+    let mut flags = TokenFlags::default();
+    let (mut token, mut spec, mut import, mut label, mut id, mut cert_label, mut pass_source) =
+        (None, None, None, None, None, None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Long(f) if TokenFlags::claims(f) => {
+                let f = f.to_owned();
+                flags.parse(&f, &mut parser)?;
+            }
+            Arg::Long("token") => set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?,
+            Arg::Long("type") => set_once(&mut spec, value_with(&mut parser, "--type", KeySpec::parse)?, "--type")?,
+            Arg::Long("import") => set_once(&mut import, value(&mut parser)?, "--import")?,
+            Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
+            Arg::Long("id") => set_once(&mut id, value_with(&mut parser, "--id", hex::decode)?, "--id")?,
+            Arg::Long("cert-label") => set_once(&mut cert_label, value(&mut parser)?, "--cert-label")?,
+            Arg::Long("pass-source") => {
+                set_once(&mut pass_source, value_with(&mut parser, "--pass-source", PinSource::parse)?, "--pass-source")?
+            }
+            Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
+            Arg::Short('V') | Arg::Long("version") => return Err(cli::version("card-keygen")),
+            other => return Err(cli::unexpected(other)),
+        }
+    }
+    let token = token.ok_or_else(|| Error::usage("--token URI is required"))?;
+    let source = match (spec, import) {
+        (Some(s), None) => Source::Generate(s),
+        (None, Some(f)) => Source::Import(f),
+        (None, None) => return Err(Error::usage("give --type TYPE to generate a key or --import FILE")),
+        (Some(_), Some(_)) => return Err(Error::usage("--type and --import exclude each other")),
+    };
+    if matches!(source, Source::Generate(_)) && (pass_source.is_some() || cert_label.is_some()) {
+        return Err(Error::usage("--pass-source and --cert-label only apply to --import"));
+    }
+    let label = label.ok_or_else(|| Error::usage("--label LABEL is required"))?;
+    if label.is_empty() {
+        return Err(Error::usage("--label must not be empty"));
+    }
+    Ok(Args { flags, token, source, label, id, cert_label, pass_source })
+}
+
+fn run(args: Vec<OsString>) -> Result<()> {
+    let args = parse_args(args)?;
+    // A bad key file fails before the token is touched.
+    let imported = match &args.source {
+        Source::Import(path) => Some(read_import(path, args.pass_source.as_ref())?),
+        Source::Generate(_) => None,
+    };
+    let out = io::Writer::stdout(false)?;
+    let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
+    let tok = token::select(&ctx, &args.token)?;
+    let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
+    pin::login(&session, &tok, args.flags.pin_source.as_ref(), Some(&args.token))?;
+    refuse_taken_label(&session, &tok, &args.label)?;
+
+    let made = match (&args.source, imported) {
+        (Source::Generate(spec), _) => generate(&session, *spec, &args)?,
+        (Source::Import(_), Some(imp)) => store_import(&session, &tok, &imp, &args)?,
+        (Source::Import(_), None) => return Err(Error::new("internal: import without a key")),
+    };
+    let mut out = out;
+    out.write("PUBLIC KEY", &made.spki.to_der()?)?;
+    let mut uri = token::object_uri(&session, &tok, made.private);
+    uri.object_type = Some(ObjectType::Private);
+    eprintln!("card-keygen: {} {} key {uri}", made.verb, made.spec);
+    Ok(())
+}
+
+fn read_import(path: &str, pass_source: Option<&PinSource>) -> Result<import::Imported> {
+    let bytes = import::read_file(path)?;
+    let password = if import::needs_password(&bytes).with_context(|| format!("reading {path}"))? {
+        Some(pin::obtain(pass_source, &format!("password for {path}"), "--pass-source", false)?)
+    } else {
+        None
+    };
+    import::parse(&bytes, password.as_ref()).with_context(|| format!("reading {path}"))
+}
+
+struct Made {
+    private: ObjectHandle,
+    spki: SubjectPublicKeyInfoOwned,
+    spec: KeySpec,
+    verb: &'static str,
+}
+
+/// A second key with the same label would make every `object=` URI for it
+/// ambiguous; refuse before creating anything.
+fn refuse_taken_label(session: &Session, tok: &Token, label: &str) -> Result<()> {
+    for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+        let found = session
+            .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+            .context("C_FindObjects")?;
+        if let Some(&h) = found.first() {
+            return Err(Error::new(format!(
+                "a key labelled {label:?} is already on {}: {}",
+                tok.describe(),
+                token::object_uri(session, tok, h)
+            ))
+            .hint("choose another --label"));
+        }
+    }
+    Ok(())
+}
+
+fn refuse_taken_id(session: &Session, tok: &Token, id: &[u8]) -> Result<()> {
+    let found = session
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.to_vec())])
+        .context("C_FindObjects")?;
+    if let Some(&h) = found.first() {
+        return Err(Error::new(format!(
+            "a private key with id {} is already on {}: {}",
+            hex::encode(id),
+            tok.describe(),
+            token::object_uri(session, tok, h)
+        )));
+    }
+    Ok(())
+}
+
+fn generate(session: &Session, spec: KeySpec, args: &Args) -> Result<Made> {
+    let label = Attribute::Label(args.label.as_bytes().to_vec());
+    let mut public = keys::public_policy();
+    let mut private = keys::private_policy();
+    public.push(label.clone());
+    private.push(label);
+    if let Some(id) = &args.id {
+        public.push(Attribute::Id(id.clone()));
+        private.push(Attribute::Id(id.clone()));
+    }
+    let mechanism = match spec {
+        KeySpec::Rsa(bits) => {
+            public.push(Attribute::ModulusBits((bits as u64).into()));
+            public.push(Attribute::PublicExponent(keys::RSA_EXPONENT.to_vec()));
+            Mechanism::RsaPkcsKeyPairGen
+        }
+        KeySpec::Ec(_) => Mechanism::EccKeyPairGen,
+        KeySpec::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
+    };
+    if let Some(params) = spec.ec_params() {
+        public.push(Attribute::EcParams(params));
+    }
+    let (pub_h, priv_h) = session
+        .generate_key_pair(&mechanism, &public, &private)
+        .with_context(|| format!("generating a {spec} key pair"))?;
+    let finish = || -> Result<SubjectPublicKeyInfoOwned> {
+        let (_, spki) = keys::public_key_info(session, pub_h)?;
+        if args.id.is_none() {
+            // The default id is the key identifier, known only now.
+            let id = Attribute::Id(keys::key_id(&spki));
+            session.update_attributes(pub_h, std::slice::from_ref(&id)).context("setting CKA_ID")?;
+            session.update_attributes(priv_h, &[id]).context("setting CKA_ID")?;
+        }
+        let mut expect = keys::private_policy();
+        // Made on the token and never out of it: PKCS#11 section 4.9.
+        expect.extend([Attribute::AlwaysSensitive(true), Attribute::NeverExtractable(true), Attribute::Local(true)]);
+        keys::check_attributes(session, priv_h, &expect).context("the new private key")?;
+        keys::check_attributes(session, pub_h, &keys::public_policy()).context("the new public key")?;
+        Ok(spki)
+    };
+    match finish() {
+        Ok(spki) => Ok(Made { private: priv_h, spki, spec, verb: "generated" }),
+        Err(e) => Err(destroy_after(session, &[priv_h, pub_h], e)),
+    }
+}
+
+/// Removes what was made before a failure, so a failed run leaves the
+/// token as it was.
+fn destroy_after(session: &Session, handles: &[ObjectHandle], e: Error) -> Error {
+    for &h in handles {
+        if let Err(d) = session.destroy_object(h) {
+            return e.context(format!("(and removing the half-made key failed too: {})", Error::from(d)));
+        }
+    }
+    e
+}
+
+fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &Args) -> Result<Made> {
+    let spec = imp.key.spec();
+    let spki = imp.key.spki()?;
+    let id = args.id.clone().unwrap_or_else(|| keys::key_id(&spki));
+    refuse_taken_id(session, tok, &id)?;
+    let common = [Attribute::Label(args.label.as_bytes().to_vec()), Attribute::Id(id.clone())];
+
+    let mut private = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
+    private.extend(keys::private_policy());
+    private.extend(common.iter().cloned());
+    let mut public = vec![Attribute::Class(ObjectClass::PUBLIC_KEY)];
+    public.extend(keys::public_policy());
+    public.extend(common.iter().cloned());
+    match &imp.key {
+        Material::Rsa { n, e, d, p, q, dp, dq, qinv } => {
+            private.extend([
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::Modulus(n.clone()),
+                Attribute::PublicExponent(e.clone()),
+                Attribute::PrivateExponent(d.to_vec()),
+                Attribute::Prime1(p.to_vec()),
+                Attribute::Prime2(q.to_vec()),
+                Attribute::Exponent1(dp.to_vec()),
+                Attribute::Exponent2(dq.to_vec()),
+                Attribute::Coefficient(qinv.to_vec()),
+            ]);
+            public.extend([
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::Modulus(n.clone()),
+                Attribute::PublicExponent(e.clone()),
+            ]);
+        }
+        Material::Ec { scalar: secret, point, .. } | Material::Ed25519 { seed: secret, public: point } => {
+            let key_type = if spec == KeySpec::Ed25519 { KeyType::EC_EDWARDS } else { KeyType::EC };
+            let params = spec.ec_params().ok_or_else(|| Error::new("no EC parameters"))?;
+            private.extend([Attribute::KeyType(key_type), Attribute::EcParams(params.clone()), Attribute::Value(secret.to_vec())]);
+            let wrapped = OctetString::new(point.clone())?.to_der()?;
+            public.extend([Attribute::KeyType(key_type), Attribute::EcParams(params), Attribute::EcPoint(wrapped)]);
+        }
+    }
+    let result = session.create_object(&private);
+    // The template held copies of the secret; wipe them now.
+    for a in private.iter_mut() {
+        if let Attribute::PrivateExponent(v) | Attribute::Prime1(v) | Attribute::Prime2(v) | Attribute::Exponent1(v)
+        | Attribute::Exponent2(v) | Attribute::Coefficient(v) | Attribute::Value(v) = a
+        {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+    let priv_h = result.context("importing the private key (C_CreateObject)")?;
+    let mut made = vec![priv_h];
+    let mut rest = || -> Result<()> {
+        let pub_h = session.create_object(&public).context("creating the public key (C_CreateObject)")?;
+        made.push(pub_h);
+        keys::check_attributes(session, priv_h, &keys::private_policy()).context("the imported private key")?;
+        if let Some(cert) = own_certificate(&imp.certs, &spki)? {
+            let label = args.cert_label.as_deref().unwrap_or(&args.label);
+            made.push(token::create_certificate(session, cert, label, &id)?);
+        }
+        Ok(())
+    };
+    match rest() {
+        Ok(()) => Ok(Made { private: priv_h, spki, spec, verb: "imported" }),
+        Err(e) => Err(destroy_after(session, &made, e)),
+    }
+}
+
+/// The certificate in a PKCS#12 whose public key is the imported key's;
+/// chain certificates that came along are not stored.
+fn own_certificate<'a>(certs: &'a [Vec<u8>], spki: &SubjectPublicKeyInfoOwned) -> Result<Option<&'a [u8]>> {
+    use cardca::der::Decode;
+    for der in certs {
+        let cert = cardca::x509_cert::Certificate::from_der(der).context("a certificate in the PKCS#12")?;
+        if cert.tbs_certificate().subject_public_key_info() == spki {
+            return Ok(Some(der));
+        }
+    }
+    if !certs.is_empty() {
+        eprintln!("card-keygen: warning: no certificate in the file matches the key; none stored");
+    }
+    Ok(None)
+}
+
+fn main() -> std::process::ExitCode {
+    cli::main("card-keygen", run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardca::cli::args;
+    use cardca::error::Kind;
+
+    #[test]
+    fn generate_form() {
+        let a = parse_args(args(&["--token", "pkcs11:token=t", "--type", "ec:p256", "--label", "root", "--id", "01:02"]))
+            .expect("parse");
+        assert!(matches!(a.source, Source::Generate(KeySpec::Ec(_))));
+        assert_eq!(a.id, Some(vec![1, 2]));
+        assert_eq!(a.token.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn import_form() {
+        let a = parse_args(args(&[
+            "--token", "pkcs11:token=t", "--import", "-", "--label", "k", "--pass-source", "env:P", "--cert-label", "c",
+        ]))
+        .expect("parse");
+        assert!(matches!(a.source, Source::Import(ref f) if f == "-"));
+        assert_eq!(a.pass_source, Some(PinSource::Env("P".into())));
+        assert_eq!(a.cert_label.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            &["--type", "ec:p256", "--label", "k"][..],
+            &["--token", "pkcs11:", "--label", "k"],
+            &["--token", "pkcs11:", "--type", "rsa:1024", "--label", "k"],
+            &["--token", "pkcs11:", "--type", "ec:p256"],
+            &["--token", "pkcs11:", "--type", "ec:p256", "--import", "f", "--label", "k"],
+            &["--token", "pkcs11:", "--type", "ec:p256", "--label", "k", "--cert-label", "c"],
+            &["--token", "pkcs11:", "--type", "ec:p256", "--label", "k", "--id", "xyz"],
+            &["--token", "pkcs11:", "--type", "ec:p256", "--label", ""],
+        ] {
+            let e = parse_args(args(bad)).expect_err(&bad.join(" "));
+            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
+        }
+    }
+}
