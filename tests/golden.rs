@@ -119,7 +119,10 @@ fn run_case(case: &Case, module: &str, overwrite: bool) -> Result<(), String> {
     let conf = tmp.join("softhsm2.conf");
     std::fs::write(
         &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tmp.join("tokens").display()),
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tmp.join("tokens").display()
+        ),
     )
     .map_err(|e| e.to_string())?;
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_card-ls")).parent().expect("bin dir").to_path_buf();
@@ -206,7 +209,8 @@ fn run_case(case: &Case, module: &str, overwrite: bool) -> Result<(), String> {
     let fixtures_text = fixtures.display().to_string();
     let redactions = token_redactions(&tmp, &env);
     let norm = |b: &[u8]| {
-        let mut text = String::from_utf8_lossy(b).replace(&tmp_text, "[TMP]").replace(&fixtures_text, "[FIXTURES]");
+        let mut text =
+            String::from_utf8_lossy(b).replace(&tmp_text, "[TMP]").replace(&fixtures_text, "[FIXTURES]");
         for (from, to) in &redactions {
             text = text.replace(from.as_str(), to);
         }
@@ -284,7 +288,9 @@ fn lines_match(want: &[&str], got: &[&str]) -> bool {
     match want.split_first() {
         None => got.is_empty(),
         Some((&"...", rest)) => (0..=got.len()).any(|skip| lines_match(rest, &got[skip..])),
-        Some((w, rest)) => got.split_first().is_some_and(|(g, grest)| line_matches(w, g) && lines_match(rest, grest)),
+        Some((w, rest)) => {
+            got.split_first().is_some_and(|(g, grest)| line_matches(w, g) && lines_match(rest, grest))
+        }
     }
 }
 
@@ -294,7 +300,8 @@ fn line_matches(want: &str, got: &str) -> bool {
         return want == got;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !got.starts_with(first) || !got[first.len()..].ends_with(last) || got.len() < first.len() + last.len() {
+    if !got.starts_with(first) || !got[first.len()..].ends_with(last) || got.len() < first.len() + last.len()
+    {
         return false;
     }
     let mut rest = &got[first.len()..got.len() - last.len()];

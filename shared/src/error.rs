@@ -111,9 +111,7 @@ impl From<cryptoki::error::Error> for Error {
     fn from(e: cryptoki::error::Error) -> Error {
         use cryptoki::error::Error as E;
         match e {
-            E::Pkcs11(rv, function) => {
-                Error::new(format!("C_{function:?} failed: {}", ckr_name(&rv)))
-            }
+            E::Pkcs11(rv, function) => Error::new(format!("C_{function:?} failed: {}", ckr_name(&rv))),
             E::LibraryLoading(e) => Error::new(format!("cannot load the PKCS#11 module: {e}")),
             other => Error::new(other.to_string().to_lowercase()),
         }
@@ -167,10 +165,7 @@ mod tests {
         use cryptoki::error::RvError;
         assert_eq!(ckr_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
         assert_eq!(ckr_name(&RvError::SlotIdInvalid), "CKR_SLOT_ID_INVALID");
-        assert_eq!(
-            ckr_name(&RvError::CryptokiAlreadyInitialized),
-            "CKR_CRYPTOKI_ALREADY_INITIALIZED"
-        );
+        assert_eq!(ckr_name(&RvError::CryptokiAlreadyInitialized), "CKR_CRYPTOKI_ALREADY_INITIALIZED");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub fn encode_upper(bytes: &[u8]) -> String {
 /// an empty id or serial is never what was meant.
 pub fn decode(s: &str) -> Result<Vec<u8>> {
     let digits: Vec<u8> = s.bytes().filter(|&b| b != b':').collect();
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
         return Err(Error::new(format!("{s:?} is not an even number of hex digits")));
     }
     digits

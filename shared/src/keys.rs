@@ -107,8 +107,8 @@ impl KeySpec {
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
         let alg = &spki.algorithm;
         if alg.oid == OID_RSA_ENCRYPTION {
-            let key = RsaPublicKey::from_der(spki.subject_public_key.raw_bytes())
-                .context("RSA public key")?;
+            let key =
+                RsaPublicKey::from_der(spki.subject_public_key.raw_bytes()).context("RSA public key")?;
             return Ok(KeySpec::Rsa(bit_len(key.modulus.as_bytes())));
         }
         if alg.oid == OID_ED25519 {
@@ -238,7 +238,10 @@ pub fn key_spec(session: &Session, handle: ObjectHandle) -> Result<KeySpec> {
 
 /// The SubjectPublicKeyInfo of a public key object (or of an RSA private
 /// key, which carries its modulus and exponent).
-pub fn public_key_info(session: &Session, handle: ObjectHandle) -> Result<(KeySpec, SubjectPublicKeyInfoOwned)> {
+pub fn public_key_info(
+    session: &Session,
+    handle: ObjectHandle,
+) -> Result<(KeySpec, SubjectPublicKeyInfoOwned)> {
     let spec = key_spec(session, handle)?;
     let wanted = match spec {
         KeySpec::Rsa(_) => [AttributeType::Modulus, AttributeType::PublicExponent],
@@ -318,8 +321,15 @@ pub fn check_attributes(session: &Session, handle: ObjectHandle, expected: &[Att
         if got != Some(want) {
             // Derive and SignRecover are optional for some key types: a
             // module that does not know them cannot let the key derive.
-            let optional = matches!(want, Attribute::Derive(false) | Attribute::SignRecover(false)
-                | Attribute::Encrypt(false) | Attribute::Wrap(false) | Attribute::Decrypt(false) | Attribute::Unwrap(false));
+            let optional = matches!(
+                want,
+                Attribute::Derive(false)
+                    | Attribute::SignRecover(false)
+                    | Attribute::Encrypt(false)
+                    | Attribute::Wrap(false)
+                    | Attribute::Decrypt(false)
+                    | Attribute::Unwrap(false)
+            );
             if got.is_none() && optional {
                 continue;
             }

@@ -51,9 +51,7 @@ impl PinSource {
         } else if s.starts_with('/') {
             Ok(PinSource::File(PathBuf::from(s)))
         } else {
-            Err(Error::usage(format!(
-                "bad pin source {s:?}: expected file:PATH, env:VAR or fd:N"
-            )))
+            Err(Error::usage(format!("bad pin source {s:?}: expected file:PATH, env:VAR or fd:N")))
         }
     }
 
@@ -131,9 +129,8 @@ pub fn have_tty() -> bool {
 
 /// Asks on /dev/tty. Stdout and stdin stay free for the data stream.
 pub fn prompt(what: &str) -> Result<SecretString> {
-    let answer = Zeroizing::new(
-        rpassword::prompt_password(format!("{what}: ")).context("reading from /dev/tty")?,
-    );
+    let answer =
+        Zeroizing::new(rpassword::prompt_password(format!("{what}: ")).context("reading from /dev/tty")?);
     Ok(SecretString::from(answer.as_str()))
 }
 

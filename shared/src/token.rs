@@ -15,13 +15,8 @@ use crate::uri::{ObjectType, Uri};
 
 /// Where p11-kit's proxy module and SoftHSM2 live on Debian (multiarch),
 /// Fedora and /usr/local builds.
-const LIB_DIRS: &[&str] = &[
-    "/usr/lib/x86_64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
-    "/usr/lib64",
-    "/usr/lib",
-    "/usr/local/lib",
-];
+const LIB_DIRS: &[&str] =
+    &["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"];
 
 /// The module to load: `--module`, the URI's `module-path`, `$CARDCA_MODULE`,
 /// p11-kit's proxy (every module registered with p11-kit), SoftHSM2.
@@ -153,18 +148,18 @@ pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
         out.push(Token { slot, slot_info, info });
     }
     out.sort_by(|a, b| {
-        (a.info.label(), a.info.serial_number(), a.slot.id())
-            .cmp(&(b.info.label(), b.info.serial_number(), b.slot.id()))
+        (a.info.label(), a.info.serial_number(), a.slot.id()).cmp(&(
+            b.info.label(),
+            b.info.serial_number(),
+            b.slot.id(),
+        ))
     });
     Ok(out)
 }
 
 /// Tokens the URI's token part matches (initialised tokens only).
 pub fn matching_tokens(ctx: &Pkcs11, uri: &Uri) -> Result<Vec<Token>> {
-    Ok(tokens(ctx)?
-        .into_iter()
-        .filter(|t| t.info.token_initialized() && t.matches(uri))
-        .collect())
+    Ok(tokens(ctx)?.into_iter().filter(|t| t.info.token_initialized() && t.matches(uri)).collect())
 }
 
 /// Exactly one initialised token, or an error naming what matched.
@@ -172,8 +167,10 @@ pub fn select(ctx: &Pkcs11, uri: &Uri) -> Result<Token> {
     let mut found = matching_tokens(ctx, uri)?;
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(Error::new(format!("no token matches {}", uri.token_part()))
-            .hint("list the tokens with card-ls")),
+        0 => {
+            Err(Error::new(format!("no token matches {}", uri.token_part()))
+                .hint("list the tokens with card-ls"))
+        }
         _ => Err(ambiguous(
             &format!("{} tokens match {}", found.len(), uri.token_part()),
             found.iter().map(|t| format!("slot {}: {}", t.slot.id(), t.uri())),
@@ -226,7 +223,12 @@ pub fn template(uri: &Uri, class: Option<ObjectClass>) -> Vec<Attribute> {
 }
 
 /// The one object of `class` the URI names, or an error listing them all.
-pub fn select_object(session: &Session, token: &Token, uri: &Uri, class: ObjectClass) -> Result<ObjectHandle> {
+pub fn select_object(
+    session: &Session,
+    token: &Token,
+    uri: &Uri,
+    class: ObjectClass,
+) -> Result<ObjectHandle> {
     if let Some(t) = uri.object_type {
         if object_class(t) != class {
             return Err(Error::new(format!("{uri} names a {} object, not a {class}", t.name())));
@@ -274,7 +276,12 @@ pub fn object_uri(session: &Session, token: &Token, handle: ObjectHandle) -> Uri
 /// Stores a certificate on the token as a public CKO_CERTIFICATE with the
 /// attributes PKCS#11 section 4.6.3 lists for X.509 certificates, so other
 /// software (OpenSC, p11-kit, browsers) finds it by subject, issuer and id.
-pub fn create_certificate(session: &Session, cert_der: &[u8], label: &str, id: &[u8]) -> Result<ObjectHandle> {
+pub fn create_certificate(
+    session: &Session,
+    cert_der: &[u8],
+    label: &str,
+    id: &[u8],
+) -> Result<ObjectHandle> {
     use cryptoki::object::CertificateType;
     use der::{Decode, Encode};
     let cert = x509_cert::Certificate::from_der(cert_der).context("parsing the certificate")?;

@@ -41,7 +41,11 @@ impl ObjectType {
             "private" => ObjectType::Private,
             "public" => ObjectType::Public,
             "secret-key" => ObjectType::SecretKey,
-            _ => return Err(Error::new(format!("unknown object type {s:?} (cert, data, private, public, secret-key)"))),
+            _ => {
+                return Err(Error::new(format!(
+                    "unknown object type {s:?} (cert, data, private, public, secret-key)"
+                )))
+            }
         })
     }
 }
@@ -122,9 +126,8 @@ fn parse_rfc7512(rest: &str) -> Result<Uri> {
     };
     let mut uri = Uri::default();
     for attr in path.split(';').filter(|a| !a.is_empty()) {
-        let (name, value) = attr
-            .split_once('=')
-            .ok_or_else(|| Error::new(format!("path attribute {attr:?} has no '='")))?;
+        let (name, value) =
+            attr.split_once('=').ok_or_else(|| Error::new(format!("path attribute {attr:?} has no '='")))?;
         let bytes = percent_decode(value)?;
         let text = || {
             String::from_utf8(bytes.clone())
@@ -152,9 +155,8 @@ fn parse_rfc7512(rest: &str) -> Result<Uri> {
             "library-version" => {}
             "slot-id" => {
                 let t = text()?;
-                let id = t
-                    .parse()
-                    .map_err(|_| Error::new(format!("slot-id {t:?} is not a decimal number")))?;
+                let id =
+                    t.parse().map_err(|_| Error::new(format!("slot-id {t:?} is not a decimal number")))?;
                 if uri.slot_id.replace(id).is_some() {
                     return Err(Error::new("attribute \"slot-id\" given twice"));
                 }
@@ -179,9 +181,8 @@ fn parse_rfc7512(rest: &str) -> Result<Uri> {
         }
     }
     for attr in query.unwrap_or("").split('&').filter(|a| !a.is_empty()) {
-        let (name, value) = attr
-            .split_once('=')
-            .ok_or_else(|| Error::new(format!("query attribute {attr:?} has no '='")))?;
+        let (name, value) =
+            attr.split_once('=').ok_or_else(|| Error::new(format!("query attribute {attr:?} has no '='")))?;
         let value = String::from_utf8(percent_decode(value)?)
             .map_err(|_| Error::new(format!("attribute {name:?} is not UTF-8")))?;
         match name {
@@ -332,8 +333,8 @@ mod tests {
         assert_eq!(u.object.as_deref(), Some("my-pubkey"));
         assert_eq!(u.object_type, Some(ObjectType::Public));
 
-        let u = Uri::parse("pkcs11:object=my-key;type=private?pin-source=file:/etc/token")
-            .expect("pin-source");
+        let u =
+            Uri::parse("pkcs11:object=my-key;type=private?pin-source=file:/etc/token").expect("pin-source");
         assert_eq!(u.pin_source.as_deref(), Some("file:/etc/token"));
 
         let u = Uri::parse(
@@ -360,8 +361,10 @@ mod tests {
         .expect("library");
         assert_eq!(u.library_description.as_deref(), Some("Soft Token Library"));
 
-        let u = Uri::parse("pkcs11:token=A%20name%20with%20a%20substring%20%25%3B;object=my-certificate;type=cert")
-            .expect("escapes");
+        let u = Uri::parse(
+            "pkcs11:token=A%20name%20with%20a%20substring%20%25%3B;object=my-certificate;type=cert",
+        )
+        .expect("escapes");
         assert_eq!(u.token.as_deref(), Some("A name with a substring %;"));
 
         let u = Uri::parse("pkcs11:token=Name%20with%20a%20small%20A%20with%20acute:%20%C3%A1;object=my-certificate;type=cert")
@@ -384,7 +387,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in ["pkcs11:id=%zz", "pkcs11:token", "pkcs11:type=key", "pkcs11:slot-id=x", "pkcs11:token=a;token=b", "pkcs11:id=%5"] {
+        for bad in [
+            "pkcs11:id=%zz",
+            "pkcs11:token",
+            "pkcs11:type=key",
+            "pkcs11:slot-id=x",
+            "pkcs11:token=a;token=b",
+            "pkcs11:id=%5",
+        ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");
         }
         assert!(Uri::parse("PKCS11:token=a").is_ok(), "the scheme is case-insensitive");

@@ -64,7 +64,7 @@ Examples:
 enum Target {
     Slot(u64),
     FreeSlot,
-    Token(Uri),
+    Token(Box<Uri>),
 }
 
 #[derive(Debug, PartialEq)]
@@ -142,8 +142,10 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         (false, false) => {
             let target = match (slot, token) {
                 (Some(s), None) => s,
-                (None, Some(t)) => Target::Token(t),
-                (None, None) => return Err(Error::usage("name the token to initialise with --slot or --token")),
+                (None, Some(t)) => Target::Token(Box::new(t)),
+                (None, None) => {
+                    return Err(Error::usage("name the token to initialise with --slot or --token"))
+                }
                 (Some(_), Some(_)) => return Err(Error::usage("--slot and --token exclude each other")),
             };
             let label = label.ok_or_else(|| Error::usage("--label LABEL is required"))?;
@@ -152,7 +154,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 return Err(Error::usage(format!("--label {label:?}: must be 1 to 32 bytes")));
             }
             if new_pin_source.is_some() {
-                return Err(Error::usage("--new-pin-source applies to --change-pin and --unblock; a new token takes --pin-source"));
+                return Err(Error::usage(
+                    "--new-pin-source applies to --change-pin and --unblock; a new token takes --pin-source",
+                ));
             }
             Mode::Init { target, label, erase }
         }
@@ -163,7 +167,8 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let uri = match &args.mode {
-        Mode::Init { target: Target::Token(u), .. } | Mode::ChangePin(u) | Mode::Unblock(u) => Some(u),
+        Mode::Init { target: Target::Token(u), .. } => Some(&**u),
+        Mode::ChangePin(u) | Mode::Unblock(u) => Some(u),
         _ => None,
     };
     let ctx = token::load(args.flags.module.as_deref(), uri)?;
@@ -210,9 +215,10 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
         ))
         .hint("add --erase if that is what you want"));
     }
-    if let Some(other) = all.iter().find(|t| {
-        t.info.token_initialized() && t.label() == label && t.slot.id() != chosen.slot.id()
-    }) {
+    if let Some(other) = all
+        .iter()
+        .find(|t| t.info.token_initialized() && t.label() == label && t.slot.id() != chosen.slot.id())
+    {
         return Err(Error::new(format!(
             "another token (slot {}, serial {}) is already labelled {label:?}; URIs could not tell them apart",
             other.slot.id(),
@@ -227,8 +233,9 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     let so_pin = pin::obtain(args.so_pin_source.as_ref(), "SO PIN", "--so-pin-source", !was_initialized)?;
     let user_pin = pin::obtain(args.flags.pin_source.as_ref(), "user PIN", "--pin-source", true)?;
 
-    ctx.init_token(chosen.slot, &so_pin, label)
-        .map_err(|e| pin::pin_error(e.into(), "SO", chosen).context(format!("initialising slot {}", chosen.slot.id())))?;
+    ctx.init_token(chosen.slot, &so_pin, label).map_err(|e| {
+        pin::pin_error(e.into(), "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()))
+    })?;
     if was_initialized {
         eprintln!("card-init: erased {} (serial {})", chosen.describe(), chosen.info.serial_number());
     }
@@ -251,7 +258,9 @@ fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     pin::check_user_flags(&token, old_source.is_some())?;
     let old = match old_source {
         Some(p) => p,
-        None => pin::obtain(None, &format!("current user PIN of {}", token.describe()), "--pin-source", false)?,
+        None => {
+            pin::obtain(None, &format!("current user PIN of {}", token.describe()), "--pin-source", false)?
+        }
     };
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
@@ -285,8 +294,12 @@ mod tests {
 
     #[test]
     fn init_forms() {
-        let a = parse_args(args(&["--slot", "free", "--label", "ewak.net PKI", "--pin-source", "env:P"])).expect("free");
-        assert_eq!(a.mode, Mode::Init { target: Target::FreeSlot, label: "ewak.net PKI".into(), erase: false });
+        let a = parse_args(args(&["--slot", "free", "--label", "ewak.net PKI", "--pin-source", "env:P"]))
+            .expect("free");
+        assert_eq!(
+            a.mode,
+            Mode::Init { target: Target::FreeSlot, label: "ewak.net PKI".into(), erase: false }
+        );
         assert_eq!(a.flags.pin_source, Some(PinSource::Env("P".into())));
         let a = parse_args(args(&["--slot", "7", "--label", "x", "--erase"])).expect("slot");
         assert!(matches!(a.mode, Mode::Init { target: Target::Slot(7), erase: true, .. }));
@@ -296,7 +309,8 @@ mod tests {
 
     #[test]
     fn pin_forms() {
-        let a = parse_args(args(&["--token", "pkcs11:token=x", "--change-pin", "--new-pin-source", "fd:3"])).expect("change");
+        let a = parse_args(args(&["--token", "pkcs11:token=x", "--change-pin", "--new-pin-source", "fd:3"]))
+            .expect("change");
         assert!(matches!(a.mode, Mode::ChangePin(_)));
         assert_eq!(a.new_pin_source, Some(PinSource::Fd(3)));
         let a = parse_args(args(&["--token", "pkcs11:token=x", "--unblock"])).expect("unblock");

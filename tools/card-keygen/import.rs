@@ -112,9 +112,7 @@ fn classify(bytes: &[u8]) -> Result<Form> {
         return Err(Error::new("no private key in the PEM input"));
     }
     let mut reader = Reader::new(bytes);
-    let der = Zeroizing::new(
-        reader.next_object()?.ok_or_else(|| Error::new("the key file is empty"))?.der,
-    );
+    let der = Zeroizing::new(reader.next_object()?.ok_or_else(|| Error::new("the key file is empty"))?.der);
     if reader.next_object()?.is_some() {
         return Err(Error::new("trailing data after the key"));
     }
@@ -142,7 +140,11 @@ pub fn needs_password(bytes: &[u8]) -> Result<bool> {
 }
 
 pub fn parse(bytes: &[u8], password: Option<&SecretString>) -> Result<Imported> {
-    let pass = || password.map(|p| p.expose_secret()).ok_or_else(|| Error::new("the key is encrypted and no password was given"));
+    let pass = || {
+        password
+            .map(|p| p.expose_secret())
+            .ok_or_else(|| Error::new("the key is encrypted and no password was given"))
+    };
     let key_only = |key| Imported { key, certs: Vec::new() };
     match classify(bytes)? {
         Form::Pkcs8(der) => pkcs8_key(&der).map(key_only),
@@ -155,9 +157,9 @@ pub fn parse(bytes: &[u8], password: Option<&SecretString>) -> Result<Imported> 
 
 fn decrypt_pkcs8(der: &[u8], password: &str) -> Result<Material> {
     let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(der).context("encrypted PKCS#8")?;
-    let plain = info
-        .decrypt(password)
-        .map_err(|e| Error::new(format!("cannot decrypt the key: wrong password or unsupported cipher ({e})")))?;
+    let plain = info.decrypt(password).map_err(|e| {
+        Error::new(format!("cannot decrypt the key: wrong password or unsupported cipher ({e})"))
+    })?;
     pkcs8_key(plain.as_bytes())
 }
 
@@ -178,11 +180,11 @@ fn pkcs8_key(der: &[u8]) -> Result<Material> {
     }
     if oid == keys::OID_ED25519 {
         // RFC 8410 section 7: CurvePrivateKey ::= OCTET STRING (the seed).
-        let seed = Zeroizing::new(OctetString::from_der(private).context("Ed25519 private key")?.as_bytes().to_vec());
-        let seed_array: [u8; 32] = seed
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::new("Ed25519 private key is not 32 bytes"))?;
+        let seed = Zeroizing::new(
+            OctetString::from_der(private).context("Ed25519 private key")?.as_bytes().to_vec(),
+        );
+        let seed_array: [u8; 32] =
+            seed.as_slice().try_into().map_err(|_| Error::new("Ed25519 private key is not 32 bytes"))?;
         let public = ed25519_dalek::SigningKey::from_bytes(&seed_array).verifying_key().to_bytes().to_vec();
         drop(Zeroizing::new(seed_array));
         return Ok(Material::Ed25519 { seed, public });
@@ -239,9 +241,15 @@ fn ec_key(der: &[u8], curve_oid: Option<ObjectIdentifier>) -> Result<Material> {
 fn public_point(curve: Curve, scalar: &[u8]) -> Result<Vec<u8>> {
     let bad = |_| Error::new("the EC private key is not a valid scalar for its curve");
     Ok(match curve {
-        Curve::P256 => p256::SecretKey::from_slice(scalar).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
-        Curve::P384 => p384::SecretKey::from_slice(scalar).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
-        Curve::P521 => p521::SecretKey::from_slice(scalar).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
+        Curve::P256 => {
+            p256::SecretKey::from_slice(scalar).map_err(bad)?.public_key().to_sec1_bytes().to_vec()
+        }
+        Curve::P384 => {
+            p384::SecretKey::from_slice(scalar).map_err(bad)?.public_key().to_sec1_bytes().to_vec()
+        }
+        Curve::P521 => {
+            p521::SecretKey::from_slice(scalar).map_err(bad)?.public_key().to_sec1_bytes().to_vec()
+        }
     })
 }
 
@@ -260,16 +268,21 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
         return Err(Error::new("PKCS#12 with public-key integrity mode is not supported"));
     }
     let auth_safe = OctetString::from_der(&pfx.auth_safe.content.to_der()?).context("PKCS#12 authSafe")?;
-    let mac = pfx.mac_data.as_ref().ok_or_else(|| Error::new("PKCS#12 without a MAC: its integrity cannot be checked"))?;
+    let mac = pfx
+        .mac_data
+        .as_ref()
+        .ok_or_else(|| Error::new("PKCS#12 without a MAC: its integrity cannot be checked"))?;
     verify_mac(mac, password, auth_safe.as_bytes())?;
-    let contents = Vec::<cms::content_info::ContentInfo>::from_der(auth_safe.as_bytes()).context("AuthenticatedSafe")?;
+    let contents =
+        Vec::<cms::content_info::ContentInfo>::from_der(auth_safe.as_bytes()).context("AuthenticatedSafe")?;
     let mut key = None;
     let mut certs = Vec::new();
     for info in contents {
         let safe_contents: Secret = if info.content_type == OID_PKCS7_DATA {
             Zeroizing::new(OctetString::from_der(&info.content.to_der()?)?.as_bytes().to_vec())
         } else if info.content_type == OID_PKCS7_ENCRYPTED {
-            let data = cms::encrypted_data::EncryptedData::from_der(&info.content.to_der()?).context("EncryptedData")?;
+            let data = cms::encrypted_data::EncryptedData::from_der(&info.content.to_der()?)
+                .context("EncryptedData")?;
             let eci = data.enc_content_info;
             let scheme = pkcs5::EncryptionScheme::from_der(&eci.content_enc_alg.to_der()?).map_err(|_| {
                 Error::new(format!(
@@ -278,9 +291,16 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
                 ))
             })?;
             let cipher = eci.encrypted_content.ok_or_else(|| Error::new("EncryptedData without content"))?;
-            Zeroizing::new(scheme.decrypt(password, cipher.as_bytes()).map_err(|e| Error::new(format!("decrypting PKCS#12 contents: {e}")))?)
+            Zeroizing::new(
+                scheme
+                    .decrypt(password, cipher.as_bytes())
+                    .map_err(|e| Error::new(format!("decrypting PKCS#12 contents: {e}")))?,
+            )
         } else {
-            return Err(Error::new(format!("PKCS#12 content of type {} is not supported", info.content_type)));
+            return Err(Error::new(format!(
+                "PKCS#12 content of type {} is not supported",
+                info.content_type
+            )));
         };
         for bag in pkcs12::safe_bag::SafeContents::from_der(&safe_contents).context("SafeContents")? {
             let value = bag_value(&bag)?;
@@ -299,7 +319,9 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
                 continue;
             };
             if key.replace(material).is_some() {
-                return Err(Error::new("the PKCS#12 holds more than one private key; import them one at a time"));
+                return Err(Error::new(
+                    "the PKCS#12 holds more than one private key; import them one at a time",
+                ));
             }
         }
     }
@@ -311,7 +333,8 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
 /// whole tagged TLV.
 fn bag_value(bag: &pkcs12::SafeBag) -> Result<&[u8]> {
     let tagged = cardca::der::AnyRef::from_der(&bag.bag_value).context("SafeBag")?;
-    let explicit_zero = cardca::der::Tag::ContextSpecific { constructed: true, number: cardca::der::TagNumber(0) };
+    let explicit_zero =
+        cardca::der::Tag::ContextSpecific { constructed: true, number: cardca::der::TagNumber(0) };
     if cardca::der::Tagged::tag(&tagged) != explicit_zero {
         return Err(Error::new("SafeBag value is not [0] EXPLICIT"));
     }

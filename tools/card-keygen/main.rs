@@ -98,15 +98,21 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 flags.parse(&f, &mut parser)?;
             }
-            Arg::Long("token") => set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?,
-            Arg::Long("type") => set_once(&mut spec, value_with(&mut parser, "--type", KeySpec::parse)?, "--type")?,
+            Arg::Long("token") => {
+                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
+            }
+            Arg::Long("type") => {
+                set_once(&mut spec, value_with(&mut parser, "--type", KeySpec::parse)?, "--type")?
+            }
             Arg::Long("import") => set_once(&mut import, value(&mut parser)?, "--import")?,
             Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
             Arg::Long("id") => set_once(&mut id, value_with(&mut parser, "--id", hex::decode)?, "--id")?,
             Arg::Long("cert-label") => set_once(&mut cert_label, value(&mut parser)?, "--cert-label")?,
-            Arg::Long("pass-source") => {
-                set_once(&mut pass_source, value_with(&mut parser, "--pass-source", PinSource::parse)?, "--pass-source")?
-            }
+            Arg::Long("pass-source") => set_once(
+                &mut pass_source,
+                value_with(&mut parser, "--pass-source", PinSource::parse)?,
+                "--pass-source",
+            )?,
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
             Arg::Short('V') | Arg::Long("version") => return Err(cli::version("card-keygen")),
             other => return Err(cli::unexpected(other)),
@@ -242,7 +248,11 @@ fn generate(session: &Session, spec: KeySpec, args: &Args) -> Result<Made> {
         }
         let mut expect = keys::private_policy();
         // Made on the token and never out of it: PKCS#11 section 4.9.
-        expect.extend([Attribute::AlwaysSensitive(true), Attribute::NeverExtractable(true), Attribute::Local(true)]);
+        expect.extend([
+            Attribute::AlwaysSensitive(true),
+            Attribute::NeverExtractable(true),
+            Attribute::Local(true),
+        ]);
         keys::check_attributes(session, priv_h, &expect).context("the new private key")?;
         keys::check_attributes(session, pub_h, &keys::public_policy()).context("the new public key")?;
         Ok(spki)
@@ -299,16 +309,29 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
         Material::Ec { scalar: secret, point, .. } | Material::Ed25519 { seed: secret, public: point } => {
             let key_type = if spec == KeySpec::Ed25519 { KeyType::EC_EDWARDS } else { KeyType::EC };
             let params = spec.ec_params().ok_or_else(|| Error::new("no EC parameters"))?;
-            private.extend([Attribute::KeyType(key_type), Attribute::EcParams(params.clone()), Attribute::Value(secret.to_vec())]);
+            private.extend([
+                Attribute::KeyType(key_type),
+                Attribute::EcParams(params.clone()),
+                Attribute::Value(secret.to_vec()),
+            ]);
             let wrapped = OctetString::new(point.clone())?.to_der()?;
-            public.extend([Attribute::KeyType(key_type), Attribute::EcParams(params), Attribute::EcPoint(wrapped)]);
+            public.extend([
+                Attribute::KeyType(key_type),
+                Attribute::EcParams(params),
+                Attribute::EcPoint(wrapped),
+            ]);
         }
     }
     let result = session.create_object(&private);
     // The template held copies of the secret; wipe them now.
     for a in private.iter_mut() {
-        if let Attribute::PrivateExponent(v) | Attribute::Prime1(v) | Attribute::Prime2(v) | Attribute::Exponent1(v)
-        | Attribute::Exponent2(v) | Attribute::Coefficient(v) | Attribute::Value(v) = a
+        if let Attribute::PrivateExponent(v)
+        | Attribute::Prime1(v)
+        | Attribute::Prime2(v)
+        | Attribute::Exponent1(v)
+        | Attribute::Exponent2(v)
+        | Attribute::Coefficient(v)
+        | Attribute::Value(v) = a
         {
             zeroize::Zeroize::zeroize(v);
         }
@@ -318,7 +341,8 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
     let mut rest = || -> Result<()> {
         let pub_h = session.create_object(&public).context("creating the public key (C_CreateObject)")?;
         made.push(pub_h);
-        keys::check_attributes(session, priv_h, &keys::private_policy()).context("the imported private key")?;
+        keys::check_attributes(session, priv_h, &keys::private_policy())
+            .context("the imported private key")?;
         if let Some(cert) = own_certificate(&imp.certs, &spki)? {
             let label = args.cert_label.as_deref().unwrap_or(&args.label);
             made.push(token::create_certificate(session, cert, label, &id)?);
@@ -359,8 +383,17 @@ mod tests {
 
     #[test]
     fn generate_form() {
-        let a = parse_args(args(&["--token", "pkcs11:token=t", "--type", "ec:p256", "--label", "root", "--id", "01:02"]))
-            .expect("parse");
+        let a = parse_args(args(&[
+            "--token",
+            "pkcs11:token=t",
+            "--type",
+            "ec:p256",
+            "--label",
+            "root",
+            "--id",
+            "01:02",
+        ]))
+        .expect("parse");
         assert!(matches!(a.source, Source::Generate(KeySpec::Ec(_))));
         assert_eq!(a.id, Some(vec![1, 2]));
         assert_eq!(a.token.token.as_deref(), Some("t"));
@@ -369,7 +402,16 @@ mod tests {
     #[test]
     fn import_form() {
         let a = parse_args(args(&[
-            "--token", "pkcs11:token=t", "--import", "-", "--label", "k", "--pass-source", "env:P", "--cert-label", "c",
+            "--token",
+            "pkcs11:token=t",
+            "--import",
+            "-",
+            "--label",
+            "k",
+            "--pass-source",
+            "env:P",
+            "--cert-label",
+            "c",
         ]))
         .expect("parse");
         assert!(matches!(a.source, Source::Import(ref f) if f == "-"));

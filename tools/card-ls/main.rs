@@ -84,7 +84,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 flags.parse(&f, &mut parser)?;
             }
-            Arg::Long("token") => set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?,
+            Arg::Long("token") => {
+                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
+            }
             Arg::Long("login") => login = true,
             Arg::Long("objects") => objects = true,
             Arg::Long("uri") => set_once(&mut format, Format::Uri, "an output format")?,
@@ -105,7 +107,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         None => Format::Tokens,
     };
     if login && matches!(format, Format::Tokens | Format::Mechanisms) {
-        return Err(Error::usage("--login only matters when listing objects (--objects, --uri, --json, --pem)"));
+        return Err(Error::usage(
+            "--login only matters when listing objects (--objects, --uri, --json, --pem)",
+        ));
     }
     Ok(Args { flags, token, login, format })
 }
@@ -116,9 +120,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let all = token::tokens(&ctx)?;
     let tokens: Vec<&Token> = match &args.token {
         Some(uri) => {
-            let found: Vec<&Token> = all.iter().filter(|t| t.info.token_initialized() && t.matches(uri)).collect();
+            let found: Vec<&Token> =
+                all.iter().filter(|t| t.info.token_initialized() && t.matches(uri)).collect();
             if found.is_empty() {
-                return Err(Error::new(format!("no token matches {}", uri.token_part())).hint("run card-ls without --token"));
+                return Err(Error::new(format!("no token matches {}", uri.token_part()))
+                    .hint("run card-ls without --token"));
             }
             found
         }
@@ -204,7 +210,8 @@ fn token_flags(t: &Token) -> Vec<&'static str> {
 fn describe_token(out: &mut String, t: &Token) {
     let i = &t.info;
     if !i.token_initialized() {
-        let _ = writeln!(out, "slot {}: uninitialised token ({})", t.slot.id(), t.slot_info.slot_description());
+        let _ =
+            writeln!(out, "slot {}: uninitialised token ({})", t.slot.id(), t.slot_info.slot_description());
         return;
     }
     let _ = writeln!(out, "slot {}: {}", t.slot.id(), t.describe());
@@ -278,9 +285,24 @@ fn objects(ctx: &Pkcs11, t: &Token, args: &Args) -> Result<Vec<Object>> {
 fn read_object(session: &Session, t: &Token, h: ObjectHandle) -> Result<Option<Object>> {
     use AttributeType as T;
     let wanted = [
-        T::Class, T::Label, T::Id, T::Sign, T::Verify, T::Encrypt, T::Decrypt, T::Wrap, T::Unwrap,
-        T::Derive, T::SignRecover, T::Sensitive, T::AlwaysSensitive, T::NeverExtractable,
-        T::Extractable, T::Local, T::Private, T::AlwaysAuthenticate,
+        T::Class,
+        T::Label,
+        T::Id,
+        T::Sign,
+        T::Verify,
+        T::Encrypt,
+        T::Decrypt,
+        T::Wrap,
+        T::Unwrap,
+        T::Derive,
+        T::SignRecover,
+        T::Sensitive,
+        T::AlwaysSensitive,
+        T::NeverExtractable,
+        T::Extractable,
+        T::Local,
+        T::Private,
+        T::AlwaysAuthenticate,
     ];
     let attrs = session.get_attributes(h, &wanted).context("C_GetAttributeValue")?;
     let mut class = None;
@@ -318,7 +340,9 @@ fn read_object(session: &Session, t: &Token, h: ObjectHandle) -> Result<Option<O
     let (mut kind, mut subject, mut pem) = (None, None, None);
     match class {
         ObjectType::Private | ObjectType::Public => {
-            kind = Some(keys::key_spec(session, h).map_or_else(|_| "unknown key type".to_string(), |s| s.to_string()));
+            kind = Some(
+                keys::key_spec(session, h).map_or_else(|_| "unknown key type".to_string(), |s| s.to_string()),
+            );
             if class == ObjectType::Public {
                 if let Ok((_, spki)) = keys::public_key_info(session, h) {
                     pem = Some(("PUBLIC KEY", spki.to_der()?));
@@ -359,7 +383,12 @@ fn describe_object(out: &mut String, o: &Object) {
     if let Some(k) = &o.kind {
         let _ = write!(out, " {k}");
     }
-    let _ = writeln!(out, " {:?} id {}", o.label, if o.id.is_empty() { "(none)".into() } else { hex::encode(&o.id) });
+    let _ = writeln!(
+        out,
+        " {:?} id {}",
+        o.label,
+        if o.id.is_empty() { "(none)".into() } else { hex::encode(&o.id) }
+    );
     if let Some(s) = &o.subject {
         let _ = writeln!(out, "    subject: {s}");
     }
@@ -449,7 +478,9 @@ mod tests {
         assert_eq!(parse_args(args(&["--json", "--login"])).expect("json").format, Format::Json);
         assert_eq!(parse_args(args(&["--pem"])).expect("pem").format, Format::Pem);
         assert_eq!(parse_args(args(&["--mechanisms"])).expect("mech").format, Format::Mechanisms);
-        let a = parse_args(args(&["--token", "pkcs11:token=a", "--objects", "--login", "--pin-source", "env:P"])).expect("token");
+        let a =
+            parse_args(args(&["--token", "pkcs11:token=a", "--objects", "--login", "--pin-source", "env:P"]))
+                .expect("token");
         assert!(a.login && a.token.is_some() && a.flags.pin_source.is_some());
     }
 

@@ -1,0 +1,50 @@
+# cardca: build, test, demo, benchmark and install.
+#
+#   make           release build of every tool
+#   make check     installs what the tests need when missing, then fmt,
+#                  clippy, every unit and golden-file test, mandoc -Tlint
+#   make demo      the seed article's CA on a local SoftHSM2 token in ./demo
+#   make install   binaries and man pages under $(DESTDIR)$(PREFIX)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+VENV ?= $(CURDIR)/.venv
+export CARDCA_VENV := $(VENV)
+
+TOOLS := card-ls card-init card-keygen
+PAGES1 := $(TOOLS:%=man/%.1)
+PAGES7 := $(wildcard man/*.7)
+
+.PHONY: all build deps check lint test demo install clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+deps:
+	./scripts/install-deps.sh --with-pkilint
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	mandoc -Tlint -W warning $(PAGES1) $(PAGES7)
+
+test:
+	$(CARGO) test --workspace --locked
+
+check: deps lint test
+
+demo: build
+	./scripts/install-deps.sh
+	./scripts/demo.sh
+
+install: build
+	for t in $(TOOLS); do install -Dm755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for p in $(PAGES1); do install -Dm644 $$p $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$p); done
+	for p in $(PAGES7); do install -Dm644 $$p $(DESTDIR)$(PREFIX)/share/man/man7/$$(basename $$p); done
+
+clean:
+	$(CARGO) clean
+	rm -rf demo
