@@ -23,6 +23,7 @@ pub fn decode(s: &str) -> Result<Vec<u8>> {
         .map(|pair| {
             std::str::from_utf8(pair)
                 .ok()
+                .filter(|p| p.bytes().all(|c| c.is_ascii_hexdigit()))
                 .and_then(|p| u8::from_str_radix(p, 16).ok())
                 .ok_or_else(|| Error::new(format!("{s:?} is not hex")))
         })
@@ -36,6 +37,7 @@ mod tests {
         assert_eq!(super::decode("53:F7:0c").expect("hex"), vec![0x53, 0xf7, 0x0c]);
         assert!(super::decode("5").is_err());
         assert!(super::decode("zz").is_err());
+        assert!(super::decode("+5").is_err(), "from_str_radix alone accepts a sign");
         assert!(super::decode("").is_err());
         assert_eq!(super::encode(&[0xab, 1]), "ab01");
     }

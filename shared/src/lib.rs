@@ -2,12 +2,17 @@
 //! PKCS#11. Token access, URIs, PINs, keys, PEM/DER streams and errors each
 //! live in one module here, so every tool does each hard thing the same way.
 
+pub mod cert;
 pub mod cli;
 pub mod error;
 pub mod hex;
 pub mod io;
 pub mod keys;
+pub mod names;
 pub mod pin;
+pub mod session;
+pub mod sign;
+pub mod time;
 pub mod token;
 pub mod uri;
 

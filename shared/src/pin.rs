@@ -216,21 +216,25 @@ pub fn pin_error(e: Error, who: &str, token: &Token) -> Error {
 
 /// Logs the user in once, after reading the token's PIN flags so a login can
 /// never burn the last try unattended. A failed login is not retried: a
-/// second wrong PIN brings a token one step closer to locking.
-pub fn login(session: &Session, token: &Token, source: Option<&PinSource>, uri: Option<&Uri>) -> Result<()> {
+/// second wrong PIN brings a token one step closer to locking. Returns the
+/// PIN (None for a PIN pad) for keys that need it again before each
+/// signature.
+pub fn login(
+    session: &Session,
+    token: &Token,
+    source: Option<&PinSource>,
+    uri: Option<&Uri>,
+) -> Result<Option<SecretString>> {
     let pin = choose(token, source, uri)?;
     check_user_flags(token, matches!(pin, Pin::Automatic(_)))?;
-    let result = match pin {
-        Pin::PinPad => session.login(UserType::User, None),
-        Pin::Automatic(secret) => session.login(UserType::User, Some(&secret)),
-        Pin::Prompt => {
-            let secret = prompt(&format!("PIN for {}", token.describe()))?;
-            session.login(UserType::User, Some(&secret))
-        }
+    let secret = match pin {
+        Pin::PinPad => None,
+        Pin::Automatic(secret) => Some(secret),
+        Pin::Prompt => Some(prompt(&format!("PIN for {}", token.describe()))?),
     };
-    match result.map_err(Error::from) {
-        Ok(()) => Ok(()),
-        Err(e) if e.is_ckr("CKR_USER_ALREADY_LOGGED_IN") => Ok(()),
+    match session.login(UserType::User, secret.as_ref()).map_err(Error::from) {
+        Ok(()) => Ok(secret),
+        Err(e) if e.is_ckr("CKR_USER_ALREADY_LOGGED_IN") => Ok(secret),
         Err(e) => Err(pin_error(e, "user", token)),
     }
 }

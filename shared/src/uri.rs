@@ -223,6 +223,7 @@ fn percent_decode(s: &str) -> Result<Vec<u8>> {
         if bytes[i] == b'%' {
             let pair = s
                 .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| Error::new(format!("bad percent-encoding at {:?}", &s[i..])))?;
             out.push(pair);

@@ -1,0 +1,158 @@
+//! Opening a signing key: which token, which private key, which public
+//! key belongs to it, one login.
+
+use cryptoki::context::Pkcs11;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use der::Decode;
+use secrecy::SecretString;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+
+use crate::cli::TokenFlags;
+use crate::error::{Context, Error, Result};
+use crate::keys;
+use crate::sign::Signer;
+use crate::token::{self, Token};
+use crate::uri::Uri;
+
+/// A logged-in session on the token that holds the key.
+pub struct KeySession {
+    pub ctx: Pkcs11,
+    pub token: Token,
+    pub session: Session,
+    pub key: ObjectHandle,
+    pub spki: SubjectPublicKeyInfoOwned,
+    pub uri: Uri,
+    pin: Option<SecretString>,
+}
+
+impl KeySession {
+    /// Opens the key named by `key_uri`, or, without one, the private key
+    /// whose public key is `expect` (a CA certificate's). With both, the
+    /// key must have that public key.
+    pub fn open(flags: &TokenFlags, key_uri: Option<&Uri>, expect: Option<&SubjectPublicKeyInfoOwned>) -> Result<KeySession> {
+        let ctx = token::load(flags.module.as_deref(), key_uri)?;
+        let (token, uri) = match (key_uri, expect) {
+            (Some(uri), _) => (token::select(&ctx, uri)?, uri.clone()),
+            (None, Some(spki)) => locate(&ctx, spki)?,
+            (None, None) => return Err(Error::usage("name the signing key with --key URI, or give --ca FILE")),
+        };
+        let session = ctx.open_ro_session(token.slot).context("C_OpenSession")?;
+        let pin = crate::pin::login(&session, &token, flags.pin_source.as_ref(), Some(&uri))?;
+        let key = token::select_object(&session, &token, &uri, ObjectClass::PRIVATE_KEY)?;
+        let spki = public_key_of(&session, &token, key)?;
+        if let Some(want) = expect {
+            if &spki != want {
+                return Err(Error::new(format!(
+                    "the key {} is not the CA's key: its public key differs from the certificate's",
+                    token::object_uri(&session, &token, key)
+                )));
+            }
+        }
+        let uri = token::object_uri(&session, &token, key);
+        Ok(KeySession { ctx, token, session, key, spki, uri, pin })
+    }
+
+    /// A signer on this session.
+    pub fn signer(&self) -> Result<Signer<'_>> {
+        let mechanisms = self.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
+        Signer::new(&self.session, self.key, self.spki.clone(), mechanisms, self.pin.clone())
+    }
+
+    /// Another session on the same token and key, for parallel signing.
+    /// The login is per application, so it needs no second login.
+    pub fn fork(&self) -> Result<Session> {
+        self.ctx.open_ro_session(self.token.slot).context("C_OpenSession")
+    }
+}
+
+/// The public key that belongs to a private key: the public key object
+/// with the same CKA_ID, else the certificate with it (PIV-style tokens
+/// keep no public key objects), else an RSA private key's own modulus.
+pub fn public_key_of(session: &Session, token: &Token, key: ObjectHandle) -> Result<SubjectPublicKeyInfoOwned> {
+    let id = match session.get_attributes(key, &[AttributeType::Id]).context("C_GetAttributeValue")?.pop() {
+        Some(Attribute::Id(id)) if !id.is_empty() => Some(id),
+        _ => None,
+    };
+    let spec = keys::key_spec(session, key)?;
+    if let Some(id) = &id {
+        let by_id = |class| -> Result<Vec<ObjectHandle>> {
+            Ok(session.find_objects(&[Attribute::Class(class), Attribute::Id(id.clone())]).context("C_FindObjects")?)
+        };
+        let publics = by_id(ObjectClass::PUBLIC_KEY)?;
+        if publics.len() == 1 {
+            return Ok(keys::public_key_info(session, publics[0])?.1);
+        }
+        let certs = by_id(ObjectClass::CERTIFICATE)?;
+        if let Some(&cert) = certs.first() {
+            if let Some(Attribute::Value(der)) =
+                session.get_attributes(cert, &[AttributeType::Value]).context("C_GetAttributeValue")?.pop()
+            {
+                let cert = x509_cert::Certificate::from_der(&der).context("the key's certificate")?;
+                return Ok(cert.tbs_certificate().subject_public_key_info().clone());
+            }
+        }
+    }
+    if let keys::KeySpec::Rsa(_) = spec {
+        return Ok(keys::public_key_info(session, key)?.1);
+    }
+    Err(Error::new(format!(
+        "no public key object or certificate with the id of {} on {}",
+        token::object_uri(session, token, key),
+        token.describe()
+    ))
+    .hint("store the public key or certificate on the token with the key's CKA_ID"))
+}
+
+/// Finds the token and object id of a public key without logging in, from
+/// the public key objects and certificates every token shows.
+fn locate(ctx: &Pkcs11, spki: &SubjectPublicKeyInfoOwned) -> Result<(Token, Uri)> {
+    let mut found: Vec<(Token, Vec<u8>)> = Vec::new();
+    for t in token::tokens(ctx)?.into_iter().filter(|t| t.info.token_initialized()) {
+        let session = ctx.open_ro_session(t.slot).context("C_OpenSession")?;
+        let mut ids = Vec::new();
+        for h in session.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)]).context("C_FindObjects")? {
+            if keys::public_key_info(&session, h).is_ok_and(|(_, s)| &s == spki) {
+                if let Some(Attribute::Id(id)) = session.get_attributes(h, &[AttributeType::Id])?.pop() {
+                    ids.push(id);
+                }
+            }
+        }
+        for h in session.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)]).context("C_FindObjects")? {
+            let attrs = session.get_attributes(h, &[AttributeType::Value, AttributeType::Id])?;
+            let (mut value, mut id) = (None, None);
+            for a in attrs {
+                match a {
+                    Attribute::Value(v) => value = Some(v),
+                    Attribute::Id(i) => id = Some(i),
+                    _ => {}
+                }
+            }
+            let matches = value
+                .and_then(|v| x509_cert::Certificate::from_der(&v).ok())
+                .is_some_and(|c| c.tbs_certificate().subject_public_key_info() == spki);
+            if let (true, Some(id)) = (matches, id) {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids.into_iter().filter(|id| !id.is_empty()) {
+            found.push((t.clone(), id));
+        }
+    }
+    match found.len() {
+        1 => {
+            let (t, id) = found.remove(0);
+            let mut uri = t.uri();
+            uri.id = Some(id);
+            Ok((t, uri))
+        }
+        0 => Err(Error::new("no token holds a public key or certificate for the CA's key")
+            .hint("name the key with --key URI")),
+        _ => Err(token::ambiguous(
+            "the CA's public key is on several tokens or under several ids",
+            found.iter().map(|(t, id)| format!("{};id={}", t.uri(), crate::hex::encode(id))),
+        )),
+    }
+}

@@ -1,0 +1,513 @@
+//! Signing on the token and verifying on the host: the one place that
+//! knows mechanisms, hashes, DigestInfo, ECDSA encodings and RSA-PSS
+//! parameters.
+//!
+//! Every signature the token makes is verified with the public key before
+//! it is returned, so a faulty token (an RSA-CRT fault, a bad firmware)
+//! can never put an invalid or key-leaking signature into a certificate.
+
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use der::asn1::{ObjectIdentifier, UintRef};
+use der::{Any, Decode, Encode, Sequence};
+use secrecy::SecretString;
+use sha2::Digest;
+use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use crate::error::{Context, Error, Result};
+use crate::keys::{Curve, KeySpec};
+
+const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const OID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+const OID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+const OID_RSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const OID_RSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const OID_RSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+const OID_MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
+const OID_ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const OID_ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const OID_ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+
+/// Signature algorithms nobody should accept any more, named in refusals.
+const WEAK: &[(&str, &str)] = &[
+    ("1.2.840.113549.1.1.4", "md5WithRSAEncryption"),
+    ("1.2.840.113549.1.1.2", "md2WithRSAEncryption"),
+    ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption"),
+    ("1.2.840.113549.1.1.14", "sha224WithRSAEncryption"),
+    ("1.2.840.10045.4.1", "ecdsa-with-SHA1"),
+    ("1.2.840.10045.4.3.1", "ecdsa-with-SHA224"),
+    ("1.2.840.10040.4.3", "dsa-with-sha1"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    pub fn parse(s: &str) -> Result<Hash> {
+        match s {
+            "sha256" => Ok(Hash::Sha256),
+            "sha384" => Ok(Hash::Sha384),
+            "sha512" => Ok(Hash::Sha512),
+            _ => Err(Error::usage(format!("unsupported hash {s:?} (sha256, sha384, sha512)"))),
+        }
+    }
+
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        }
+    }
+
+    pub fn len(self) -> usize {
+        match self {
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
+        }
+    }
+
+    fn oid(self) -> ObjectIdentifier {
+        match self {
+            Hash::Sha256 => OID_SHA256,
+            Hash::Sha384 => OID_SHA384,
+            Hash::Sha512 => OID_SHA512,
+        }
+    }
+
+    /// The hash's AlgorithmIdentifier with NULL parameters, as RFC 4055
+    /// section 2.1 requires inside RSASSA-PSS parameters.
+    fn identifier(self) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned { oid: self.oid(), parameters: Some(Any::from(der::asn1::Null)) }
+    }
+
+    fn mechanism(self) -> MechanismType {
+        match self {
+            Hash::Sha256 => MechanismType::SHA256,
+            Hash::Sha384 => MechanismType::SHA384,
+            Hash::Sha512 => MechanismType::SHA512,
+        }
+    }
+
+    fn mgf(self) -> PkcsMgfType {
+        match self {
+            Hash::Sha256 => PkcsMgfType::MGF1_SHA256,
+            Hash::Sha384 => PkcsMgfType::MGF1_SHA384,
+            Hash::Sha512 => PkcsMgfType::MGF1_SHA512,
+        }
+    }
+
+    /// ```text
+    /// DigestInfo ::= SEQUENCE {                  -- RFC 8017 section 9.2
+    ///     digestAlgorithm AlgorithmIdentifier,
+    ///     digest OCTET STRING }
+    /// ```
+    fn digest_info(self, digest: &[u8]) -> Result<Vec<u8>> {
+        #[derive(Sequence)]
+        struct DigestInfo {
+            algorithm: AlgorithmIdentifierOwned,
+            digest: der::asn1::OctetString,
+        }
+        Ok(DigestInfo { algorithm: self.identifier(), digest: der::asn1::OctetString::new(digest)? }.to_der()?)
+    }
+}
+
+/// ```text
+/// RSASSA-PSS-params ::= SEQUENCE {           -- RFC 4055 section 3.1
+///     hashAlgorithm      [0] HashAlgorithm DEFAULT sha1Identifier,
+///     maskGenAlgorithm   [1] MaskGenAlgorithm DEFAULT mgf1SHA1Identifier,
+///     saltLength         [2] INTEGER DEFAULT 20,
+///     trailerField       [3] INTEGER DEFAULT 1 }
+/// ```
+/// cardca writes and accepts one form per hash: MGF1 with the same hash and
+/// a salt as long as the hash, the encodings the CA/B Forum requires.
+#[derive(Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    hash: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT")]
+    mask_gen: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT")]
+    salt_length: u32,
+}
+
+fn pss_params(hash: Hash) -> Result<Any> {
+    let mask_gen = AlgorithmIdentifierOwned { oid: OID_MGF1, parameters: Some(Any::encode_from(&hash.identifier())?) };
+    Ok(Any::encode_from(&PssParams { hash: hash.identifier(), mask_gen, salt_length: hash.len() as u32 })?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigAlg {
+    RsaPkcs1(Hash),
+    RsaPss(Hash),
+    Ecdsa(Hash),
+    Ed25519,
+}
+
+impl SigAlg {
+    /// The algorithm a key signs with by default: SHA-256 for RSA, the
+    /// curve's own size for ECDSA (RFC 5480 section 4), pure Ed25519.
+    pub fn for_key(spec: KeySpec, hash: Option<Hash>, pss: bool) -> Result<SigAlg> {
+        match spec {
+            KeySpec::Rsa(_) => {
+                let h = hash.unwrap_or(Hash::Sha256);
+                Ok(if pss { SigAlg::RsaPss(h) } else { SigAlg::RsaPkcs1(h) })
+            }
+            _ if pss => Err(Error::usage(format!("--pss needs an RSA key, not {spec}"))),
+            KeySpec::Ec(curve) => Ok(SigAlg::Ecdsa(hash.unwrap_or(match curve {
+                Curve::P256 => Hash::Sha256,
+                Curve::P384 => Hash::Sha384,
+                Curve::P521 => Hash::Sha512,
+            }))),
+            KeySpec::Ed25519 if hash.is_some() => {
+                Err(Error::usage("Ed25519 has its hash built in; --hash does not apply"))
+            }
+            KeySpec::Ed25519 => Ok(SigAlg::Ed25519),
+        }
+    }
+
+    pub fn fits(self, spec: KeySpec) -> bool {
+        matches!(
+            (self, spec),
+            (SigAlg::RsaPkcs1(_) | SigAlg::RsaPss(_), KeySpec::Rsa(_))
+                | (SigAlg::Ecdsa(_), KeySpec::Ec(_))
+                | (SigAlg::Ed25519, KeySpec::Ed25519)
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SigAlg::RsaPkcs1(Hash::Sha256) => "sha256WithRSAEncryption",
+            SigAlg::RsaPkcs1(Hash::Sha384) => "sha384WithRSAEncryption",
+            SigAlg::RsaPkcs1(Hash::Sha512) => "sha512WithRSAEncryption",
+            SigAlg::RsaPss(Hash::Sha256) => "RSASSA-PSS with SHA-256",
+            SigAlg::RsaPss(Hash::Sha384) => "RSASSA-PSS with SHA-384",
+            SigAlg::RsaPss(Hash::Sha512) => "RSASSA-PSS with SHA-512",
+            SigAlg::Ecdsa(Hash::Sha256) => "ecdsa-with-SHA256",
+            SigAlg::Ecdsa(Hash::Sha384) => "ecdsa-with-SHA384",
+            SigAlg::Ecdsa(Hash::Sha512) => "ecdsa-with-SHA512",
+            SigAlg::Ed25519 => "Ed25519",
+        }
+    }
+
+    /// The AlgorithmIdentifier: NULL parameters for PKCS#1 v1.5 (RFC 4055
+    /// section 5), none for ECDSA (RFC 5758 section 3.2) and Ed25519 (RFC
+    /// 8410 section 3), the fixed PSS parameters for RSASSA-PSS.
+    pub fn identifier(self) -> Result<AlgorithmIdentifierOwned> {
+        let null = || Some(Any::from(der::asn1::Null));
+        Ok(match self {
+            SigAlg::RsaPkcs1(h) => AlgorithmIdentifierOwned {
+                oid: match h {
+                    Hash::Sha256 => OID_RSA_SHA256,
+                    Hash::Sha384 => OID_RSA_SHA384,
+                    Hash::Sha512 => OID_RSA_SHA512,
+                },
+                parameters: null(),
+            },
+            SigAlg::RsaPss(h) => AlgorithmIdentifierOwned { oid: OID_RSA_PSS, parameters: Some(pss_params(h)?) },
+            SigAlg::Ecdsa(h) => AlgorithmIdentifierOwned {
+                oid: match h {
+                    Hash::Sha256 => OID_ECDSA_SHA256,
+                    Hash::Sha384 => OID_ECDSA_SHA384,
+                    Hash::Sha512 => OID_ECDSA_SHA512,
+                },
+                parameters: None,
+            },
+            SigAlg::Ed25519 => AlgorithmIdentifierOwned { oid: crate::keys::OID_ED25519, parameters: None },
+        })
+    }
+
+    /// The algorithm an AlgorithmIdentifier names, refusing weak hashes,
+    /// unknown algorithms and any parameter encoding but the canonical one.
+    pub fn from_identifier(alg: &AlgorithmIdentifierOwned) -> Result<SigAlg> {
+        let oid = alg.oid.to_string();
+        if let Some((_, name)) = WEAK.iter().find(|(o, _)| *o == oid) {
+            return Err(Error::new(format!("weak signature algorithm {name}")));
+        }
+        let candidates = [
+            SigAlg::RsaPkcs1(Hash::Sha256),
+            SigAlg::RsaPkcs1(Hash::Sha384),
+            SigAlg::RsaPkcs1(Hash::Sha512),
+            SigAlg::RsaPss(Hash::Sha256),
+            SigAlg::RsaPss(Hash::Sha384),
+            SigAlg::RsaPss(Hash::Sha512),
+            SigAlg::Ecdsa(Hash::Sha256),
+            SigAlg::Ecdsa(Hash::Sha384),
+            SigAlg::Ecdsa(Hash::Sha512),
+            SigAlg::Ed25519,
+        ];
+        let mut known_oid = false;
+        for c in candidates {
+            let id = c.identifier()?;
+            if id.oid == alg.oid {
+                known_oid = true;
+                if id == *alg {
+                    return Ok(c);
+                }
+            }
+        }
+        if known_oid {
+            Err(Error::new(format!("signature algorithm {oid} with non-canonical parameters")))
+        } else {
+            Err(Error::new(format!("unsupported signature algorithm {oid}")))
+        }
+    }
+
+    fn hash(self) -> Option<Hash> {
+        match self {
+            SigAlg::RsaPkcs1(h) | SigAlg::RsaPss(h) | SigAlg::Ecdsa(h) => Some(h),
+            SigAlg::Ed25519 => None,
+        }
+    }
+}
+
+/// ```text
+/// Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }   -- RFC 3279 2.2.3
+/// ```
+#[derive(Sequence)]
+struct EcdsaSig<'a> {
+    r: UintRef<'a>,
+    s: UintRef<'a>,
+}
+
+/// PKCS#11 returns ECDSA signatures as r||s; X.509 wants DER.
+fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>> {
+    if raw.is_empty() || raw.len() % 2 != 0 {
+        return Err(Error::new(format!("ECDSA signature of odd length {}", raw.len())));
+    }
+    let (r, s) = raw.split_at(raw.len() / 2);
+    Ok(EcdsaSig { r: UintRef::new(r)?, s: UintRef::new(s)? }.to_der()?)
+}
+
+/// Verifies `signature` over `message` with the public key, on the host.
+pub fn verify(spki: &SubjectPublicKeyInfoOwned, alg: SigAlg, message: &[u8], signature: &[u8]) -> Result<()> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let spec = KeySpec::from_spki(spki)?;
+    if !alg.fits(spec) {
+        return Err(Error::new(format!("a {spec} key cannot make {} signatures", alg.name())));
+    }
+    let bad = |_| Error::new(format!("the {} signature does not verify", alg.name()));
+    let point = spki.subject_public_key.raw_bytes();
+    match alg {
+        SigAlg::RsaPkcs1(h) | SigAlg::RsaPss(h) => {
+            use rsa::pkcs8::DecodePublicKey;
+            let key = rsa::PublicKey::from_public_key_der(&spki.to_der()?)
+                .map_err(|e| Error::new(format!("RSA public key: {e}")))?;
+            let digest = h.digest(message);
+            macro_rules! rsa_verify {
+                ($d:ty) => {
+                    if matches!(alg, SigAlg::RsaPss(_)) {
+                        let sig = rsa::pss::Signature::try_from(signature).map_err(bad)?;
+                        rsa::pss::VerifyingKey::<$d>::new_with_salt_len(key, h.len())
+                            .verify_prehash(&digest, &sig)
+                            .map_err(bad)
+                    } else {
+                        let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(bad)?;
+                        rsa::pkcs1v15::VerifyingKey::<$d>::new(key).verify_prehash(&digest, &sig).map_err(bad)
+                    }
+                };
+            }
+            match h {
+                Hash::Sha256 => rsa_verify!(sha2::Sha256),
+                Hash::Sha384 => rsa_verify!(sha2::Sha384),
+                Hash::Sha512 => rsa_verify!(sha2::Sha512),
+            }
+        }
+        SigAlg::Ecdsa(h) => {
+            let digest = h.digest(message);
+            let point_err = |_| Error::new("the EC public key is not a point on its curve");
+            match spec {
+                KeySpec::Ec(Curve::P256) => {
+                    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(point_err)?;
+                    let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(bad)?;
+                    key.verify_prehash(&digest, &sig).map_err(bad)
+                }
+                KeySpec::Ec(Curve::P384) => {
+                    let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(point_err)?;
+                    let sig = p384::ecdsa::DerSignature::try_from(signature).map_err(bad)?;
+                    key.verify_prehash(&digest, &sig).map_err(bad)
+                }
+                _ => {
+                    let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(point_err)?;
+                    let sig = p521::ecdsa::DerSignature::try_from(signature).map_err(bad)?;
+                    key.verify_prehash(&digest, &sig).map_err(bad)
+                }
+            }
+        }
+        SigAlg::Ed25519 => {
+            let bytes: [u8; 32] = point.try_into().map_err(|_| Error::new("Ed25519 key is not 32 bytes"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| Error::new("the Ed25519 public key is not a valid point"))?;
+            let sig = ed25519_dalek::Signature::from_slice(signature).map_err(bad)?;
+            key.verify_strict(message, &sig).map_err(bad)
+        }
+    }
+}
+
+/// A private key on a logged-in session, ready to sign.
+pub struct Signer<'s> {
+    session: &'s Session,
+    key: ObjectHandle,
+    pub spec: KeySpec,
+    pub spki: SubjectPublicKeyInfoOwned,
+    /// CKA_ALWAYS_AUTHENTICATE keys need the PIN again before every
+    /// signature (PKCS#11 section 5.2, context-specific login).
+    context_pin: Option<SecretString>,
+    mechanisms: Vec<MechanismType>,
+}
+
+impl<'s> Signer<'s> {
+    /// `spki` is the key's public half, from its public key object or
+    /// certificate; `pin` is kept only for an always-authenticate key.
+    pub fn new(
+        session: &'s Session,
+        key: ObjectHandle,
+        spki: SubjectPublicKeyInfoOwned,
+        mechanisms: Vec<MechanismType>,
+        pin: Option<SecretString>,
+    ) -> Result<Signer<'s>> {
+        let spec = KeySpec::from_spki(&spki)?;
+        let attrs = session
+            .get_attributes(key, &[AttributeType::AlwaysAuthenticate, AttributeType::Sign])
+            .context("reading the key's attributes")?;
+        if !attrs.contains(&Attribute::Sign(true)) {
+            return Err(Error::new("the key is not allowed to sign (CKA_SIGN is false)"));
+        }
+        let always = attrs.contains(&Attribute::AlwaysAuthenticate(true));
+        if always && pin.is_none() {
+            return Err(Error::new(
+                "the key needs its PIN before every signature (CKA_ALWAYS_AUTHENTICATE), but no PIN is at hand",
+            )
+            .hint("give the PIN with --pin-source instead of a PIN pad"));
+        }
+        Ok(Signer { session, key, spec, spki, context_pin: if always { pin } else { None }, mechanisms })
+    }
+
+    fn has(&self, m: MechanismType) -> bool {
+        self.mechanisms.contains(&m)
+    }
+
+    /// Signs on the token, verifies on the host, and returns the signature
+    /// as it goes into the BIT STRING.
+    pub fn sign(&self, alg: SigAlg, message: &[u8]) -> Result<Vec<u8>> {
+        if !alg.fits(self.spec) {
+            return Err(Error::new(format!("a {} key cannot make {} signatures", self.spec, alg.name())));
+        }
+        if let Some(pin) = &self.context_pin {
+            self.session
+                .login(UserType::ContextSpecific, Some(pin))
+                .context("context-specific login for an always-authenticate key")?;
+        }
+        let (mechanism, data): (Mechanism, Vec<u8>) = match alg {
+            SigAlg::RsaPkcs1(h) => {
+                let combined = match h {
+                    Hash::Sha256 => (MechanismType::SHA256_RSA_PKCS, Mechanism::Sha256RsaPkcs),
+                    Hash::Sha384 => (MechanismType::SHA384_RSA_PKCS, Mechanism::Sha384RsaPkcs),
+                    Hash::Sha512 => (MechanismType::SHA512_RSA_PKCS, Mechanism::Sha512RsaPkcs),
+                };
+                if self.has(combined.0) {
+                    (combined.1, message.to_vec())
+                } else {
+                    (Mechanism::RsaPkcs, h.digest_info(&h.digest(message))?)
+                }
+            }
+            SigAlg::RsaPss(h) => {
+                let params = PkcsPssParams { hash_alg: h.mechanism(), mgf: h.mgf(), s_len: (h.len() as u64).into() };
+                let combined = match h {
+                    Hash::Sha256 => (MechanismType::SHA256_RSA_PKCS_PSS, Mechanism::Sha256RsaPkcsPss(params)),
+                    Hash::Sha384 => (MechanismType::SHA384_RSA_PKCS_PSS, Mechanism::Sha384RsaPkcsPss(params)),
+                    Hash::Sha512 => (MechanismType::SHA512_RSA_PKCS_PSS, Mechanism::Sha512RsaPkcsPss(params)),
+                };
+                if self.has(combined.0) {
+                    (combined.1, message.to_vec())
+                } else {
+                    (Mechanism::RsaPkcsPss(params), h.digest(message))
+                }
+            }
+            SigAlg::Ecdsa(h) => {
+                let combined = match h {
+                    Hash::Sha256 => (MechanismType::ECDSA_SHA256, Mechanism::EcdsaSha256),
+                    Hash::Sha384 => (MechanismType::ECDSA_SHA384, Mechanism::EcdsaSha384),
+                    Hash::Sha512 => (MechanismType::ECDSA_SHA512, Mechanism::EcdsaSha512),
+                };
+                if self.has(combined.0) {
+                    (combined.1, message.to_vec())
+                } else {
+                    (Mechanism::Ecdsa, h.digest(message))
+                }
+            }
+            SigAlg::Ed25519 => (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.to_vec()),
+        };
+        let raw = self.session.sign(&mechanism, self.key, &data).context("signing on the token")?;
+        let signature = match alg {
+            SigAlg::Ecdsa(_) => ecdsa_raw_to_der(&raw)?,
+            _ => raw,
+        };
+        verify(&self.spki, alg, message, &signature).map_err(|e| {
+            Error::new(format!(
+                "the token's {} signature does not verify with the key's public key ({e}); nothing was written",
+                alg.name()
+            ))
+            .hint("the token or the key object is faulty; do not use it for issuance")
+        })?;
+        let _ = alg.hash();
+        Ok(signature)
+    }
+}
+
+/// Decodes a DER-encoded AlgorithmIdentifier (test helper and CSR checks).
+pub fn identifier_from_der(der: &[u8]) -> Result<AlgorithmIdentifierOwned> {
+    Ok(AlgorithmIdentifierOwned::from_der(der)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pss_sha256_is_the_cabf_encoding() {
+        let id = SigAlg::RsaPss(Hash::Sha256).identifier().expect("id").to_der().expect("der");
+        let want = "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120";
+        assert_eq!(crate::hex::encode(&id), want);
+    }
+
+    #[test]
+    fn identifiers_round_trip() {
+        for alg in [
+            SigAlg::RsaPkcs1(Hash::Sha256),
+            SigAlg::RsaPkcs1(Hash::Sha512),
+            SigAlg::RsaPss(Hash::Sha384),
+            SigAlg::Ecdsa(Hash::Sha384),
+            SigAlg::Ed25519,
+        ] {
+            let id = alg.identifier().expect("id");
+            assert_eq!(SigAlg::from_identifier(&id).expect("parse"), alg);
+        }
+        let sha1 = AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5"),
+            parameters: Some(Any::from(der::asn1::Null)),
+        };
+        assert!(SigAlg::from_identifier(&sha1).expect_err("weak").to_string().contains("sha1WithRSA"));
+        let no_null = AlgorithmIdentifierOwned { oid: OID_RSA_SHA256, parameters: None };
+        assert!(SigAlg::from_identifier(&no_null).is_err());
+    }
+
+    #[test]
+    fn ecdsa_conversion() {
+        let mut raw = vec![0u8; 64];
+        raw[0] = 0x80;
+        raw[63] = 1;
+        let der = ecdsa_raw_to_der(&raw).expect("der");
+        assert_eq!(&der[..4], &[0x30, 0x26, 0x02, 0x21]);
+        assert!(ecdsa_raw_to_der(&[1, 2, 3]).is_err());
+    }
+}

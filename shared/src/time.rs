@@ -1,0 +1,140 @@
+//! "Now", RFC 3339 times, and X.509 Time values.
+//!
+//! "Now" is the system clock unless `CARDCA_NOW` is set, so tests and
+//! ceremonies that prepare a certificate in advance get exact validity.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use der::asn1::{GeneralizedTime, UtcTime};
+use der::DateTime;
+use x509_cert::time::Time;
+
+use crate::error::{Error, Result};
+
+/// Seconds since the Unix epoch.
+pub type Seconds = u64;
+
+pub fn now() -> Result<Seconds> {
+    match std::env::var("CARDCA_NOW") {
+        Ok(text) if !text.is_empty() => parse_rfc3339(&text).map_err(|e| e.context("CARDCA_NOW")),
+        _ => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| Error::new("the system clock is before 1970"))?
+            .as_secs()),
+    }
+}
+
+/// `2026-01-01T00:00:00Z`, `2026-01-01T01:00:00+01:00`; fractions of a
+/// second are dropped (X.509 times have none).
+pub fn parse_rfc3339(text: &str) -> Result<Seconds> {
+    let bad = || Error::new(format!("{text:?} is not an RFC 3339 time like 2026-01-01T00:00:00Z"));
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<u32> {
+        text.get(r)
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &text[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        rest = &frac[digits..];
+    }
+    let offset: i64 = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            let h: i64 = rest[1..3].parse().map_err(|_| bad())?;
+            let m: i64 = rest[4..6].parse().map_err(|_| bad())?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return Err(bad()),
+    };
+    let year = u16::try_from(year).map_err(|_| bad())?;
+    let dt = DateTime::new(year, month as u8, day as u8, hour as u8, minute as u8, second as u8)
+        .map_err(|_| bad())?;
+    let local = dt.unix_duration().as_secs() as i64;
+    u64::try_from(local - offset).map_err(|_| bad())
+}
+
+/// RFC 5280 section 4.1.2.5: UTCTime through 2049, GeneralizedTime from
+/// 2050 on.
+pub fn x509_time(secs: Seconds) -> Result<Time> {
+    let dt = DateTime::from_unix_duration(Duration::from_secs(secs))
+        .map_err(|_| Error::new("time out of range for X.509"))?;
+    if dt.year() < 2050 {
+        Ok(Time::UtcTime(UtcTime::from_date_time(dt)?))
+    } else {
+        Ok(Time::GeneralTime(GeneralizedTime::from_date_time(dt)))
+    }
+}
+
+pub fn seconds(time: &Time) -> Seconds {
+    time.to_unix_duration().as_secs()
+}
+
+/// The encoding rule above, for times read from certificates.
+pub fn check_encoding(time: &Time) -> Result<()> {
+    let year = time.to_date_time().year();
+    match time {
+        Time::GeneralTime(_) if year < 2050 => {
+            Err(Error::new(format!("GeneralizedTime for {year}: RFC 5280 requires UTCTime before 2050")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `2026-01-01T00:00:00Z`, for messages.
+pub fn display(secs: Seconds) -> String {
+    match DateTime::from_unix_duration(Duration::from_secs(secs)) {
+        Ok(dt) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minutes(),
+            dt.seconds()
+        ),
+        Err(_) => format!("{secs} s after 1970"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").expect("epoch"), 0);
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z").expect("2026"), 1767225600);
+        assert_eq!(parse_rfc3339("2026-01-01T01:00:00+01:00").expect("offset"), 1767225600);
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00.5Z").expect("fraction"), 1767225600);
+        for bad in ["2026-01-01", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "yesterday"] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+        assert_eq!(display(1767225600), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn utc_until_2049() {
+        let t = x509_time(parse_rfc3339("2049-12-31T23:59:59Z").expect("t")).expect("x509");
+        assert!(matches!(t, Time::UtcTime(_)));
+        let t = x509_time(parse_rfc3339("2050-01-01T00:00:00Z").expect("t")).expect("x509");
+        assert!(matches!(t, Time::GeneralTime(_)));
+    }
+}

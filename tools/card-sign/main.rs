@@ -1,0 +1,177 @@
+//! card-sign: the only tool that uses a private key for issuance.
+//!
+//! Reads `TBS CERTIFICATE` blocks (PEM or DER, any number) from stdin;
+//! writes one `CERTIFICATE` per block to stdout, each signature verified
+//! with the public key first. Touches the token: one login per run.
+
+use std::ffi::OsString;
+
+use cardca::cert::{self, CaCert, TbsCert};
+use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::der::Encode;
+use cardca::session::KeySession;
+use cardca::sign::{Hash, Signer};
+use cardca::uri::Uri;
+use cardca::{hex, io, names, Context, Error, Result};
+use lexopt::{Arg, Parser};
+
+const USAGE: &str = "\
+card-sign: sign TBSCertificates on the token
+
+Usage:
+  card-sign [--key URI] [--ca FILE] [--expect-sha256 HEX] [--der]
+            [--pin-source SRC] [--module PATH]
+
+Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
+writes one CERTIFICATE per block. Before signing it checks each block: DER
+that re-encodes to the same bytes, a positive serial of at most 20 octets,
+notBefore before notAfter, no extension twice, a signature algorithm that
+fits the key. With --ca, the block's issuer must be the CA's subject and
+the key the CA's key; without it, only self-signed blocks (a root) are
+signed. Every signature is verified with the public key before anything is
+written. One login for the whole stream.
+
+Options:
+      --key URI             the signing key (RFC 7512 URI or slot_N-id_HEX);
+                            default with --ca: the key whose public key is
+                            the CA certificate's
+      --ca FILE             the issuing CA's certificate (PEM or DER)
+      --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256
+                            (a ceremony's approval gate)
+      --der                 write DER instead of PEM (not to a terminal)
+      --pin-source SRC      where the user PIN comes from (file:PATH, env:VAR,
+                            fd:N; default: the URI's pin-source, then the tty)
+      --module PATH         the PKCS#11 module (default: $CARDCA_MODULE, then
+                            p11-kit's proxy, then SoftHSM2)
+  -h, --help                print this help
+  -V, --version             print the version
+
+Examples:
+  $ tbs-build --ca subca-servers.pem --profile server --san dns:www.ewak.net < www.csr \\
+      | card-sign --ca subca-servers.pem > www.pem
+  $ sha256sum < root.tbs.der   # approved in the ceremony
+  $ card-sign --key \"$ROOT\" --expect-sha256 5f0c... < root.tbs.der > root.pem
+";
+
+struct Args {
+    flags: TokenFlags,
+    key: Option<Uri>,
+    ca: Option<String>,
+    expect_sha256: Option<Vec<u8>>,
+    der: bool,
+}
+
+fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
+    let mut parser = Parser::from_args(args);
+    let mut flags = TokenFlags::default();
+    let (mut key, mut ca, mut expect, mut der) = (None, None, None, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Long(f) if TokenFlags::claims(f) => {
+                let f = f.to_owned();
+                flags.parse(&f, &mut parser)?;
+            }
+            Arg::Long("key") => set_once(&mut key, value_with(&mut parser, "--key", Uri::parse)?, "--key")?,
+            Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
+            Arg::Long("expect-sha256") => {
+                let h = value_with(&mut parser, "--expect-sha256", |s| {
+                    let h = hex::decode(s)?;
+                    if h.len() != 32 {
+                        return Err(Error::new("a SHA-256 is 64 hex digits"));
+                    }
+                    Ok(h)
+                })?;
+                set_once(&mut expect, h, "--expect-sha256")?
+            }
+            Arg::Long("der") => der = true,
+            Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
+            Arg::Short('V') | Arg::Long("version") => return Err(cli::version("card-sign")),
+            other => return Err(cli::unexpected(other)),
+        }
+    }
+    if key.is_none() && ca.is_none() {
+        return Err(Error::usage("name the key with --key URI, or the issuing CA with --ca FILE"));
+    }
+    Ok(Args { flags, key, ca, expect_sha256: expect, der })
+}
+
+fn run(args: Vec<OsString>) -> Result<()> {
+    let args = parse_args(args)?;
+    let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
+    let mut out = io::Writer::stdout(args.der)?;
+    let ks = KeySession::open(&args.flags, args.key.as_ref(), ca.as_ref().map(|c| &c.tbs.subject_public_key_info))?;
+    let signer = ks.signer()?;
+    for object in io::stdin() {
+        let object = object?;
+        let index = object.index;
+        let signed = sign_one(&args, ca.as_ref(), &signer, &object).map_err(|e| e.context(format!("TBS {index}")))?;
+        out.write("CERTIFICATE", &signed)?;
+    }
+    Ok(())
+}
+
+fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Object) -> Result<Vec<u8>> {
+    object.expect_label(&["TBS CERTIFICATE"])?;
+    let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
+    let alg = cert::check_tbs(&tbs)?;
+    if !alg.fits(signer.spec) {
+        return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
+    }
+    match ca {
+        Some(ca) => {
+            if tbs.issuer.to_der()? != ca.tbs.subject.to_der()? {
+                return Err(Error::new(format!(
+                    "its issuer {} is not the CA {}",
+                    names::openssl_oneline(&tbs.issuer),
+                    ca.subject_text()
+                )));
+            }
+        }
+        None => {
+            if tbs.issuer.to_der()? != tbs.subject.to_der()? || tbs.subject_public_key_info != signer.spki {
+                return Err(Error::new(format!(
+                    "it is issued by {}, not self-signed by this key; give the issuer's certificate with --ca",
+                    names::openssl_oneline(&tbs.issuer)
+                )));
+            }
+        }
+    }
+    if let Some(want) = &args.expect_sha256 {
+        let have = Hash::Sha256.digest(&object.der);
+        if &have != want {
+            return Err(Error::new(format!(
+                "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
+                hex::encode(&have),
+                hex::encode(want)
+            )));
+        }
+    }
+    let signature = signer.sign(alg, &object.der).context("signing")?;
+    cert::assemble(&object.der, &alg.identifier()?, &signature)
+}
+
+fn main() -> std::process::ExitCode {
+    cli::main("card-sign", run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardca::cli::args;
+    use cardca::error::Kind;
+
+    #[test]
+    fn parses() {
+        let a = parse_args(args(&["--ca", "x.pem", "--expect-sha256", &"ab".repeat(32), "--der"])).expect("ok");
+        assert!(a.der && a.ca.is_some() && a.key.is_none());
+        assert_eq!(a.expect_sha256.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [&[][..], &["--expect-sha256", "abcd", "--ca", "x"], &["--key", "nonsense"], &["x"]] {
+            let e = parse_args(args(bad)).err().expect("error");
+            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
+        }
+    }
+}

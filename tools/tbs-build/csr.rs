@@ -1,0 +1,119 @@
+//! Reading and vetting a CSR: a CSR only proves possession of a key, so
+//! everything but the key and (optionally) the names is ignored, and the
+//! key itself must be strong enough to certify.
+
+use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
+use cardca::der::asn1::ObjectIdentifier;
+use cardca::der::{Decode, Encode};
+use cardca::io::Object;
+use cardca::keys::{self, Curve, KeySpec, RsaPublicKey};
+use cardca::sign::{self, SigAlg};
+use cardca::x509_cert::ext::pkix::name::GeneralName;
+use cardca::x509_cert::ext::pkix::SubjectAltName;
+use cardca::x509_cert::ext::Extension;
+use cardca::x509_cert::name::Name;
+use cardca::x509_cert::request::{CertReqInfo, Version};
+use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
+use cardca::{Context, Error, Result};
+
+const OID_EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
+
+pub struct Csr {
+    pub subject: Name,
+    pub spki: SubjectPublicKeyInfoOwned,
+    pub spec: KeySpec,
+    /// The SANs the CSR asks for; used only with --copy-san.
+    pub requested_san: Vec<GeneralName>,
+    /// Everything else it asked for, reported and ignored.
+    pub ignored: Vec<String>,
+}
+
+pub fn read(object: &Object) -> Result<Csr> {
+    object.expect_label(&["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"])?;
+    let signed = cert::split_signed(&object.der, "CSR")?;
+    let info: CertReqInfo = cert::decode_exact(signed.tbs, "CertificationRequestInfo")?;
+    if info.version != Version::V1 {
+        return Err(Error::new("CSR version is not v1"));
+    }
+    let alg = SigAlg::from_identifier(&signed.algorithm).context("CSR signature")?;
+    let spec = check_key(&info.public_key)?;
+    // Over the bytes as received: der sorts SET OF when decoding, so a
+    // re-encoding could differ from what the requester signed.
+    sign::verify(&info.public_key, alg, signed.tbs, &signed.signature)
+        .map_err(|e| Error::new(format!("the CSR's signature does not verify ({e})")))?;
+    let mut requested_san = Vec::new();
+    let mut ignored = Vec::new();
+    for attr in info.attributes.iter() {
+        if attr.oid != OID_EXTENSION_REQUEST {
+            ignored.push(format!("attribute {}", attr.oid));
+            continue;
+        }
+        for value in attr.values.iter() {
+            let exts: Vec<Extension> = value.decode_as().context("extensionRequest")?;
+            cert::check_unique(&exts).context("extensionRequest")?;
+            for ext in exts {
+                if ext.extn_id == OID_SUBJECT_ALT_NAME {
+                    requested_san =
+                        SubjectAltName::from_der(ext.extn_value.as_bytes()).context("requested subjectAltName")?.0;
+                } else {
+                    ignored.push(format!("extension {}", extension_name(&ext.extn_id)));
+                }
+            }
+        }
+    }
+    Ok(Csr { subject: info.subject, spki: info.public_key, spec, requested_san, ignored })
+}
+
+fn extension_name(oid: &ObjectIdentifier) -> String {
+    let name = match oid.to_string().as_str() {
+        "2.5.29.19" => "basicConstraints",
+        "2.5.29.15" => "keyUsage",
+        "2.5.29.37" => "extKeyUsage",
+        "2.5.29.30" => "nameConstraints",
+        "2.5.29.32" => "certificatePolicies",
+        "2.5.29.14" => "subjectKeyIdentifier",
+        _ => return oid.to_string(),
+    };
+    format!("{name} ({oid})")
+}
+
+/// Keys we certify: RSA of 2048 bits or more with exponent 65537, the NIST
+/// curves P-256/384/521 with a point on the curve, Ed25519.
+pub fn check_key(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
+    let spec = KeySpec::from_spki(spki).context("the CSR's public key")?;
+    let bits = spki.subject_public_key.raw_bytes();
+    match spec {
+        KeySpec::Rsa(n) => {
+            let key = RsaPublicKey::from_der(bits).context("RSA public key")?;
+            if n < 2048 {
+                return Err(Error::new(format!("weak key: RSA with {n} bits (at least 2048 required)")));
+            }
+            if key.public_exponent.as_bytes() != keys::RSA_EXPONENT {
+                return Err(Error::new(format!(
+                    "weak key: RSA public exponent {} (65537 required)",
+                    cardca::hex::encode(key.public_exponent.as_bytes())
+                )));
+            }
+            if key.modulus.as_bytes().last().is_some_and(|b| b % 2 == 0) {
+                return Err(Error::new("invalid RSA key: even modulus"));
+            }
+        }
+        KeySpec::Ec(curve) => {
+            let valid = match curve {
+                Curve::P256 => p256::PublicKey::from_sec1_bytes(bits).is_ok(),
+                Curve::P384 => p384::PublicKey::from_sec1_bytes(bits).is_ok(),
+                Curve::P521 => p521::PublicKey::from_sec1_bytes(bits).is_ok(),
+            };
+            if !valid {
+                return Err(Error::new(format!("invalid {spec} key: not a point on the curve")));
+            }
+        }
+        KeySpec::Ed25519 => {
+            let bytes: [u8; 32] = bits.try_into().map_err(|_| Error::new("Ed25519 key is not 32 bytes"))?;
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| Error::new("invalid Ed25519 key"))?;
+        }
+    }
+    let _ = spki.to_der()?;
+    Ok(spec)
+}

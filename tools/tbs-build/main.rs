@@ -1,0 +1,438 @@
+//! tbs-build: the policy gate. Turns CSRs into TBSCertificates that say
+//! exactly what the profile and the flags say, and nothing a requester
+//! asked for on its own.
+//!
+//! Reads CSRs (PEM or DER, any number) from stdin; writes one `TBS
+//! CERTIFICATE` block per CSR to stdout. Never touches a token.
+
+mod csr;
+mod profile;
+
+use std::ffi::OsString;
+use std::io::Read;
+
+use cardca::cert::{self, CaCert, TbsCert};
+use cardca::cli::{self, set_once, value, value_with};
+use cardca::der::asn1::ObjectIdentifier;
+use cardca::der::Encode;
+use cardca::keys::{self, KeySpec};
+use cardca::sign::{Hash, SigAlg};
+use cardca::x509_cert::certificate::Version;
+use cardca::x509_cert::serial_number::SerialNumber;
+use cardca::x509_cert::time::Validity;
+use cardca::{hex, io, names, time, Context, Error, Result};
+use lexopt::{Arg, Parser};
+use profile::{Options, Profile};
+
+const USAGE: &str = "\
+tbs-build: turn CSRs into TBSCertificates by profile (the policy gate)
+
+Usage:
+  tbs-build (--ca FILE | --self-signed) --profile PROFILE [--subject DN]
+            [--san LIST | --copy-san] [--days N | --not-before T --not-after T]
+            [--serial HEX] [--path-len N] [--eku LIST] [--name-constraints LIST]
+            [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
+            [--policy OIDS] [--hash HASH] [--pss] [--der]
+
+Reads certificate signing requests (PEM or DER, any number) from stdin and
+writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
+CSR's signature is verified; weak keys (RSA under 2048 bits or with an
+exponent other than 65537, other curves) and weak or unknown signature
+algorithms are refused. A CSR only proves possession of its key: the
+subject may be replaced, SANs come only from --san (or --copy-san), and
+every other requested extension is ignored, with a note on stderr. With
+--ca, the issuer's rules are enforced: it must be a CA allowed to sign
+certificates, with room in its pathLen for a sub CA, a validity that covers
+the new one, extended key usages that include the new ones, and name
+constraints that admit its names. Never touches a token.
+
+Profiles:
+  root     self-signed CA: keyCertSign, cRLSign; no EKU
+  subca    CA under --ca: keyCertSign, cRLSign; EKUs from --eku
+  server   TLS server: digitalSignature; EKU serverAuth
+  client   TLS client: digitalSignature; EKU clientAuth
+  user     S/MIME user: digitalSignature (+ keyEncipherment for RSA);
+           EKU emailProtection, clientAuth
+
+Options:
+      --ca FILE                the issuing CA's certificate (PEM or DER)
+      --self-signed            issuer = subject, signed with the CSR's own key
+      --profile PROFILE        root, subca, server, client or user
+      --subject DN             replace the CSR's subject (/C=NL/O=.../CN=... or
+                               CN=...,O=...,C=NL)
+      --san LIST               subjectAltNames: dns:NAME, ip:ADDR, email:ADDR,
+                               uri:URI, comma-separated
+      --copy-san               take the SANs the CSR requests
+      --days N                 validity in days (root 7300, subca 3650, client and
+                               user 397; server: the CA/B Forum's maximum for the
+                               issuance date: 397, 200 from 2026-03-15, 100 from
+                               2027-03-15, 47 from 2029-03-15)
+      --not-before T           start of validity, RFC 3339 (default: now)
+      --not-after T            end of validity, RFC 3339
+      --serial HEX             the serial number (one CSR only; default: 127
+                               random bits)
+      --path-len N             pathLenConstraint of a CA certificate
+      --eku LIST               a sub CA's extended key usages: serverAuth,
+                               clientAuth, emailProtection, codeSigning,
+                               timeStamping, ocspSigning or dotted OIDs
+      --name-constraints LIST  a CA's name constraints: permit:dns:ewak.net,
+                               exclude:ip:10.0.0.0/8, permit:email:ewak.net
+      --crl-url URL            a CRL distribution point
+      --ocsp-url URL           an OCSP responder (authorityInfoAccess)
+      --ca-issuers-url URL     where the issuer's certificate is published
+      --policy OIDS            certificatePolicies, comma-separated OIDs
+      --hash HASH              sha256, sha384 or sha512 for the issuer's
+                               signature (default: by the issuer's key)
+      --pss                    the issuer signs with RSASSA-PSS (RSA keys)
+      --der                    write DER instead of PEM (not to a terminal)
+  -h, --help                   print this help
+  -V, --version                print the version
+
+Environment:
+  CARDCA_NOW                   \"now\" as RFC 3339, instead of the clock
+
+Examples:
+  $ csr-make --key \"$ROOT\" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' \\
+      | tbs-build --self-signed --profile root | card-sign --key \"$ROOT\" > root.pem
+  $ tbs-build --ca subca-servers.pem --profile server --san dns:www.ewak.net < www.csr \\
+      | card-sign --ca subca-servers.pem > www.pem
+";
+
+enum Issuer {
+    Ca(Box<CaCert>),
+    SelfSigned,
+}
+
+enum Validity_ {
+    Days(u64),
+    Range(u64, u64),
+}
+
+enum Sans {
+    Given(Vec<cardca::x509_cert::ext::pkix::name::GeneralName>),
+    Copy,
+    None,
+}
+
+struct Args {
+    issuer: Issuer,
+    options: Options,
+    subject: Option<cardca::x509_cert::name::Name>,
+    sans: Sans,
+    validity: Option<Validity_>,
+    serial: Option<Vec<u8>>,
+    hash: Option<Hash>,
+    pss: bool,
+    der: bool,
+}
+
+fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
+    let mut parser = Parser::from_args(args);
+    let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) = (None, false, None, None, None, false);
+    let (mut days, mut nb, mut na, mut serial, mut path_len, mut eku, mut nc) = (None, None, None, None, None, None, None);
+    let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) = (None, None, None, None, None);
+    let (mut pss, mut der) = (false, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
+            Arg::Long("self-signed") => self_signed = true,
+            Arg::Long("profile") => {
+                set_once(&mut prof, value_with(&mut parser, "--profile", Profile::parse)?, "--profile")?
+            }
+            Arg::Long("subject") => {
+                set_once(&mut subject, value_with(&mut parser, "--subject", names::parse_dn)?, "--subject")?
+            }
+            Arg::Long("san") => set_once(&mut san, value_with(&mut parser, "--san", names::parse_general_names)?, "--san")?,
+            Arg::Long("copy-san") => copy_san = true,
+            Arg::Long("days") => set_once(&mut days, value_with(&mut parser, "--days", parse_days)?, "--days")?,
+            Arg::Long("not-before") => {
+                set_once(&mut nb, value_with(&mut parser, "--not-before", time::parse_rfc3339)?, "--not-before")?
+            }
+            Arg::Long("not-after") => {
+                set_once(&mut na, value_with(&mut parser, "--not-after", time::parse_rfc3339)?, "--not-after")?
+            }
+            Arg::Long("serial") => set_once(&mut serial, value_with(&mut parser, "--serial", parse_serial)?, "--serial")?,
+            Arg::Long("path-len") => {
+                let n = value_with(&mut parser, "--path-len", |s| {
+                    s.parse::<u8>().map_err(|_| Error::new("expected a number from 0 to 255"))
+                })?;
+                set_once(&mut path_len, n, "--path-len")?
+            }
+            Arg::Long("eku") => set_once(&mut eku, value_with(&mut parser, "--eku", profile::parse_eku)?, "--eku")?,
+            Arg::Long("name-constraints") => set_once(
+                &mut nc,
+                value_with(&mut parser, "--name-constraints", profile::parse_constraints)?,
+                "--name-constraints",
+            )?,
+            Arg::Long("crl-url") => set_once(&mut crl_url, value_with(&mut parser, "--crl-url", url)?, "--crl-url")?,
+            Arg::Long("ocsp-url") => set_once(&mut ocsp_url, value_with(&mut parser, "--ocsp-url", url)?, "--ocsp-url")?,
+            Arg::Long("ca-issuers-url") => {
+                set_once(&mut ca_issuers_url, value_with(&mut parser, "--ca-issuers-url", url)?, "--ca-issuers-url")?
+            }
+            Arg::Long("policy") => {
+                set_once(&mut policy, value_with(&mut parser, "--policy", parse_policies)?, "--policy")?
+            }
+            Arg::Long("hash") => set_once(&mut hash, value_with(&mut parser, "--hash", Hash::parse)?, "--hash")?,
+            Arg::Long("pss") => pss = true,
+            Arg::Long("der") => der = true,
+            Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
+            Arg::Short('V') | Arg::Long("version") => return Err(cli::version("tbs-build")),
+            other => return Err(cli::unexpected(other)),
+        }
+    }
+    let profile = prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
+    let issuer = match (ca, self_signed) {
+        (Some(path), false) => Issuer::Ca(Box::new(CaCert::read(&path)?)),
+        (None, true) => Issuer::SelfSigned,
+        (Some(_), true) => return Err(Error::usage("--ca and --self-signed exclude each other")),
+        (None, false) => return Err(Error::usage("give the issuer with --ca FILE, or --self-signed for a root")),
+    };
+    match (profile, &issuer) {
+        (Profile::Root, Issuer::Ca(_)) => {
+            return Err(Error::usage("a root is self-signed: use --self-signed, or --profile subca under --ca"))
+        }
+        (p, Issuer::SelfSigned) if p != Profile::Root => {
+            return Err(Error::usage("--self-signed makes a root: use --profile root"))
+        }
+        _ => {}
+    }
+    if !profile.is_ca() && (path_len.is_some() || nc.is_some()) {
+        return Err(Error::usage("--path-len and --name-constraints apply to CA profiles (root, subca)"));
+    }
+    if profile != Profile::SubCa && eku.is_some() {
+        return Err(Error::usage("--eku applies to --profile subca; leaf profiles have their fixed EKUs"));
+    }
+    let validity = match (days, nb, na) {
+        (Some(d), None, None) => Some(Validity_::Days(d)),
+        (None, Some(b), Some(a)) => {
+            if a <= b {
+                return Err(Error::usage("--not-after must be after --not-before"));
+            }
+            Some(Validity_::Range(b, a))
+        }
+        (None, None, None) => None,
+        (Some(_), _, _) => return Err(Error::usage("--days excludes --not-before/--not-after")),
+        _ => return Err(Error::usage("--not-before and --not-after go together")),
+    };
+    let sans = match (san, copy_san) {
+        (Some(_), true) => return Err(Error::usage("--san and --copy-san exclude each other")),
+        (Some(list), false) => Sans::Given(list),
+        (None, true) => Sans::Copy,
+        (None, false) => Sans::None,
+    };
+    Ok(Args {
+        issuer,
+        options: Options {
+            profile,
+            path_len,
+            eku: eku.unwrap_or_default(),
+            constraints: nc,
+            crl_url,
+            ocsp_url,
+            ca_issuers_url,
+            policies: policy.unwrap_or_default(),
+        },
+        subject,
+        sans,
+        validity,
+        serial,
+        hash,
+        pss,
+        der,
+    })
+}
+
+fn parse_days(s: &str) -> Result<u64> {
+    match s.parse::<u64>() {
+        Ok(n) if (1..=36500).contains(&n) => Ok(n),
+        _ => Err(Error::new("expected a number of days from 1 to 36500")),
+    }
+}
+
+fn url(s: &str) -> Result<String> {
+    let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https" | "ldap") && !rest.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+    });
+    if !ok {
+        return Err(Error::new(format!("{s:?} is not an http://, https:// or ldap:// URL")));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_policies(s: &str) -> Result<Vec<ObjectIdentifier>> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| ObjectIdentifier::new(p).map_err(|_| Error::new(format!("{p:?} is not a dotted OID"))))
+        .collect()
+}
+
+/// An explicit serial: positive, non-zero, at most 20 octets.
+fn parse_serial(s: &str) -> Result<Vec<u8>> {
+    let mut bytes = hex::decode(s)?;
+    while bytes.len() > 1 && bytes[0] == 0 && bytes[1] & 0x80 == 0 {
+        bytes.remove(0);
+    }
+    if bytes[0] & 0x80 != 0 {
+        bytes.insert(0, 0);
+    }
+    cert::check_serial(&SerialNumber::new(&bytes)?)?;
+    Ok(bytes)
+}
+
+/// 16 bytes from the OS CSPRNG with the top bit cleared: positive, 127
+/// bits of entropy, never zero in practice, and 16 octets in DER.
+fn random_serial(urandom: &mut std::fs::File) -> Result<Vec<u8>> {
+    let mut bytes = [0u8; 16];
+    loop {
+        urandom.read_exact(&mut bytes).context("reading /dev/urandom")?;
+        bytes[0] &= 0x7f;
+        // A leading zero octet would make the DER integer shorter (and a
+        // zero serial is forbidden); draw again, 1 time in 128.
+        if bytes[0] != 0 {
+            return Ok(bytes.to_vec());
+        }
+    }
+}
+
+fn run(args: Vec<OsString>) -> Result<()> {
+    let args = parse_args(args)?;
+    let mut out = io::Writer::stdout(args.der)?;
+    let now = time::now()?;
+    let mut urandom = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
+    let mut serial_used = false;
+    for object in io::stdin() {
+        let object = object?;
+        let index = object.index;
+        let tbs = build(&args, &object, now, &mut urandom, &mut serial_used)
+            .map_err(|e| e.context(format!("CSR {index}")))?;
+        out.write("TBS CERTIFICATE", &tbs)?;
+    }
+    Ok(())
+}
+
+fn build(
+    args: &Args,
+    object: &io::Object,
+    now: u64,
+    urandom: &mut std::fs::File,
+    serial_used: &mut bool,
+) -> Result<Vec<u8>> {
+    let csr = csr::read(object)?;
+    for what in &csr.ignored {
+        eprintln!("tbs-build: CSR {}: ignoring requested {what}; extensions come from the profile", object.index);
+    }
+    let subject = args.subject.clone().unwrap_or(csr.subject);
+    let san = match &args.sans {
+        Sans::Given(list) => list.clone(),
+        Sans::Copy => csr.requested_san,
+        Sans::None => Vec::new(),
+    };
+    let opts = &args.options;
+    if subject.is_empty() && (opts.profile.is_ca() || san.is_empty()) {
+        return Err(Error::new("empty subject: give --subject (and a CA needs a subject)"));
+    }
+    if opts.profile == Profile::Server && san.is_empty() {
+        return Err(Error::new("a server certificate needs its names as SANs: give --san dns:NAME or --copy-san"));
+    }
+    let (not_before, not_after) = match args.validity {
+        Some(Validity_::Range(b, a)) => (b, a),
+        Some(Validity_::Days(d)) => (now, now + d * 86400 - 1),
+        // notAfter is inclusive (RFC 5280 section 4.1.2.5): N days end one
+        // second before the Nth anniversary of notBefore.
+        None => (now, now + opts.profile.default_days(now) * 86400 - 1),
+    };
+    let serial = match &args.serial {
+        Some(s) => {
+            if std::mem::replace(serial_used, true) {
+                return Err(Error::usage("--serial names one certificate, but a second CSR arrived"));
+            }
+            s.clone()
+        }
+        None => random_serial(urandom)?,
+    };
+    let subject_key_id = keys::key_id(&csr.spki);
+    let (issuer_name, issuer_spec, authority_key_id) = match &args.issuer {
+        Issuer::SelfSigned => (subject.clone(), csr.spec, subject_key_id.clone()),
+        Issuer::Ca(ca) => {
+            profile::check_issuer(ca, opts, not_before, not_after, &san)?;
+            (ca.tbs.subject.clone(), KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, ca.key_id.clone())
+        }
+    };
+    let alg = SigAlg::for_key(issuer_spec, args.hash, args.pss)?;
+    let extensions =
+        profile::extensions(opts, csr.spec, &subject_key_id, &authority_key_id, &san, subject.is_empty())?;
+    let tbs = TbsCert {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&serial)?,
+        signature: alg.identifier()?,
+        issuer: issuer_name,
+        validity: Validity::new(time::x509_time(not_before)?, time::x509_time(not_after)?),
+        subject,
+        subject_public_key_info: csr.spki,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: Some(extensions),
+    };
+    cert::check_tbs(&tbs)?;
+    Ok(tbs.to_der()?)
+}
+
+fn main() -> std::process::ExitCode {
+    cli::main("tbs-build", run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardca::cli::args;
+    use cardca::error::Kind;
+
+    #[test]
+    fn parses_a_root() {
+        let a = parse_args(args(&["--self-signed", "--profile", "root", "--days", "30", "--serial", "01"]))
+            .expect("root");
+        assert!(matches!(a.issuer, Issuer::SelfSigned));
+        assert!(matches!(a.validity, Some(Validity_::Days(30))));
+        assert_eq!(a.serial, Some(vec![1]));
+    }
+
+    #[test]
+    fn server_days_follow_the_baseline_requirements() {
+        let at = |t| Profile::Server.default_days(time::parse_rfc3339(t).expect("time"));
+        assert_eq!(at("2026-03-14T23:59:59Z"), 397);
+        assert_eq!(at("2026-03-15T00:00:00Z"), 200);
+        assert_eq!(at("2027-03-15T00:00:00Z"), 100);
+        assert_eq!(at("2029-03-14T23:59:59Z"), 100);
+        assert_eq!(at("2029-03-15T00:00:00Z"), 47);
+        assert_eq!(Profile::Client.default_days(0), 397);
+    }
+
+    #[test]
+    fn serials() {
+        assert_eq!(parse_serial("80").expect("pad"), vec![0, 0x80]);
+        assert_eq!(parse_serial("0001").expect("trim"), vec![1]);
+        assert!(parse_serial("00").is_err());
+        assert!(parse_serial(&"7f".repeat(21)).is_err());
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            &["--self-signed"][..],
+            &["--profile", "root"],
+            &["--self-signed", "--profile", "server"],
+            &["--self-signed", "--profile", "root", "--days", "0"],
+            &["--self-signed", "--profile", "root", "--days", "1", "--not-before", "2026-01-01T00:00:00Z"],
+            &["--self-signed", "--profile", "root", "--not-before", "2026-01-01T00:00:00Z"],
+            &["--self-signed", "--profile", "root", "--eku", "serverAuth"],
+            &["--self-signed", "--profile", "root", "--crl-url", "ftp://x"],
+            &["--self-signed", "--profile", "root", "--policy", "x.y"],
+            &["--self-signed", "--profile", "root", "--hash", "sha1"],
+            &["--self-signed", "--profile", "root", "--san", "dns:a", "--copy-san"],
+            &["--self-signed", "--profile", "bogus"],
+        ] {
+            let e = parse_args(args(bad)).err().expect("error");
+            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Profiles: which extensions each kind of certificate gets, and the rules
+//! an issuer imposes on what it may sign. Every refusal names its rule.
+
+use std::net::IpAddr;
+
+use cardca::cert::{self, CaCert};
+use cardca::der::asn1::{Ia5String, ObjectIdentifier, OctetString};
+use cardca::keys::KeySpec;
+use cardca::names;
+use cardca::x509_cert::ext::pkix::constraints::name::{GeneralSubtree, GeneralSubtrees};
+use cardca::x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use cardca::x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use cardca::x509_cert::ext::pkix::{
+    certpolicy::PolicyInformation, AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier,
+    BasicConstraints, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    NameConstraints, SubjectAltName, SubjectKeyIdentifier,
+};
+use cardca::x509_cert::ext::Extension;
+use cardca::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Root,
+    SubCa,
+    Server,
+    Client,
+    User,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> Result<Profile> {
+        Ok(match s {
+            "root" => Profile::Root,
+            "subca" => Profile::SubCa,
+            "server" => Profile::Server,
+            "client" => Profile::Client,
+            "user" => Profile::User,
+            _ => return Err(Error::usage(format!("unknown profile {s:?} (root, subca, server, client, user)"))),
+        })
+    }
+
+    pub fn is_ca(self) -> bool {
+        matches!(self, Profile::Root | Profile::SubCa)
+    }
+
+    /// Default validity in days: 20 years for a root, 10 for a sub CA, 397
+    /// days for client and user certificates, and for TLS servers the
+    /// longest the CA/B Forum's Baseline Requirements (section 6.3.2, as
+    /// amended by SC-081) allow for a certificate issued at `not_before`.
+    pub fn default_days(self, not_before: u64) -> u64 {
+        match self {
+            Profile::Root => 7300,
+            Profile::SubCa => 3650,
+            Profile::Server => {
+                // 2026-03-15, 2027-03-15 and 2029-03-15, 00:00:00 UTC.
+                const STEPS: [(u64, u64); 3] = [(1773532800, 397), (1805068800, 200), (1868227200, 100)];
+                STEPS.iter().find(|(until, _)| not_before < *until).map_or(47, |(_, days)| *days)
+            }
+            Profile::Client | Profile::User => 397,
+        }
+    }
+}
+
+pub const OID_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
+pub const OID_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+pub const OID_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+pub const OID_EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
+pub const OID_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+pub const OID_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
+const OID_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+const OID_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
+
+const EKU_NAMES: &[(&str, ObjectIdentifier)] = &[
+    ("serverAuth", OID_SERVER_AUTH),
+    ("clientAuth", OID_CLIENT_AUTH),
+    ("codeSigning", OID_CODE_SIGNING),
+    ("emailProtection", OID_EMAIL_PROTECTION),
+    ("timeStamping", OID_TIME_STAMPING),
+    ("ocspSigning", OID_OCSP_SIGNING),
+];
+
+pub fn eku_name(oid: &ObjectIdentifier) -> String {
+    EKU_NAMES.iter().find(|(_, o)| o == oid).map_or_else(|| oid.to_string(), |(n, _)| n.to_string())
+}
+
+/// `serverAuth,clientAuth` or dotted OIDs.
+pub fn parse_eku(list: &str) -> Result<Vec<ObjectIdentifier>> {
+    let mut out = Vec::new();
+    for item in list.split(',').filter(|s| !s.is_empty()) {
+        let oid = match EKU_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(item)) {
+            Some((_, oid)) => *oid,
+            None => ObjectIdentifier::new(item).map_err(|_| {
+                Error::usage(format!(
+                    "unknown extended key usage {item:?} (serverAuth, clientAuth, emailProtection, codeSigning, \
+                     timeStamping, ocspSigning or a dotted OID)"
+                ))
+            })?,
+        };
+        if oid == cert::OID_ANY_EKU {
+            return Err(Error::usage("anyExtendedKeyUsage defeats the point of one sub CA per area"));
+        }
+        if !out.contains(&oid) {
+            out.push(oid);
+        }
+    }
+    Ok(out)
+}
+
+/// The name constraints given on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Constraints {
+    pub permitted: Vec<GeneralName>,
+    pub excluded: Vec<GeneralName>,
+}
+
+/// `permit:dns:ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net`.
+pub fn parse_constraints(list: &str) -> Result<Constraints> {
+    let mut c = Constraints::default();
+    for item in list.split(',').filter(|s| !s.is_empty()) {
+        let (mode, rest) = item
+            .split_once(':')
+            .ok_or_else(|| Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE")))?;
+        let (kind, value) = rest
+            .split_once(':')
+            .ok_or_else(|| Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE")))?;
+        let ia5 = |s: &str| Ia5String::new(s).map_err(|_| Error::usage(format!("{s:?} is not ASCII")));
+        let name = match kind {
+            "dns" => {
+                // RFC 5280 section 4.2.1.10: a dNSName constraint covers the
+                // name and every name below it; no leading dot.
+                let domain = value.trim_start_matches('.');
+                if !names::valid_dns(domain, false) {
+                    return Err(Error::usage(format!("{value:?} is not a DNS domain")));
+                }
+                GeneralName::DnsName(ia5(domain)?)
+            }
+            "email" => {
+                let domain = value.trim_start_matches('.').rsplit('@').next().unwrap_or("");
+                if !names::valid_dns(domain, false) {
+                    return Err(Error::usage(format!("{value:?} is not a mailbox, host or domain")));
+                }
+                GeneralName::Rfc822Name(ia5(value)?)
+            }
+            "ip" => {
+                let (addr, bits) = value
+                    .split_once('/')
+                    .ok_or_else(|| Error::usage(format!("{value:?}: IP constraints are ADDRESS/PREFIX")))?;
+                let addr: IpAddr = addr.parse().map_err(|_| Error::usage(format!("{addr:?} is not an IP address")))?;
+                let addr = names::ip_bytes(addr);
+                let bits: usize = bits.parse().map_err(|_| Error::usage(format!("{value:?}: bad prefix length")))?;
+                if bits > addr.len() * 8 {
+                    return Err(Error::usage(format!("{value:?}: prefix longer than the address")));
+                }
+                let mask: Vec<u8> = (0..addr.len())
+                    .map(|i| {
+                        let on = bits.saturating_sub(i * 8).min(8);
+                        (0xff00u16 >> on) as u8
+                    })
+                    .collect();
+                let mut bytes: Vec<u8> = addr.iter().zip(&mask).map(|(a, m)| a & m).collect();
+                bytes.extend(mask);
+                GeneralName::IpAddress(OctetString::new(bytes)?)
+            }
+            _ => return Err(Error::usage(format!("{kind:?}: name constraint types are dns, email and ip"))),
+        };
+        match mode {
+            "permit" => c.permitted.push(name),
+            "exclude" => c.excluded.push(name),
+            _ => return Err(Error::usage(format!("{mode:?}: expected permit or exclude"))),
+        }
+    }
+    Ok(c)
+}
+
+/// The flags that shape the extensions.
+pub struct Options {
+    pub profile: Profile,
+    pub path_len: Option<u8>,
+    pub eku: Vec<ObjectIdentifier>,
+    pub constraints: Option<Constraints>,
+    pub crl_url: Option<String>,
+    pub ocsp_url: Option<String>,
+    pub ca_issuers_url: Option<String>,
+    pub policies: Vec<ObjectIdentifier>,
+}
+
+impl Options {
+    /// The extended key usages a certificate of this profile carries.
+    pub fn ekus(&self) -> Vec<ObjectIdentifier> {
+        match self.profile {
+            Profile::Root => Vec::new(),
+            Profile::SubCa => self.eku.clone(),
+            Profile::Server => vec![OID_SERVER_AUTH],
+            Profile::Client => vec![OID_CLIENT_AUTH],
+            Profile::User => vec![OID_EMAIL_PROTECTION, OID_CLIENT_AUTH],
+        }
+    }
+}
+
+fn uri(s: &str) -> Result<GeneralName> {
+    Ok(GeneralName::UniformResourceIdentifier(
+        Ia5String::new(s).map_err(|_| Error::new(format!("{s:?} is not ASCII")))?,
+    ))
+}
+
+/// The extensions of one certificate, in the order RFC 5280 lists them.
+pub fn extensions(
+    opts: &Options,
+    spec: KeySpec,
+    subject_key_id: &[u8],
+    authority_key_id: &[u8],
+    san: &[GeneralName],
+    subject_empty: bool,
+) -> Result<Vec<Extension>> {
+    use cert::*;
+    let mut out = Vec::new();
+    let ca = opts.profile.is_ca();
+    out.push(extension(
+        OID_BASIC_CONSTRAINTS,
+        true,
+        &BasicConstraints { ca, path_len_constraint: if ca { opts.path_len } else { None } },
+    )?);
+    let usage = if ca {
+        KeyUsages::KeyCertSign | KeyUsages::CRLSign
+    } else if matches!(spec, KeySpec::Rsa(_)) && opts.profile == Profile::User {
+        // S/MIME with RSA also encrypts to the key.
+        KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+    } else {
+        KeyUsages::DigitalSignature.into()
+    };
+    out.push(extension(OID_KEY_USAGE, true, &KeyUsage(usage))?);
+    let ekus = opts.ekus();
+    if !ekus.is_empty() {
+        out.push(extension(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(ekus))?);
+    }
+    // The CA/B Forum does not recommend an SKI in TLS server certificates
+    // (BR 7.1.2.7.6); everywhere else RFC 5280 wants one.
+    if opts.profile != Profile::Server {
+        out.push(extension(OID_SUBJECT_KEY_ID, false, &SubjectKeyIdentifier(OctetString::new(subject_key_id)?))?);
+    }
+    out.push(extension(
+        OID_AUTHORITY_KEY_ID,
+        false,
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(authority_key_id)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        },
+    )?);
+    if !san.is_empty() {
+        // RFC 5280 section 4.2.1.6: critical when the subject is empty.
+        out.push(extension(OID_SUBJECT_ALT_NAME, subject_empty, &SubjectAltName(san.to_vec()))?);
+    }
+    if let Some(c) = &opts.constraints {
+        let subtrees = |names: &[GeneralName]| -> Option<GeneralSubtrees> {
+            (!names.is_empty()).then(|| {
+                names.iter().map(|n| GeneralSubtree { base: n.clone(), minimum: 0, maximum: None }).collect()
+            })
+        };
+        out.push(extension(
+            OID_NAME_CONSTRAINTS,
+            true,
+            &NameConstraints { permitted_subtrees: subtrees(&c.permitted), excluded_subtrees: subtrees(&c.excluded) },
+        )?);
+    }
+    if let Some(url) = &opts.crl_url {
+        out.push(extension(
+            OID_CRL_DISTRIBUTION_POINTS,
+            false,
+            &CrlDistributionPoints(vec![DistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+                reasons: None,
+                crl_issuer: None,
+            }]),
+        )?);
+    }
+    let mut access = Vec::new();
+    if let Some(url) = &opts.ocsp_url {
+        access.push(AccessDescription { access_method: OID_OCSP, access_location: uri(url)? });
+    }
+    if let Some(url) = &opts.ca_issuers_url {
+        access.push(AccessDescription { access_method: OID_CA_ISSUERS, access_location: uri(url)? });
+    }
+    if !access.is_empty() {
+        out.push(extension(OID_AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(access))?);
+    }
+    if !opts.policies.is_empty() {
+        let infos = opts
+            .policies
+            .iter()
+            .map(|oid| PolicyInformation { policy_identifier: *oid, policy_qualifiers: None })
+            .collect();
+        out.push(extension(OID_CERTIFICATE_POLICIES, false, &CertificatePolicies(infos))?);
+    }
+    Ok(out)
+}
+
+/// The issuer rules of DESIGN.md, each a refusal that names the rule.
+pub fn check_issuer(
+    ca: &CaCert,
+    opts: &Options,
+    not_before: u64,
+    not_after: u64,
+    san: &[GeneralName],
+) -> Result<()> {
+    let who = format!("issuer {}", ca.subject_text());
+    let basic = ca.basic.as_ref().filter(|b| b.ca).ok_or_else(|| {
+        Error::new(format!("{who} is not a CA certificate (basicConstraints cA is not TRUE)"))
+    })?;
+    match &ca.key_usage {
+        Some(ku) if ku.0.contains(KeyUsages::KeyCertSign) => {}
+        _ => return Err(Error::new(format!("{who} may not sign certificates (no keyCertSign in its keyUsage)"))),
+    }
+    if opts.profile.is_ca() {
+        if let Some(limit) = basic.path_len_constraint {
+            if limit == 0 {
+                return Err(Error::new(format!("{who} has pathLen 0: it may not issue sub CA certificates")));
+            }
+            match opts.path_len {
+                Some(n) if n < limit => {}
+                Some(n) => {
+                    return Err(Error::new(format!(
+                        "--path-len {n} does not fit under {who}'s pathLen {limit}: at most {}",
+                        limit - 1
+                    )))
+                }
+                None => {
+                    return Err(Error::new(format!(
+                        "{who} has pathLen {limit}: give the sub CA --path-len {} or less",
+                        limit - 1
+                    )))
+                }
+            }
+        }
+    }
+    let ca_nb = cardca::time::seconds(&ca.tbs.validity.not_before);
+    let ca_na = cardca::time::seconds(&ca.tbs.validity.not_after);
+    if not_after > ca_na {
+        return Err(Error::new(format!(
+            "validity ends {} after {who} expires ({}); shorten --days or --not-after",
+            cardca::time::display(not_after),
+            cardca::time::display(ca_na)
+        )));
+    }
+    if not_before < ca_nb {
+        return Err(Error::new(format!(
+            "validity starts {} before {who} is valid ({})",
+            cardca::time::display(not_before),
+            cardca::time::display(ca_nb)
+        )));
+    }
+    if let Some(issuer_eku) = &ca.eku {
+        if !issuer_eku.0.contains(&cert::OID_ANY_EKU) {
+            let ekus = opts.ekus();
+            if opts.profile == Profile::SubCa && ekus.is_empty() {
+                return Err(Error::new(format!(
+                    "{who} is limited to {}; give the sub CA --eku within that",
+                    issuer_eku.0.iter().map(eku_name).collect::<Vec<_>>().join(",")
+                )));
+            }
+            for eku in &ekus {
+                if !issuer_eku.0.contains(eku) {
+                    return Err(Error::new(format!(
+                        "extended key usage {} is outside {who}'s ({}): a sub CA issues only for its own area",
+                        eku_name(eku),
+                        issuer_eku.0.iter().map(eku_name).collect::<Vec<_>>().join(",")
+                    )));
+                }
+            }
+        }
+    }
+    if let Some(nc) = &ca.name_constraints {
+        let permitted: &[GeneralSubtree] = nc.permitted_subtrees.as_deref().unwrap_or(&[]);
+        let excluded: &[GeneralSubtree] = nc.excluded_subtrees.as_deref().unwrap_or(&[]);
+        for name in san {
+            let text = names::general_name_text(name);
+            let same_kind: Vec<&GeneralSubtree> =
+                permitted.iter().filter(|s| same_type(&s.base, name)).collect();
+            if !same_kind.is_empty() && !same_kind.iter().any(|s| within(name, &s.base).unwrap_or(false)) {
+                return Err(Error::new(format!("{text} is outside {who}'s permitted name constraints")));
+            }
+            for s in excluded.iter().filter(|s| same_type(&s.base, name)) {
+                if within(name, &s.base)? {
+                    return Err(Error::new(format!("{text} is within {who}'s excluded name constraints")));
+                }
+            }
+            if (!same_kind.is_empty() || excluded.iter().any(|s| same_type(&s.base, name))) && within(name, name).is_err()
+            {
+                return Err(Error::new(format!("cannot check {text} against {who}'s name constraints")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_type(a: &GeneralName, b: &GeneralName) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// RFC 5280 section 4.2.1.10 matching for the forms cardca issues.
+fn within(name: &GeneralName, base: &GeneralName) -> Result<bool> {
+    let lower = |s: &Ia5String| s.as_str().to_ascii_lowercase();
+    Ok(match (name, base) {
+        (GeneralName::DnsName(n), GeneralName::DnsName(b)) => {
+            let (n, b) = (lower(n), lower(b));
+            let b = b.trim_start_matches('.');
+            b.is_empty() || n == b || n.ends_with(&format!(".{b}"))
+        }
+        (GeneralName::Rfc822Name(n), GeneralName::Rfc822Name(b)) => {
+            let (n, b) = (lower(n), lower(b));
+            let host = n.rsplit('@').next().unwrap_or("");
+            if b.contains('@') {
+                n == b
+            } else if let Some(domain) = b.strip_prefix('.') {
+                host.ends_with(&format!(".{domain}"))
+            } else {
+                host == b
+            }
+        }
+        (GeneralName::IpAddress(n), GeneralName::IpAddress(b)) => {
+            let (n, b) = (n.as_bytes(), b.as_bytes());
+            if b.len() == n.len() {
+                // Checking a name against itself: always inside.
+                n == b
+            } else if b.len() == 2 * n.len() {
+                let (net, mask) = b.split_at(n.len());
+                n.iter().zip(net).zip(mask).all(|((a, net), m)| a & m == net & m)
+            } else {
+                false
+            }
+        }
+        _ => return Err(Error::new("unsupported name form")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_match() {
+        let c = parse_constraints("permit:dns:.ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net").expect("nc");
+        let dns = |s| names::parse_general_name(&format!("dns:{s}")).expect("dns");
+        assert!(within(&dns("www.ewak.net"), &c.permitted[0]).expect("m"));
+        assert!(within(&dns("ewak.net"), &c.permitted[0]).expect("m"));
+        assert!(!within(&dns("evilewak.net"), &c.permitted[0]).expect("m"));
+        let ip = names::parse_general_name("ip:10.1.2.3").expect("ip");
+        assert!(within(&ip, &c.excluded[0]).expect("m"));
+        let ip = names::parse_general_name("ip:192.0.2.1").expect("ip");
+        assert!(!within(&ip, &c.excluded[0]).expect("m"));
+        let mail = names::parse_general_name("email:a@ewak.net").expect("mail");
+        assert!(within(&mail, &c.permitted[1]).expect("m"));
+        assert!(parse_constraints("permit:dns:-x").is_err());
+        assert!(parse_constraints("allow:dns:x.net").is_err());
+        assert!(parse_constraints("exclude:ip:10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn ekus() {
+        assert_eq!(parse_eku("serverAuth,1.2.3.4").expect("eku").len(), 2);
+        assert!(parse_eku("anyExtendedKeyUsage").is_err());
+        assert!(parse_eku("2.5.29.37.0").is_err());
+        assert!(parse_eku("bogus").is_err());
+    }
+}
