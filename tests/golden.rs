@@ -140,10 +140,11 @@ fn run_case(case: &Case, module: &str, overwrite: bool) -> Result<(), String> {
         ("FIXTURES".into(), fixtures.display().to_string()),
         ("CASE".into(), case.dir.display().to_string()),
     ];
-    // Outside tools installed in the project's venv (pkilint).
-    if let Ok(venv) = std::env::var("CARDCA_VENV") {
-        env.push(("CARDCA_VENV".into(), venv));
-    }
+    // Outside tools installed in the project's venv (pkilint), which
+    // `make check` creates.
+    let venv =
+        std::env::var("CARDCA_VENV").unwrap_or_else(|_| format!("{}/.venv", env!("CARGO_MANIFEST_DIR")));
+    env.push(("CARDCA_VENV".into(), venv));
     if let Some(extra) = read(&case.dir.join("env")) {
         for line in extra.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
             let (k, v) = line.split_once('=').ok_or_else(|| format!("env: bad line {line:?}"))?;

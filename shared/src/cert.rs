@@ -133,7 +133,10 @@ pub fn assemble(tbs: &[u8], algorithm: &AlgorithmIdentifierOwned, signature: &[u
 pub fn check_serial(serial: &SerialNumber) -> Result<()> {
     let bytes = serial.as_bytes();
     if bytes.len() > 20 {
-        return Err(Error::new(format!("serial number of {} octets: RFC 5280 allows at most 20", bytes.len())));
+        return Err(Error::new(format!(
+            "serial number of {} octets: RFC 5280 allows at most 20",
+            bytes.len()
+        )));
     }
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         return Err(Error::new("negative serial number"));
@@ -216,8 +219,10 @@ impl CaCert {
             .transpose()
             .context("basicConstraints")?;
         let key_usage = get(OID_KEY_USAGE).map(|v| KeyUsage::from_der(&v)).transpose().context("keyUsage")?;
-        let eku =
-            get(OID_EXT_KEY_USAGE).map(|v| ExtendedKeyUsage::from_der(&v)).transpose().context("extKeyUsage")?;
+        let eku = get(OID_EXT_KEY_USAGE)
+            .map(|v| ExtendedKeyUsage::from_der(&v))
+            .transpose()
+            .context("extKeyUsage")?;
         let name_constraints = get(OID_NAME_CONSTRAINTS)
             .map(|v| NameConstraints::from_der(&v))
             .transpose()

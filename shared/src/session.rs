@@ -30,12 +30,18 @@ impl KeySession {
     /// Opens the key named by `key_uri`, or, without one, the private key
     /// whose public key is `expect` (a CA certificate's). With both, the
     /// key must have that public key.
-    pub fn open(flags: &TokenFlags, key_uri: Option<&Uri>, expect: Option<&SubjectPublicKeyInfoOwned>) -> Result<KeySession> {
+    pub fn open(
+        flags: &TokenFlags,
+        key_uri: Option<&Uri>,
+        expect: Option<&SubjectPublicKeyInfoOwned>,
+    ) -> Result<KeySession> {
         let ctx = token::load(flags.module.as_deref(), key_uri)?;
         let (token, uri) = match (key_uri, expect) {
             (Some(uri), _) => (token::select(&ctx, uri)?, uri.clone()),
             (None, Some(spki)) => locate(&ctx, spki)?,
-            (None, None) => return Err(Error::usage("name the signing key with --key URI, or give --ca FILE")),
+            (None, None) => {
+                return Err(Error::usage("name the signing key with --key URI, or give --ca FILE"))
+            }
         };
         let session = ctx.open_ro_session(token.slot).context("C_OpenSession")?;
         let pin = crate::pin::login(&session, &token, flags.pin_source.as_ref(), Some(&uri))?;
@@ -69,7 +75,11 @@ impl KeySession {
 /// The public key that belongs to a private key: the public key object
 /// with the same CKA_ID, else the certificate with it (PIV-style tokens
 /// keep no public key objects), else an RSA private key's own modulus.
-pub fn public_key_of(session: &Session, token: &Token, key: ObjectHandle) -> Result<SubjectPublicKeyInfoOwned> {
+pub fn public_key_of(
+    session: &Session,
+    token: &Token,
+    key: ObjectHandle,
+) -> Result<SubjectPublicKeyInfoOwned> {
     let id = match session.get_attributes(key, &[AttributeType::Id]).context("C_GetAttributeValue")?.pop() {
         Some(Attribute::Id(id)) if !id.is_empty() => Some(id),
         _ => None,
@@ -77,7 +87,9 @@ pub fn public_key_of(session: &Session, token: &Token, key: ObjectHandle) -> Res
     let spec = keys::key_spec(session, key)?;
     if let Some(id) = &id {
         let by_id = |class| -> Result<Vec<ObjectHandle>> {
-            Ok(session.find_objects(&[Attribute::Class(class), Attribute::Id(id.clone())]).context("C_FindObjects")?)
+            Ok(session
+                .find_objects(&[Attribute::Class(class), Attribute::Id(id.clone())])
+                .context("C_FindObjects")?)
         };
         let publics = by_id(ObjectClass::PUBLIC_KEY)?;
         if publics.len() == 1 {
@@ -111,14 +123,18 @@ fn locate(ctx: &Pkcs11, spki: &SubjectPublicKeyInfoOwned) -> Result<(Token, Uri)
     for t in token::tokens(ctx)?.into_iter().filter(|t| t.info.token_initialized()) {
         let session = ctx.open_ro_session(t.slot).context("C_OpenSession")?;
         let mut ids = Vec::new();
-        for h in session.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)]).context("C_FindObjects")? {
+        for h in
+            session.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)]).context("C_FindObjects")?
+        {
             if keys::public_key_info(&session, h).is_ok_and(|(_, s)| &s == spki) {
                 if let Some(Attribute::Id(id)) = session.get_attributes(h, &[AttributeType::Id])?.pop() {
                     ids.push(id);
                 }
             }
         }
-        for h in session.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)]).context("C_FindObjects")? {
+        for h in
+            session.find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)]).context("C_FindObjects")?
+        {
             let attrs = session.get_attributes(h, &[AttributeType::Value, AttributeType::Id])?;
             let (mut value, mut id) = (None, None);
             for a in attrs {

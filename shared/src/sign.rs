@@ -12,7 +12,7 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use der::asn1::{ObjectIdentifier, UintRef};
-use der::{Any, Decode, Encode, Sequence};
+use der::{Any, Encode, Sequence};
 use secrecy::SecretString;
 use sha2::Digest;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -117,7 +117,8 @@ impl Hash {
             algorithm: AlgorithmIdentifierOwned,
             digest: der::asn1::OctetString,
         }
-        Ok(DigestInfo { algorithm: self.identifier(), digest: der::asn1::OctetString::new(digest)? }.to_der()?)
+        Ok(DigestInfo { algorithm: self.identifier(), digest: der::asn1::OctetString::new(digest)? }
+            .to_der()?)
     }
 }
 
@@ -141,7 +142,8 @@ struct PssParams {
 }
 
 fn pss_params(hash: Hash) -> Result<Any> {
-    let mask_gen = AlgorithmIdentifierOwned { oid: OID_MGF1, parameters: Some(Any::encode_from(&hash.identifier())?) };
+    let mask_gen =
+        AlgorithmIdentifierOwned { oid: OID_MGF1, parameters: Some(Any::encode_from(&hash.identifier())?) };
     Ok(Any::encode_from(&PssParams { hash: hash.identifier(), mask_gen, salt_length: hash.len() as u32 })?)
 }
 
@@ -213,7 +215,9 @@ impl SigAlg {
                 },
                 parameters: null(),
             },
-            SigAlg::RsaPss(h) => AlgorithmIdentifierOwned { oid: OID_RSA_PSS, parameters: Some(pss_params(h)?) },
+            SigAlg::RsaPss(h) => {
+                AlgorithmIdentifierOwned { oid: OID_RSA_PSS, parameters: Some(pss_params(h)?) }
+            }
             SigAlg::Ecdsa(h) => AlgorithmIdentifierOwned {
                 oid: match h {
                     Hash::Sha256 => OID_ECDSA_SHA256,
@@ -259,13 +263,6 @@ impl SigAlg {
             Err(Error::new(format!("signature algorithm {oid} with non-canonical parameters")))
         } else {
             Err(Error::new(format!("unsupported signature algorithm {oid}")))
-        }
-    }
-
-    fn hash(self) -> Option<Hash> {
-        match self {
-            SigAlg::RsaPkcs1(h) | SigAlg::RsaPss(h) | SigAlg::Ecdsa(h) => Some(h),
-            SigAlg::Ed25519 => None,
         }
     }
 }
@@ -421,7 +418,8 @@ impl<'s> Signer<'s> {
                 }
             }
             SigAlg::RsaPss(h) => {
-                let params = PkcsPssParams { hash_alg: h.mechanism(), mgf: h.mgf(), s_len: (h.len() as u64).into() };
+                let params =
+                    PkcsPssParams { hash_alg: h.mechanism(), mgf: h.mgf(), s_len: (h.len() as u64).into() };
                 let combined = match h {
                     Hash::Sha256 => (MechanismType::SHA256_RSA_PKCS_PSS, Mechanism::Sha256RsaPkcsPss(params)),
                     Hash::Sha384 => (MechanismType::SHA384_RSA_PKCS_PSS, Mechanism::Sha384RsaPkcsPss(params)),
@@ -445,28 +443,24 @@ impl<'s> Signer<'s> {
                     (Mechanism::Ecdsa, h.digest(message))
                 }
             }
-            SigAlg::Ed25519 => (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.to_vec()),
+            SigAlg::Ed25519 => {
+                (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.to_vec())
+            }
         };
         let raw = self.session.sign(&mechanism, self.key, &data).context("signing on the token")?;
         let signature = match alg {
             SigAlg::Ecdsa(_) => ecdsa_raw_to_der(&raw)?,
             _ => raw,
         };
-        verify(&self.spki, alg, message, &signature).map_err(|e| {
+        verify(&self.spki, alg, message, &signature).map_err(|_| {
             Error::new(format!(
-                "the token's {} signature does not verify with the key's public key ({e}); nothing was written",
+                "the token's {} signature does not verify with the key's public key; nothing was written",
                 alg.name()
             ))
             .hint("the token or the key object is faulty; do not use it for issuance")
         })?;
-        let _ = alg.hash();
         Ok(signature)
     }
-}
-
-/// Decodes a DER-encoded AlgorithmIdentifier (test helper and CSR checks).
-pub fn identifier_from_der(der: &[u8]) -> Result<AlgorithmIdentifierOwned> {
-    Ok(AlgorithmIdentifierOwned::from_der(der)?)
 }
 
 #[cfg(test)]

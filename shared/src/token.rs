@@ -206,6 +206,18 @@ pub fn object_type(class: ObjectClass) -> Option<ObjectType> {
     })
 }
 
+/// "private key", "certificate", for messages.
+pub fn class_name(class: ObjectClass) -> &'static str {
+    match object_type(class) {
+        Some(ObjectType::Cert) => "certificate",
+        Some(ObjectType::Data) => "data object",
+        Some(ObjectType::Private) => "private key",
+        Some(ObjectType::Public) => "public key",
+        Some(ObjectType::SecretKey) => "secret key",
+        None => "object",
+    }
+}
+
 /// The search template for the URI's object attributes; `class` overrides
 /// `type=` when the caller needs one class (a signing key is private).
 pub fn template(uri: &Uri, class: Option<ObjectClass>) -> Vec<Attribute> {
@@ -237,16 +249,13 @@ pub fn select_object(
     let found = session.find_objects(&template(uri, Some(class))).context("C_FindObjects")?;
     match found.len() {
         1 => Ok(found[0]),
-        0 => Err(Error::new(format!(
-            "no {} on {} matches {uri}",
-            object_type(class).map_or("object", |t| t.name()),
-            token.describe()
-        ))
-        .hint(if uri.id.is_none() && uri.object.is_none() {
-            "name the key with object= or id=; list them with card-ls --objects --login"
-        } else {
-            "list the objects with card-ls --objects --login"
-        })),
+        0 => Err(Error::new(format!("no {} on {} matches {uri}", class_name(class), token.describe())).hint(
+            if uri.id.is_none() && uri.object.is_none() {
+                "name the key with object= or id=; list them with card-ls --objects --login"
+            } else {
+                "list the objects with card-ls --objects --login"
+            },
+        )),
         n => Err(ambiguous(
             &format!("{n} objects on {} match {uri}", token.describe()),
             found.iter().map(|&h| object_uri(session, token, h).to_string()),

@@ -17,6 +17,7 @@ use cardca::der::asn1::OctetString;
 use cardca::der::Encode;
 use cardca::keys::{self, KeySpec};
 use cardca::pin::{self, PinSource};
+use cardca::sign::{SigAlg, Signer};
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
 use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -343,6 +344,7 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
         made.push(pub_h);
         keys::check_attributes(session, priv_h, &keys::private_policy())
             .context("the imported private key")?;
+        self_test(session, priv_h, &spki)?;
         if let Some(cert) = own_certificate(&imp.certs, &spki)? {
             let label = args.cert_label.as_deref().unwrap_or(&args.label);
             made.push(token::create_certificate(session, cert, label, &id)?);
@@ -353,6 +355,20 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
         Ok(()) => Ok(Made { private: priv_h, spki, spec, verb: "imported" }),
         Err(e) => Err(destroy_after(session, &made, e)),
     }
+}
+
+/// Signs a test message with the imported key and verifies it: a key whose
+/// parts do not belong together (a corrupted file, a wrong CRT value)
+/// would otherwise first show up as a bad signature during issuance.
+fn self_test(session: &Session, key: ObjectHandle, spki: &SubjectPublicKeyInfoOwned) -> Result<()> {
+    // No mechanism list: the signer then uses the raw mechanisms
+    // (CKM_RSA_PKCS, CKM_ECDSA, CKM_EDDSA) every token has.
+    let spec = KeySpec::from_spki(spki)?;
+    let signer = Signer::new(session, key, spki.clone(), Vec::new(), None)?;
+    signer
+        .sign(SigAlg::for_key(spec, None, false)?, b"cardca import self-test")
+        .context("self-test of the imported key")?;
+    Ok(())
 }
 
 /// The certificate in a PKCS#12 whose public key is the imported key's;

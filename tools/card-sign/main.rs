@@ -99,12 +99,17 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
     let mut out = io::Writer::stdout(args.der)?;
-    let ks = KeySession::open(&args.flags, args.key.as_ref(), ca.as_ref().map(|c| &c.tbs.subject_public_key_info))?;
+    let ks = KeySession::open(
+        &args.flags,
+        args.key.as_ref(),
+        ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
+    )?;
     let signer = ks.signer()?;
     for object in io::stdin() {
         let object = object?;
         let index = object.index;
-        let signed = sign_one(&args, ca.as_ref(), &signer, &object).map_err(|e| e.context(format!("TBS {index}")))?;
+        let signed =
+            sign_one(&args, ca.as_ref(), &signer, &object).map_err(|e| e.context(format!("TBS {index}")))?;
         out.write("CERTIFICATE", &signed)?;
     }
     Ok(())
@@ -162,7 +167,8 @@ mod tests {
 
     #[test]
     fn parses() {
-        let a = parse_args(args(&["--ca", "x.pem", "--expect-sha256", &"ab".repeat(32), "--der"])).expect("ok");
+        let a =
+            parse_args(args(&["--ca", "x.pem", "--expect-sha256", &"ab".repeat(32), "--der"])).expect("ok");
         assert!(a.der && a.ca.is_some() && a.key.is_none());
         assert_eq!(a.expect_sha256.map(|h| h.len()), Some(32));
     }

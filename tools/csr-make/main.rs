@@ -86,7 +86,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("san") => {
                 set_once(&mut san, value_with(&mut parser, "--san", names::parse_general_names)?, "--san")?
             }
-            Arg::Long("hash") => set_once(&mut hash, value_with(&mut parser, "--hash", Hash::parse)?, "--hash")?,
+            Arg::Long("hash") => {
+                set_once(&mut hash, value_with(&mut parser, "--hash", Hash::parse)?, "--hash")?
+            }
             Arg::Long("pss") => pss = true,
             Arg::Long("der") => der = true,
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
@@ -124,7 +126,8 @@ fn request_info(args: &Args, spki: cardca::x509_cert::spki::SubjectPublicKeyInfo
         values.insert(Any::encode_from(&vec![ext])?)?;
         attributes.insert(Attribute { oid: OID_EXTENSION_REQUEST, values })?;
     }
-    let info = CertReqInfo { version: Version::V1, subject: args.subject.clone(), public_key: spki, attributes };
+    let info =
+        CertReqInfo { version: Version::V1, subject: args.subject.clone(), public_key: spki, attributes };
     Ok(info.to_der()?)
 }
 

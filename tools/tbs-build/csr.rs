@@ -53,8 +53,9 @@ pub fn read(object: &Object) -> Result<Csr> {
             cert::check_unique(&exts).context("extensionRequest")?;
             for ext in exts {
                 if ext.extn_id == OID_SUBJECT_ALT_NAME {
-                    requested_san =
-                        SubjectAltName::from_der(ext.extn_value.as_bytes()).context("requested subjectAltName")?.0;
+                    requested_san = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                        .context("requested subjectAltName")?
+                        .0;
                 } else {
                     ignored.push(format!("extension {}", extension_name(&ext.extn_id)));
                 }
@@ -110,8 +111,7 @@ pub fn check_key(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
         }
         KeySpec::Ed25519 => {
             let bytes: [u8; 32] = bits.try_into().map_err(|_| Error::new("Ed25519 key is not 32 bytes"))?;
-            ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| Error::new("invalid Ed25519 key"))?;
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| Error::new("invalid Ed25519 key"))?;
         }
     }
     let _ = spki.to_der()?;

@@ -64,9 +64,9 @@ Options:
                                uri:URI, comma-separated
       --copy-san               take the SANs the CSR requests
       --days N                 validity in days (root 7300, subca 3650, client and
-                               user 397; server: the CA/B Forum's maximum for the
-                               issuance date: 397, 200 from 2026-03-15, 100 from
-                               2027-03-15, 47 from 2029-03-15)
+                               user 397; server: what the CA/B Forum recommends
+                               on the issuance date: 397, 199 from 2026-03-15,
+                               99 from 2027-03-15, 46 from 2029-03-15)
       --not-before T           start of validity, RFC 3339 (default: now)
       --not-after T            end of validity, RFC 3339
       --serial HEX             the serial number (one CSR only; default: 127
@@ -128,9 +128,12 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) = (None, false, None, None, None, false);
-    let (mut days, mut nb, mut na, mut serial, mut path_len, mut eku, mut nc) = (None, None, None, None, None, None, None);
-    let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) = (None, None, None, None, None);
+    let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) =
+        (None, false, None, None, None, false);
+    let (mut days, mut nb, mut na, mut serial, mut path_len, mut eku, mut nc) =
+        (None, None, None, None, None, None, None);
+    let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) =
+        (None, None, None, None, None);
     let (mut pss, mut der) = (false, false);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -142,37 +145,57 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("subject") => {
                 set_once(&mut subject, value_with(&mut parser, "--subject", names::parse_dn)?, "--subject")?
             }
-            Arg::Long("san") => set_once(&mut san, value_with(&mut parser, "--san", names::parse_general_names)?, "--san")?,
+            Arg::Long("san") => {
+                set_once(&mut san, value_with(&mut parser, "--san", names::parse_general_names)?, "--san")?
+            }
             Arg::Long("copy-san") => copy_san = true,
-            Arg::Long("days") => set_once(&mut days, value_with(&mut parser, "--days", parse_days)?, "--days")?,
-            Arg::Long("not-before") => {
-                set_once(&mut nb, value_with(&mut parser, "--not-before", time::parse_rfc3339)?, "--not-before")?
+            Arg::Long("days") => {
+                set_once(&mut days, value_with(&mut parser, "--days", parse_days)?, "--days")?
             }
-            Arg::Long("not-after") => {
-                set_once(&mut na, value_with(&mut parser, "--not-after", time::parse_rfc3339)?, "--not-after")?
+            Arg::Long("not-before") => set_once(
+                &mut nb,
+                value_with(&mut parser, "--not-before", time::parse_rfc3339)?,
+                "--not-before",
+            )?,
+            Arg::Long("not-after") => set_once(
+                &mut na,
+                value_with(&mut parser, "--not-after", time::parse_rfc3339)?,
+                "--not-after",
+            )?,
+            Arg::Long("serial") => {
+                set_once(&mut serial, value_with(&mut parser, "--serial", parse_serial)?, "--serial")?
             }
-            Arg::Long("serial") => set_once(&mut serial, value_with(&mut parser, "--serial", parse_serial)?, "--serial")?,
             Arg::Long("path-len") => {
                 let n = value_with(&mut parser, "--path-len", |s| {
                     s.parse::<u8>().map_err(|_| Error::new("expected a number from 0 to 255"))
                 })?;
                 set_once(&mut path_len, n, "--path-len")?
             }
-            Arg::Long("eku") => set_once(&mut eku, value_with(&mut parser, "--eku", profile::parse_eku)?, "--eku")?,
+            Arg::Long("eku") => {
+                set_once(&mut eku, value_with(&mut parser, "--eku", profile::parse_eku)?, "--eku")?
+            }
             Arg::Long("name-constraints") => set_once(
                 &mut nc,
                 value_with(&mut parser, "--name-constraints", profile::parse_constraints)?,
                 "--name-constraints",
             )?,
-            Arg::Long("crl-url") => set_once(&mut crl_url, value_with(&mut parser, "--crl-url", url)?, "--crl-url")?,
-            Arg::Long("ocsp-url") => set_once(&mut ocsp_url, value_with(&mut parser, "--ocsp-url", url)?, "--ocsp-url")?,
-            Arg::Long("ca-issuers-url") => {
-                set_once(&mut ca_issuers_url, value_with(&mut parser, "--ca-issuers-url", url)?, "--ca-issuers-url")?
+            Arg::Long("crl-url") => {
+                set_once(&mut crl_url, value_with(&mut parser, "--crl-url", url)?, "--crl-url")?
             }
+            Arg::Long("ocsp-url") => {
+                set_once(&mut ocsp_url, value_with(&mut parser, "--ocsp-url", url)?, "--ocsp-url")?
+            }
+            Arg::Long("ca-issuers-url") => set_once(
+                &mut ca_issuers_url,
+                value_with(&mut parser, "--ca-issuers-url", url)?,
+                "--ca-issuers-url",
+            )?,
             Arg::Long("policy") => {
                 set_once(&mut policy, value_with(&mut parser, "--policy", parse_policies)?, "--policy")?
             }
-            Arg::Long("hash") => set_once(&mut hash, value_with(&mut parser, "--hash", Hash::parse)?, "--hash")?,
+            Arg::Long("hash") => {
+                set_once(&mut hash, value_with(&mut parser, "--hash", Hash::parse)?, "--hash")?
+            }
             Arg::Long("pss") => pss = true,
             Arg::Long("der") => der = true,
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
@@ -180,16 +203,21 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
-    let profile = prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
+    let profile =
+        prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
     let issuer = match (ca, self_signed) {
         (Some(path), false) => Issuer::Ca(Box::new(CaCert::read(&path)?)),
         (None, true) => Issuer::SelfSigned,
         (Some(_), true) => return Err(Error::usage("--ca and --self-signed exclude each other")),
-        (None, false) => return Err(Error::usage("give the issuer with --ca FILE, or --self-signed for a root")),
+        (None, false) => {
+            return Err(Error::usage("give the issuer with --ca FILE, or --self-signed for a root"))
+        }
     };
     match (profile, &issuer) {
         (Profile::Root, Issuer::Ca(_)) => {
-            return Err(Error::usage("a root is self-signed: use --self-signed, or --profile subca under --ca"))
+            return Err(Error::usage(
+                "a root is self-signed: use --self-signed, or --profile subca under --ca",
+            ))
         }
         (p, Issuer::SelfSigned) if p != Profile::Root => {
             return Err(Error::usage("--self-signed makes a root: use --profile root"))
@@ -251,7 +279,9 @@ fn parse_days(s: &str) -> Result<u64> {
 
 fn url(s: &str) -> Result<String> {
     let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
-        matches!(scheme, "http" | "https" | "ldap") && !rest.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+        matches!(scheme, "http" | "https" | "ldap")
+            && !rest.is_empty()
+            && s.bytes().all(|b| b.is_ascii_graphic())
     });
     if !ok {
         return Err(Error::new(format!("{s:?} is not an http://, https:// or ldap:// URL")));
@@ -319,7 +349,10 @@ fn build(
 ) -> Result<Vec<u8>> {
     let csr = csr::read(object)?;
     for what in &csr.ignored {
-        eprintln!("tbs-build: CSR {}: ignoring requested {what}; extensions come from the profile", object.index);
+        eprintln!(
+            "tbs-build: CSR {}: ignoring requested {what}; extensions come from the profile",
+            object.index
+        );
     }
     let subject = args.subject.clone().unwrap_or(csr.subject);
     let san = match &args.sans {
@@ -332,7 +365,9 @@ fn build(
         return Err(Error::new("empty subject: give --subject (and a CA needs a subject)"));
     }
     if opts.profile == Profile::Server && san.is_empty() {
-        return Err(Error::new("a server certificate needs its names as SANs: give --san dns:NAME or --copy-san"));
+        return Err(Error::new(
+            "a server certificate needs its names as SANs: give --san dns:NAME or --copy-san",
+        ));
     }
     let (not_before, not_after) = match args.validity {
         Some(Validity_::Range(b, a)) => (b, a),
@@ -400,10 +435,10 @@ mod tests {
     fn server_days_follow_the_baseline_requirements() {
         let at = |t| Profile::Server.default_days(time::parse_rfc3339(t).expect("time"));
         assert_eq!(at("2026-03-14T23:59:59Z"), 397);
-        assert_eq!(at("2026-03-15T00:00:00Z"), 200);
-        assert_eq!(at("2027-03-15T00:00:00Z"), 100);
-        assert_eq!(at("2029-03-14T23:59:59Z"), 100);
-        assert_eq!(at("2029-03-15T00:00:00Z"), 47);
+        assert_eq!(at("2026-03-15T00:00:00Z"), 199);
+        assert_eq!(at("2027-03-15T00:00:00Z"), 99);
+        assert_eq!(at("2029-03-14T23:59:59Z"), 99);
+        assert_eq!(at("2029-03-15T00:00:00Z"), 46);
         assert_eq!(Profile::Client.default_days(0), 397);
     }
 

@@ -35,7 +35,11 @@ impl Profile {
             "server" => Profile::Server,
             "client" => Profile::Client,
             "user" => Profile::User,
-            _ => return Err(Error::usage(format!("unknown profile {s:?} (root, subca, server, client, user)"))),
+            _ => {
+                return Err(Error::usage(format!(
+                    "unknown profile {s:?} (root, subca, server, client, user)"
+                )))
+            }
         })
     }
 
@@ -46,15 +50,17 @@ impl Profile {
     /// Default validity in days: 20 years for a root, 10 for a sub CA, 397
     /// days for client and user certificates, and for TLS servers the
     /// longest the CA/B Forum's Baseline Requirements (section 6.3.2, as
-    /// amended by SC-081) allow for a certificate issued at `not_before`.
+    /// amended by SC-081) recommend for a certificate issued at
+    /// `not_before`: one day under each MUST NOT limit of 398, 200, 100 and
+    /// 47 days, as the BRs' SHOULD NOT says and pkilint warns.
     pub fn default_days(self, not_before: u64) -> u64 {
         match self {
             Profile::Root => 7300,
             Profile::SubCa => 3650,
             Profile::Server => {
                 // 2026-03-15, 2027-03-15 and 2029-03-15, 00:00:00 UTC.
-                const STEPS: [(u64, u64); 3] = [(1773532800, 397), (1805068800, 200), (1868227200, 100)];
-                STEPS.iter().find(|(until, _)| not_before < *until).map_or(47, |(_, days)| *days)
+                const STEPS: [(u64, u64); 3] = [(1773532800, 397), (1805068800, 199), (1868227200, 99)];
+                STEPS.iter().find(|(until, _)| not_before < *until).map_or(46, |(_, days)| *days)
             }
             Profile::Client | Profile::User => 397,
         }
@@ -117,12 +123,12 @@ pub struct Constraints {
 pub fn parse_constraints(list: &str) -> Result<Constraints> {
     let mut c = Constraints::default();
     for item in list.split(',').filter(|s| !s.is_empty()) {
-        let (mode, rest) = item
-            .split_once(':')
-            .ok_or_else(|| Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE")))?;
-        let (kind, value) = rest
-            .split_once(':')
-            .ok_or_else(|| Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE")))?;
+        let (mode, rest) = item.split_once(':').ok_or_else(|| {
+            Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE"))
+        })?;
+        let (kind, value) = rest.split_once(':').ok_or_else(|| {
+            Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE"))
+        })?;
         let ia5 = |s: &str| Ia5String::new(s).map_err(|_| Error::usage(format!("{s:?} is not ASCII")));
         let name = match kind {
             "dns" => {
@@ -145,9 +151,11 @@ pub fn parse_constraints(list: &str) -> Result<Constraints> {
                 let (addr, bits) = value
                     .split_once('/')
                     .ok_or_else(|| Error::usage(format!("{value:?}: IP constraints are ADDRESS/PREFIX")))?;
-                let addr: IpAddr = addr.parse().map_err(|_| Error::usage(format!("{addr:?} is not an IP address")))?;
+                let addr: IpAddr =
+                    addr.parse().map_err(|_| Error::usage(format!("{addr:?} is not an IP address")))?;
                 let addr = names::ip_bytes(addr);
-                let bits: usize = bits.parse().map_err(|_| Error::usage(format!("{value:?}: bad prefix length")))?;
+                let bits: usize =
+                    bits.parse().map_err(|_| Error::usage(format!("{value:?}: bad prefix length")))?;
                 if bits > addr.len() * 8 {
                     return Err(Error::usage(format!("{value:?}: prefix longer than the address")));
                 }
@@ -236,7 +244,11 @@ pub fn extensions(
     // The CA/B Forum does not recommend an SKI in TLS server certificates
     // (BR 7.1.2.7.6); everywhere else RFC 5280 wants one.
     if opts.profile != Profile::Server {
-        out.push(extension(OID_SUBJECT_KEY_ID, false, &SubjectKeyIdentifier(OctetString::new(subject_key_id)?))?);
+        out.push(extension(
+            OID_SUBJECT_KEY_ID,
+            false,
+            &SubjectKeyIdentifier(OctetString::new(subject_key_id)?),
+        )?);
     }
     out.push(extension(
         OID_AUTHORITY_KEY_ID,
@@ -260,7 +272,10 @@ pub fn extensions(
         out.push(extension(
             OID_NAME_CONSTRAINTS,
             true,
-            &NameConstraints { permitted_subtrees: subtrees(&c.permitted), excluded_subtrees: subtrees(&c.excluded) },
+            &NameConstraints {
+                permitted_subtrees: subtrees(&c.permitted),
+                excluded_subtrees: subtrees(&c.excluded),
+            },
         )?);
     }
     if let Some(url) = &opts.crl_url {
@@ -309,7 +324,11 @@ pub fn check_issuer(
     })?;
     match &ca.key_usage {
         Some(ku) if ku.0.contains(KeyUsages::KeyCertSign) => {}
-        _ => return Err(Error::new(format!("{who} may not sign certificates (no keyCertSign in its keyUsage)"))),
+        _ => {
+            return Err(Error::new(format!(
+                "{who} may not sign certificates (no keyCertSign in its keyUsage)"
+            )))
+        }
     }
     if opts.profile.is_ca() {
         if let Some(limit) = basic.path_len_constraint {
@@ -384,7 +403,8 @@ pub fn check_issuer(
                     return Err(Error::new(format!("{text} is within {who}'s excluded name constraints")));
                 }
             }
-            if (!same_kind.is_empty() || excluded.iter().any(|s| same_type(&s.base, name))) && within(name, name).is_err()
+            if (!same_kind.is_empty() || excluded.iter().any(|s| same_type(&s.base, name)))
+                && within(name, name).is_err()
             {
                 return Err(Error::new(format!("cannot check {text} against {who}'s name constraints")));
             }
@@ -439,7 +459,8 @@ mod tests {
 
     #[test]
     fn constraints_match() {
-        let c = parse_constraints("permit:dns:.ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net").expect("nc");
+        let c = parse_constraints("permit:dns:.ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net")
+            .expect("nc");
         let dns = |s| names::parse_general_name(&format!("dns:{s}")).expect("dns");
         assert!(within(&dns("www.ewak.net"), &c.permitted[0]).expect("m"));
         assert!(within(&dns("ewak.net"), &c.permitted[0]).expect("m"));
