@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The seed article's CA, run with cardca on a local SoftHSM2 token in
 # ./demo: initialise the card, generate the root and one sub CA key per
-# functional area on it, and list what is there. Private keys never leave
-# the token. Run by `make demo`; starts from scratch each time.
+# functional area on it, issue the root, the sub CAs (servers, clients,
+# users) and one certificate under each, and verify every chain. Private
+# keys never leave the token. Run by `make demo`; starts from scratch.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,5 +43,63 @@ for area in servers clients users; do
     card-keygen --token "$token" --type ec:p256 --label "ewak.net Sub CA $area" "${pins[@]}" > "subca-$area.pub.pem"
 done
 
+key() { printf '%s;object=%s' "$token" "$(printf '%s' "$1" | sed 's/ /%20/g')"; }
+url=http://pki.ewak.net
+
+step "the root CA, self-signed on the card"
+root_key=$(key 'ewak.net Root CA')
+csr-make --key "$root_key" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' "${pins[@]}" \
+    | tbs-build --self-signed --profile root \
+    | card-sign --key "$root_key" "${pins[@]}" > root.pem
+openssl x509 -in root.pem -noout -subject -dates
+
+step "one sub CA per functional area, signed by the root"
+declare -A ekus=([servers]=serverAuth [clients]=clientAuth [users]=emailProtection,clientAuth)
+for area in servers clients users; do
+    policy=()
+    [ "$area" = servers ] && policy=(--policy 2.23.140.1.2.1)
+    csr-make --key "$(key "ewak.net Sub CA $area")" --subject "/C=NL/O=ewak.net/CN=ewak.net Sub CA $area" "${pins[@]}" \
+        | tbs-build --ca root.pem --profile subca --eku "${ekus[$area]}" --path-len 0 \
+            --crl-url "$url/root.crl" --ca-issuers-url "$url/root.crt" "${policy[@]}" \
+        | card-sign --ca root.pem "${pins[@]}" > "subca-$area.pem"
+    openssl x509 -in "subca-$area.pem" -noout -subject -ext extendedKeyUsage | paste -sd' '
+done
+
+step "a server, a client and a user certificate (their keys stay with their owners)"
+for who in www vpn-client-01 jan; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$who.key" \
+        -subj "/CN=$who" -out "$who.csr" 2>/dev/null
+done
+tbs-build --ca subca-servers.pem --profile server --subject /C=NL --san dns:www.ewak.net \
+    --policy 2.23.140.1.2.1 --crl-url "$url/servers.crl" --ca-issuers-url "$url/servers.crt" < www.csr \
+    | card-sign --ca subca-servers.pem "${pins[@]}" > www.pem
+tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-01' < vpn-client-01.csr \
+    | card-sign --ca subca-clients.pem "${pins[@]}" > vpn-client-01.pem
+tbs-build --ca subca-users.pem --profile user --subject '/C=NL/O=ewak.net/CN=Jan Jansen' \
+    --san email:jan@ewak.net < jan.csr \
+    | card-sign --ca subca-users.pem "${pins[@]}" > jan.pem
+
+step "the servers sub CA refuses a client certificate (the seed's reason for one sub CA per area)"
+if tbs-build --ca subca-servers.pem --profile client < vpn-client-01.csr > /dev/null; then
+    echo "demo: the servers sub CA issued a client certificate" >&2
+    exit 1
+fi
+
+step "every chain, checked by OpenSSL"
+openssl verify -x509_strict -CAfile root.pem root.pem
+openssl verify -x509_strict -purpose sslserver -CAfile root.pem -untrusted subca-servers.pem www.pem
+openssl verify -x509_strict -purpose sslclient -CAfile root.pem -untrusted subca-clients.pem vpn-client-01.pem
+openssl verify -x509_strict -purpose smimesign -CAfile root.pem -untrusted subca-users.pem jan.pem
+
 step "what is on the card"
-card-ls --token "$token" --objects --login "${pins[@]}"
+card-ls --token "$token" --objects --login "${pins[@]}" | grep -E '^  [a-z]'
+
+step "what was issued"
+subject() { openssl x509 -in "$1" -noout -subject -nameopt oneline | sed 's/^subject=//'; }
+echo "$(subject root.pem)"
+for area in servers clients users; do
+    echo "  └─ $(subject "subca-$area.pem")"
+done
+echo "       ├─ servers: $(subject www.pem) (dns:www.ewak.net)"
+echo "       ├─ clients: $(subject vpn-client-01.pem)"
+echo "       └─ users:   $(subject jan.pem)"

@@ -2,8 +2,10 @@
 //!
 //! Input is any number of PEM blocks or concatenated DER objects, told apart
 //! by their first byte, read one object at a time so memory stays bounded
-//! whatever the stream's length. Only whitespace may stand between PEM
-//! blocks: explanatory text is refused, so a truncated or spliced stream is
+//! whatever the stream's length. Explanatory text before a PEM block (what
+//! `certtool` and `openssl x509 -text` print) is skipped, as RFC 7468
+//! section 2 asks; text that no block follows, binary junk and anything
+//! after the last object are errors, so a truncated or spliced stream is
 //! noticed instead of silently skipped.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -66,8 +68,10 @@ impl<R: BufRead> Reader<R> {
         self.count += 1;
         let index = self.count;
         let (label, der) = match first {
-            b'-' => self.read_pem().map_err(|e| e.context(format!("object {index} (PEM)")))?,
             0x30 => (None, self.read_der().map_err(|e| e.context(format!("object {index} (DER)")))?),
+            b if b == b'-' || b.is_ascii_graphic() => {
+                self.read_pem().map_err(|e| e.context(format!("object {index} (PEM)")))?
+            }
             other => {
                 return Err(Error::new(format!(
                     "object {index}: input is neither PEM nor DER (first byte {other:#04x})"
@@ -89,9 +93,28 @@ impl<R: BufRead> Reader<R> {
         // Zeroized: card-keygen reads private keys through this reader.
         let mut block = zeroize::Zeroizing::new(Vec::new());
         let mut line = zeroize::Zeroizing::new(Vec::new());
-        self.read_line(&mut line)?;
-        let label = pem_boundary(&line, "-----BEGIN ")
-            .ok_or_else(|| Error::new(format!("line {start}: expected a -----BEGIN line")))?;
+        let mut skipped = 0;
+        let label = loop {
+            if self.read_line(&mut line)? == 0 {
+                return Err(Error::new(format!(
+                    "line {start}: text that no -----BEGIN line follows (input is neither PEM nor DER)"
+                )));
+            }
+            if let Some(label) = pem_boundary(&line, "-----BEGIN ") {
+                break label;
+            }
+            let text = std::str::from_utf8(&line)
+                .map_err(|_| Error::new(format!("line {}: binary data in PEM input", self.line)))?;
+            if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+                || line.starts_with(b"-----")
+            {
+                return Err(Error::new(format!("line {}: expected a -----BEGIN line", self.line)));
+            }
+            skipped += line.len();
+            if skipped > MAX_OBJECT {
+                return Err(Error::new("more than 1 MiB of text before a PEM block"));
+            }
+        };
         block.extend_from_slice(&line);
         loop {
             if self.read_line(&mut line)? == 0 {
@@ -242,6 +265,7 @@ mod tests {
             (vec![0x30, 0x81, 0x03, 0x02, 0x01, 0x05], "non-minimal"),
             (der[..4].to_vec(), "truncated"),
             (b"hello".to_vec(), "neither PEM nor DER"),
+            (vec![0x01, 0x02], "neither PEM nor DER"),
             (pem("TEST", &der).replace("-----END TEST-----\n", "").into_bytes(), "truncated"),
             (pem("TEST", &der).replace("END TEST", "END OTHER").into_bytes(), "closed by"),
             (vec![0x30, 0x84, 0x10, 0, 0, 0], "larger than 1 MiB"),
@@ -253,6 +277,15 @@ mod tests {
         let mut trailing = pem("TEST", &der).into_bytes();
         trailing.extend_from_slice(b"garbage\n");
         assert!(read_all(&trailing).is_err());
+    }
+
+    #[test]
+    fn explanatory_text_before_a_block() {
+        let der = [0x30, 0x03, 0x02, 0x01, 0x05];
+        let input = format!("Certificate:\n    Data: ...\n{}", pem("CERTIFICATE", &der));
+        let objs = read_all(input.as_bytes()).expect("read");
+        assert_eq!(objs.len(), 1);
+        assert_eq!(objs[0].der, der);
     }
 
     #[test]

@@ -17,13 +17,26 @@ use crate::uri::Uri;
 
 /// A logged-in session on the token that holds the key.
 pub struct KeySession {
-    pub ctx: Pkcs11,
+    open: Option<Open>,
     pub token: Token,
-    pub session: Session,
     pub key: ObjectHandle,
     pub spki: SubjectPublicKeyInfoOwned,
     pub uri: Uri,
     pin: Option<SecretString>,
+}
+
+/// The module and session, dropped (C_CloseSession, C_Finalize) in this
+/// order and under the token lock: SoftHSM2 writes its files then too.
+struct Open {
+    session: Session,
+    ctx: Pkcs11,
+}
+
+impl Drop for KeySession {
+    fn drop(&mut self) {
+        let _lock = token::lock();
+        self.open.take();
+    }
 }
 
 impl KeySession {
@@ -35,6 +48,9 @@ impl KeySession {
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
+        // Declared first, dropped last: a failed open also finalises the
+        // module under the lock.
+        let _lock = token::lock();
         let ctx = token::load(flags.module.as_deref(), key_uri)?;
         let (token, uri) = match (key_uri, expect) {
             (Some(uri), _) => (token::select(&ctx, uri)?, uri.clone()),
@@ -56,19 +72,22 @@ impl KeySession {
             }
         }
         let uri = token::object_uri(&session, &token, key);
-        Ok(KeySession { ctx, token, session, key, spki, uri, pin })
+        Ok(KeySession { open: Some(Open { session, ctx }), token, key, spki, uri, pin })
+    }
+
+    fn parts(&self) -> Result<&Open> {
+        self.open.as_ref().ok_or_else(|| Error::new("the token session is closed"))
+    }
+
+    pub fn session(&self) -> Result<&Session> {
+        Ok(&self.parts()?.session)
     }
 
     /// A signer on this session.
     pub fn signer(&self) -> Result<Signer<'_>> {
-        let mechanisms = self.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
-        Signer::new(&self.session, self.key, self.spki.clone(), mechanisms, self.pin.clone())
-    }
-
-    /// Another session on the same token and key, for parallel signing.
-    /// The login is per application, so it needs no second login.
-    pub fn fork(&self) -> Result<Session> {
-        self.ctx.open_ro_session(self.token.slot).context("C_OpenSession")
+        let open = self.parts()?;
+        let mechanisms = open.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
+        Signer::new(&open.session, self.key, self.spki.clone(), mechanisms, self.pin.clone())
     }
 }
 
@@ -87,9 +106,9 @@ pub fn public_key_of(
     let spec = keys::key_spec(session, key)?;
     if let Some(id) = &id {
         let by_id = |class| -> Result<Vec<ObjectHandle>> {
-            Ok(session
+            session
                 .find_objects(&[Attribute::Class(class), Attribute::Id(id.clone())])
-                .context("C_FindObjects")?)
+                .context("C_FindObjects")
         };
         let publics = by_id(ObjectClass::PUBLIC_KEY)?;
         if publics.len() == 1 {

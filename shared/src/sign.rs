@@ -68,7 +68,7 @@ impl Hash {
         }
     }
 
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
@@ -144,7 +144,11 @@ struct PssParams {
 fn pss_params(hash: Hash) -> Result<Any> {
     let mask_gen =
         AlgorithmIdentifierOwned { oid: OID_MGF1, parameters: Some(Any::encode_from(&hash.identifier())?) };
-    Ok(Any::encode_from(&PssParams { hash: hash.identifier(), mask_gen, salt_length: hash.len() as u32 })?)
+    Ok(Any::encode_from(&PssParams {
+        hash: hash.identifier(),
+        mask_gen,
+        salt_length: hash.output_len() as u32,
+    })?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +282,7 @@ struct EcdsaSig<'a> {
 
 /// PKCS#11 returns ECDSA signatures as r||s; X.509 wants DER.
 fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(Error::new(format!("ECDSA signature of odd length {}", raw.len())));
     }
     let (r, s) = raw.split_at(raw.len() / 2);
@@ -304,7 +308,7 @@ pub fn verify(spki: &SubjectPublicKeyInfoOwned, alg: SigAlg, message: &[u8], sig
                 ($d:ty) => {
                     if matches!(alg, SigAlg::RsaPss(_)) {
                         let sig = rsa::pss::Signature::try_from(signature).map_err(bad)?;
-                        rsa::pss::VerifyingKey::<$d>::new_with_salt_len(key, h.len())
+                        rsa::pss::VerifyingKey::<$d>::new_with_salt_len(key, h.output_len())
                             .verify_prehash(&digest, &sig)
                             .map_err(bad)
                     } else {
@@ -418,8 +422,11 @@ impl<'s> Signer<'s> {
                 }
             }
             SigAlg::RsaPss(h) => {
-                let params =
-                    PkcsPssParams { hash_alg: h.mechanism(), mgf: h.mgf(), s_len: (h.len() as u64).into() };
+                let params = PkcsPssParams {
+                    hash_alg: h.mechanism(),
+                    mgf: h.mgf(),
+                    s_len: (h.output_len() as u64).into(),
+                };
                 let combined = match h {
                     Hash::Sha256 => (MechanismType::SHA256_RSA_PKCS_PSS, Mechanism::Sha256RsaPkcsPss(params)),
                     Hash::Sha384 => (MechanismType::SHA384_RSA_PKCS_PSS, Mechanism::Sha384RsaPkcsPss(params)),

@@ -67,6 +67,30 @@ fn find_named_module(name: &str) -> Result<PathBuf> {
     Err(Error::new(format!("no PKCS#11 module named {name:?} found")).hint("use module-path= or --module"))
 }
 
+/// Serialises the token work of cardca processes on this machine.
+///
+/// SoftHSM2 rewrites its token files on login and on object changes, and a
+/// second process reading them meanwhile gets CKR_GENERAL_ERROR or misses
+/// the token altogether (measured: 9 of 30 parallel `card-ls --login`). The
+/// tools hold this lock while they enumerate, log in and create or destroy
+/// objects, and never while they write to stdout, so pipelines of several
+/// token users cannot deadlock on it. Signing runs outside it.
+pub struct Lock(#[allow(dead_code)] Option<std::fs::File>);
+
+pub fn lock() -> Lock {
+    let path = std::env::temp_dir().join("cardca-pkcs11.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .or_else(|_| std::fs::File::open(&path));
+    // Without a lock file (a read-only /tmp) the tools still work; they are
+    // only exposed to the module's own concurrency again.
+    Lock(file.ok().filter(|f| f.lock().is_ok()))
+}
+
 /// Loads and initialises the module. A module that another part of the
 /// process already initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED).
 pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
@@ -139,10 +163,11 @@ impl Token {
 pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
     let mut out = Vec::new();
     for slot in ctx.get_slots_with_token().context("listing slots")? {
-        let info = match ctx.get_token_info(slot) {
+        let info = match ctx.get_token_info(slot).map_err(Error::from) {
             Ok(info) => info,
             // A token pulled out between the two calls is simply gone.
-            Err(_) => continue,
+            Err(e) if e.is_ckr("CKR_TOKEN_NOT_PRESENT") => continue,
+            Err(e) => return Err(e.context(format!("reading the token in slot {}", slot.id()))),
         };
         let slot_info = ctx.get_slot_info(slot).context("reading slot info")?;
         out.push(Token { slot, slot_info, info });
@@ -256,10 +281,12 @@ pub fn select_object(
                 "list the objects with card-ls --objects --login"
             },
         )),
-        n => Err(ambiguous(
-            &format!("{n} objects on {} match {uri}", token.describe()),
-            found.iter().map(|&h| object_uri(session, token, h).to_string()),
-        )),
+        n => {
+            let mut uris: Vec<String> =
+                found.iter().map(|&h| object_uri(session, token, h).to_string()).collect();
+            uris.sort();
+            Err(ambiguous(&format!("{n} objects on {} match {uri}", token.describe()), uris.into_iter()))
+        }
     }
 }
 

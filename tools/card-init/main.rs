@@ -166,6 +166,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    let _lock = token::lock();
     let uri = match &args.mode {
         Mode::Init { target: Target::Token(u), .. } => Some(&**u),
         Mode::ChangePin(u) | Mode::Unblock(u) => Some(u),

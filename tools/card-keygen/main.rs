@@ -138,6 +138,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    let _lock = token::lock();
     // A bad key file fails before the token is touched.
     let imported = match &args.source {
         Source::Import(path) => Some(read_import(path, args.pass_source.as_ref())?),

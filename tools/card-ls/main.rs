@@ -114,8 +114,34 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     Ok(Args { flags, token, login, format })
 }
 
+/// What card-ls prints: text, or PEM objects for the shared writer.
+enum Output {
+    Text(String),
+    Pem(Vec<(&'static str, Vec<u8>)>),
+}
+
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    // Everything that touches the token happens (and is finalised) under
+    // the lock inside listing(); printing happens after it is released.
+    match listing(&args)? {
+        Output::Pem(objects) => {
+            let mut w = io::Writer::stdout(false)?;
+            for (label, der) in objects {
+                w.write(label, &der)?;
+            }
+        }
+        Output::Text(text) => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn listing(args: &Args) -> Result<Output> {
+    let _lock = token::lock();
     let ctx = token::load(args.flags.module.as_deref(), args.token.as_ref())?;
     let all = token::tokens(&ctx)?;
     let tokens: Vec<&Token> = match &args.token {
@@ -145,7 +171,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Format::Objects | Format::Uri | Format::Json | Format::Pem => {
             let mut listed = Vec::new();
             for t in tokens.iter().filter(|t| t.info.token_initialized()) {
-                let objects = objects(&ctx, t, &args)?;
+                let objects = objects(&ctx, t, args)?;
                 listed.push((*t, objects));
             }
             match args.format {
@@ -168,22 +194,13 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 }
                 Format::Json => json(&mut out, &listed),
                 _ => {
-                    // PEM goes through the shared writer: whole objects only.
-                    let mut w = io::Writer::stdout(false)?;
-                    for o in listed.iter().flat_map(|(_, objs)| objs) {
-                        if let Some((label, der)) = &o.pem {
-                            w.write(label, der)?;
-                        }
-                    }
-                    return Ok(());
+                    let pem = listed.into_iter().flat_map(|(_, objs)| objs).filter_map(|o| o.pem).collect();
+                    return Ok(Output::Pem(pem));
                 }
             }
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
+    Ok(Output::Text(out))
 }
 
 fn token_flags(t: &Token) -> Vec<&'static str> {
