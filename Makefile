@@ -12,7 +12,7 @@ CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 export CARDCA_VENV := $(VENV)
 
-TOOLS := card-ls card-init card-keygen csr-make tbs-build card-sign
+TOOLS := card-ls card-init card-keygen csr-make tbs-build card-sign cert-store
 PAGES1 := $(TOOLS:%=man/%.1)
 PAGES7 := $(wildcard man/*.7)
 

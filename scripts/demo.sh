@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The seed article's CA, run with cardca on a local SoftHSM2 token in
 # ./demo: initialise the card, generate the root and one sub CA key per
-# functional area on it, issue the root, the sub CAs (servers, clients,
-# users) and one certificate under each, and verify every chain. Private
-# keys never leave the token. Run by `make demo`; starts from scratch.
+# functional area on it, issue the root and the sub CAs (servers, clients,
+# users) into the database demo/ca and onto the card, one certificate under
+# each sub CA, revoke one, sign a CRL per sub CA, and verify every chain
+# against the CRLs. Private keys never leave the token. Run by `make
+# demo`; starts from scratch each time.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,7 +52,8 @@ step "the root CA, self-signed on the card"
 root_key=$(key 'ewak.net Root CA')
 csr-make --key "$root_key" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' "${pins[@]}" \
     | tbs-build --self-signed --profile root \
-    | card-sign --key "$root_key" "${pins[@]}" > root.pem
+    | card-sign --key "$root_key" "${pins[@]}" \
+    | cert-store --db ca --token "$token" "${pins[@]}" > root.pem
 openssl x509 -in root.pem -noout -subject -dates
 
 step "one sub CA per functional area, signed by the root"
@@ -61,7 +64,8 @@ for area in servers clients users; do
     csr-make --key "$(key "ewak.net Sub CA $area")" --subject "/C=NL/O=ewak.net/CN=ewak.net Sub CA $area" "${pins[@]}" \
         | tbs-build --ca root.pem --profile subca --eku "${ekus[$area]}" --path-len 0 \
             --crl-url "$url/root.crl" --ca-issuers-url "$url/root.crt" "${policy[@]}" \
-        | card-sign --ca root.pem "${pins[@]}" > "subca-$area.pem"
+        | card-sign --ca root.pem "${pins[@]}" \
+        | cert-store --db ca --token "$token" "${pins[@]}" > "subca-$area.pem"
     openssl x509 -in "subca-$area.pem" -noout -subject -ext extendedKeyUsage | paste -sd' '
 done
 
@@ -72,12 +76,12 @@ for who in www vpn-client-01 jan; do
 done
 tbs-build --ca subca-servers.pem --profile server --subject /C=NL --san dns:www.ewak.net \
     --policy 2.23.140.1.2.1 --crl-url "$url/servers.crl" --ca-issuers-url "$url/servers.crt" < www.csr \
-    | card-sign --ca subca-servers.pem "${pins[@]}" > www.pem
+    | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db ca > www.pem
 tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-01' < vpn-client-01.csr \
-    | card-sign --ca subca-clients.pem "${pins[@]}" > vpn-client-01.pem
+    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db ca > vpn-client-01.pem
 tbs-build --ca subca-users.pem --profile user --subject '/C=NL/O=ewak.net/CN=Jan Jansen' \
     --san email:jan@ewak.net < jan.csr \
-    | card-sign --ca subca-users.pem "${pins[@]}" > jan.pem
+    | card-sign --ca subca-users.pem "${pins[@]}" | cert-store --db ca > jan.pem
 
 step "the servers sub CA refuses a client certificate (the seed's reason for one sub CA per area)"
 if tbs-build --ca subca-servers.pem --profile client < vpn-client-01.csr > /dev/null; then
@@ -85,21 +89,48 @@ if tbs-build --ca subca-servers.pem --profile client < vpn-client-01.csr > /dev/
     exit 1
 fi
 
-step "every chain, checked by OpenSSL"
-openssl verify -x509_strict -CAfile root.pem root.pem
-openssl verify -x509_strict -purpose sslserver -CAfile root.pem -untrusted subca-servers.pem www.pem
-openssl verify -x509_strict -purpose sslclient -CAfile root.pem -untrusted subca-clients.pem vpn-client-01.pem
-openssl verify -x509_strict -purpose smimesign -CAfile root.pem -untrusted subca-users.pem jan.pem
+step "a second client certificate, then revoked: its key was lost"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-02.key \
+    -subj /CN=vpn-client-02 -out vpn-client-02.csr 2>/dev/null
+tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-02' < vpn-client-02.csr \
+    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db ca > vpn-client-02.pem
+cert-store --db ca --revoke - --reason keyCompromise < vpn-client-02.pem
+
+step "a CRL per CA, signed on the card"
+for ca in root subca-servers subca-clients subca-users; do
+    tbs-build --crl --ca "$ca.pem" --db ca --days 7 | card-sign --ca "$ca.pem" "${pins[@]}" > "$ca.crl"
+    printf '%s: ' "$ca.crl"
+    openssl crl -in "$ca.crl" -CAfile "$ca.pem" -noout -verify 2>&1
+done
+cat root.crl subca-*.crl > crls.pem
+
+step "every chain, checked by OpenSSL against the CRLs"
+check() {
+    openssl verify -x509_strict -crl_check_all -CRLfile crls.pem -CAfile root.pem "$@"
+}
+check root.pem
+check -purpose sslserver -untrusted subca-servers.pem www.pem
+check -purpose sslclient -untrusted subca-clients.pem vpn-client-01.pem
+check -purpose smimesign -untrusted subca-users.pem jan.pem
+if check -purpose sslclient -untrusted subca-clients.pem vpn-client-02.pem 2>/dev/null; then
+    echo "demo: the revoked certificate verified" >&2
+    exit 1
+fi
+echo "vpn-client-02.pem: revoked, refused as it should be"
+
+step "the database (openssl ca's index.txt)"
+cut -f1,4,6 ca/index.txt
 
 step "what is on the card"
 card-ls --token "$token" --objects --login "${pins[@]}" | grep -E '^  [a-z]'
 
 step "what was issued"
-subject() { openssl x509 -in "$1" -noout -subject -nameopt oneline | sed 's/^subject=//'; }
-echo "$(subject root.pem)"
-for area in servers clients users; do
-    echo "  └─ $(subject "subca-$area.pem")"
-done
-echo "       ├─ servers: $(subject www.pem) (dns:www.ewak.net)"
-echo "       ├─ clients: $(subject vpn-client-01.pem)"
-echo "       └─ users:   $(subject jan.pem)"
+cn() { openssl x509 -in "$1" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= //p'; }
+echo "$(cn root.pem)"
+echo "├── $(cn subca-servers.pem)"
+echo "│   └── www.ewak.net (dns:www.ewak.net)"
+echo "├── $(cn subca-clients.pem)"
+echo "│   ├── $(cn vpn-client-01.pem)"
+echo "│   └── $(cn vpn-client-02.pem) (revoked: keyCompromise)"
+echo "└── $(cn subca-users.pem)"
+echo "    └── $(cn jan.pem) (email:jan@ewak.net)"

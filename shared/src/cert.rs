@@ -181,6 +181,34 @@ pub fn check_tbs(tbs: &TbsCert) -> Result<SigAlg> {
     SigAlg::from_identifier(&tbs.signature)
 }
 
+/// The checks a TBSCertList must pass before it is signed.
+pub fn check_tbs_crl(tbs: &x509_cert::crl::TbsCertList) -> Result<SigAlg> {
+    if tbs.version != Version::V2 {
+        return Err(Error::new("not a version 2 CRL"));
+    }
+    for t in [Some(&tbs.this_update), tbs.next_update.as_ref()].into_iter().flatten() {
+        crate::time::check_encoding(t)?;
+    }
+    let next =
+        tbs.next_update.as_ref().ok_or_else(|| Error::new("no nextUpdate (RFC 5280 section 5.1.2.5)"))?;
+    if crate::time::seconds(&tbs.this_update) >= crate::time::seconds(next) {
+        return Err(Error::new("thisUpdate is not before nextUpdate"));
+    }
+    check_unique(tbs.crl_extensions.as_deref().unwrap_or(&[]))?;
+    if let Some(list) = &tbs.revoked_certificates {
+        if list.is_empty() {
+            return Err(Error::new(
+                "an empty revokedCertificates list must be left out (RFC 5280 section 5.1.2.6)",
+            ));
+        }
+        for entry in list {
+            check_serial(&entry.serial_number)?;
+            check_unique(entry.crl_entry_extensions.as_deref().unwrap_or(&[]))?;
+        }
+    }
+    SigAlg::from_identifier(&tbs.signature)
+}
+
 /// What tbs-build and card-sign need to know about an issuing CA.
 pub struct CaCert {
     pub der: Vec<u8>,

@@ -4,6 +4,7 @@
 
 pub mod cert;
 pub mod cli;
+pub mod db;
 pub mod error;
 pub mod hex;
 pub mod io;

@@ -23,7 +23,8 @@ Usage:
             [--pin-source SRC] [--module PATH]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
-writes one CERTIFICATE per block. Before signing it checks each block: DER
+writes one CERTIFICATE per block; a TBS CERTLIST from tbs-build --crl
+becomes an X509 CRL (with --ca). Before signing it checks each block: DER
 that re-encodes to the same bytes, a positive serial of at most 20 octets,
 notBefore before notAfter, no extension twice, a signature algorithm that
 fits the key. With --ca, the block's issuer must be the CA's subject and
@@ -99,24 +100,37 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
     let mut out = io::Writer::stdout(args.der)?;
+    let mut input = io::stdin();
+    // The token is opened when the first block arrives, not before: bad
+    // input then fails without a login.
+    let Some(first) = input.next_object()? else { return Ok(()) };
     let ks = KeySession::open(
         &args.flags,
         args.key.as_ref(),
         ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
     )?;
     let signer = ks.signer()?;
-    for object in io::stdin() {
+    for object in std::iter::once(Ok(first)).chain(input) {
         let object = object?;
         let index = object.index;
-        let signed =
+        let (label, signed) =
             sign_one(&args, ca.as_ref(), &signer, &object).map_err(|e| e.context(format!("TBS {index}")))?;
-        out.write("CERTIFICATE", &signed)?;
+        out.write(label, &signed)?;
     }
     Ok(())
 }
 
-fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Object) -> Result<Vec<u8>> {
-    object.expect_label(&["TBS CERTIFICATE"])?;
+/// What was signed: a certificate or a CRL, by the PEM label of its input.
+fn sign_one(
+    args: &Args,
+    ca: Option<&CaCert>,
+    signer: &Signer,
+    object: &io::Object,
+) -> Result<(&'static str, Vec<u8>)> {
+    object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
+    if object.label.as_deref() == Some("TBS CERTLIST") {
+        return sign_crl(args, ca, signer, object).map(|crl| ("X509 CRL", crl));
+    }
     let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
     let alg = cert::check_tbs(&tbs)?;
     if !alg.fits(signer.spec) {
@@ -141,8 +155,14 @@ fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Obje
             }
         }
     }
+    approve(args, &object.der)?;
+    let signature = signer.sign(alg, &object.der).context("signing")?;
+    Ok(("CERTIFICATE", cert::assemble(&object.der, &alg.identifier()?, &signature)?))
+}
+
+fn approve(args: &Args, der: &[u8]) -> Result<()> {
     if let Some(want) = &args.expect_sha256 {
-        let have = Hash::Sha256.digest(&object.der);
+        let have = Hash::Sha256.digest(der);
         if &have != want {
             return Err(Error::new(format!(
                 "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
@@ -151,6 +171,26 @@ fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Obje
             )));
         }
     }
+    Ok(())
+}
+
+/// A CRL: only with --ca, whose subject must be the CRL's issuer. DER
+/// input is taken as a certificate; CRLs come as PEM `TBS CERTLIST`.
+fn sign_crl(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Object) -> Result<Vec<u8>> {
+    let ca = ca.ok_or_else(|| Error::new("a CRL is signed by its CA: give --ca FILE"))?;
+    let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
+    let alg = cert::check_tbs_crl(&tbs)?;
+    if !alg.fits(signer.spec) {
+        return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
+    }
+    if tbs.issuer.to_der()? != ca.tbs.subject.to_der()? {
+        return Err(Error::new(format!(
+            "its issuer {} is not the CA {}",
+            names::openssl_oneline(&tbs.issuer),
+            ca.subject_text()
+        )));
+    }
+    approve(args, &object.der)?;
     let signature = signer.sign(alg, &object.der).context("signing")?;
     cert::assemble(&object.der, &alg.identifier()?, &signature)
 }

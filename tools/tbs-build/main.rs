@@ -5,6 +5,7 @@
 //! Reads CSRs (PEM or DER, any number) from stdin; writes one `TBS
 //! CERTIFICATE` block per CSR to stdout. Never touches a token.
 
+mod crl;
 mod csr;
 mod profile;
 
@@ -33,6 +34,7 @@ Usage:
             [--serial HEX] [--path-len N] [--eku LIST] [--name-constraints LIST]
             [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
             [--policy OIDS] [--hash HASH] [--pss] [--der]
+  tbs-build --crl --ca FILE --db DIR [--days N] [--hash HASH] [--pss] [--der]
 
 Reads certificate signing requests (PEM or DER, any number) from stdin and
 writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
@@ -45,6 +47,11 @@ every other requested extension is ignored, with a note on stderr. With
 certificates, with room in its pathLen for a sub CA, a validity that covers
 the new one, extended key usages that include the new ones, and name
 constraints that admit its names. Never touches a token.
+
+With --crl it reads nothing and writes one TBS CERTLIST: a version 2 CRL of
+the CA's revocations in the database DIR (with their dates and reasons),
+with the CA's key identifier and the next CRL number, which is taken from
+DIR/crlnumber and incremented durably. card-sign --ca signs it.
 
 Profiles:
   root     self-signed CA: keyCertSign, cRLSign; no EKU
@@ -63,7 +70,8 @@ Options:
       --san LIST               subjectAltNames: dns:NAME, ip:ADDR, email:ADDR,
                                uri:URI, comma-separated
       --copy-san               take the SANs the CSR requests
-      --days N                 validity in days (root 7300, subca 3650, client and
+      --days N                 validity in days (a CRL's nextUpdate: 7; root
+                               7300, subca 3650, client and
                                user 397; server: what the CA/B Forum recommends
                                on the issuance date: 397, 199 from 2026-03-15,
                                99 from 2027-03-15, 46 from 2029-03-15)
@@ -85,6 +93,8 @@ Options:
                                signature (default: by the issuer's key)
       --pss                    the issuer signs with RSASSA-PSS (RSA keys)
       --der                    write DER instead of PEM (not to a terminal)
+      --crl                    build a CRL instead (with --ca and --db)
+      --db DIR                 the CA database of cert-store, for --crl
   -h, --help                   print this help
   -V, --version                print the version
 
@@ -124,6 +134,8 @@ struct Args {
     hash: Option<Hash>,
     pss: bool,
     der: bool,
+    /// `--crl --db DIR`: build a CRL instead of certificates.
+    crl_db: Option<std::path::PathBuf>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
@@ -134,9 +146,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         (None, None, None, None, None, None, None);
     let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) =
         (None, None, None, None, None);
-    let (mut pss, mut der) = (false, false);
+    let (mut pss, mut der, mut crl, mut db) = (false, false, false, None);
     while let Some(arg) = parser.next()? {
         match arg {
+            Arg::Long("crl") => crl = true,
+            Arg::Long("db") => set_once(&mut db, std::path::PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("self-signed") => self_signed = true,
             Arg::Long("profile") => {
@@ -203,6 +217,43 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
+    if crl {
+        let path = ca.ok_or_else(|| Error::usage("--crl needs --ca FILE"))?;
+        let db = db.ok_or_else(|| Error::usage("--crl needs --db DIR"))?;
+        let certificate_flags = [
+            self_signed || copy_san || path_len.is_some(),
+            prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
+            serial.is_some() || eku.is_some() || nc.is_some() || policy.is_some(),
+            crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
+        ];
+        if certificate_flags.contains(&true) {
+            return Err(Error::usage("--crl takes only --ca, --db, --days, --hash, --pss and --der"));
+        }
+        return Ok(Args {
+            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?)),
+            options: Options {
+                profile: Profile::Root,
+                path_len: None,
+                eku: Vec::new(),
+                constraints: None,
+                crl_url: None,
+                ocsp_url: None,
+                ca_issuers_url: None,
+                policies: Vec::new(),
+            },
+            subject: None,
+            sans: Sans::None,
+            validity: days.map(Validity_::Days),
+            serial: None,
+            hash,
+            pss,
+            der,
+            crl_db: Some(db),
+        });
+    }
+    if db.is_some() {
+        return Err(Error::usage("--db goes with --crl"));
+    }
     let profile =
         prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
     let issuer = match (ca, self_signed) {
@@ -267,6 +318,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         hash,
         pss,
         der,
+        crl_db: None,
     })
 }
 
@@ -327,6 +379,14 @@ fn random_serial(urandom: &mut std::fs::File) -> Result<Vec<u8>> {
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let mut out = io::Writer::stdout(args.der)?;
+    if let (Some(dir), Issuer::Ca(ca)) = (&args.crl_db, &args.issuer) {
+        let days = match args.validity {
+            Some(Validity_::Days(d)) => d,
+            _ => 7,
+        };
+        let tbs = crl::build(ca, dir, days, args.hash, args.pss)?;
+        return out.write("TBS CERTLIST", &tbs);
+    }
     let now = time::now()?;
     let mut urandom = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
     let mut serial_used = false;

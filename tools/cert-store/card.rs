@@ -1,0 +1,128 @@
+//! Storing certificates on the card, next to the keys they certify.
+
+use cardca::cli::TokenFlags;
+use cardca::cryptoki::context::Pkcs11;
+use cardca::cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use cardca::cryptoki::session::Session;
+use cardca::db::Record;
+use cardca::der::Decode;
+use cardca::token::{self, Token};
+use cardca::uri::Uri;
+use cardca::x509_cert::Certificate;
+use cardca::{hex, keys, names, pin, session, Context, Error, Result};
+
+/// Opened on the first certificate: a bad stream never logs in.
+pub struct Card {
+    flags: TokenFlags,
+    uri: Uri,
+    label: Option<String>,
+    id: Option<Vec<u8>>,
+    open: Option<(Session, Token, Pkcs11)>,
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        // C_CloseSession and C_Finalize under the lock too: SoftHSM2
+        // writes its files then.
+        let _lock = token::lock();
+        self.open.take();
+    }
+}
+
+impl Card {
+    pub fn new(flags: &TokenFlags, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
+        let flags = TokenFlags { module: flags.module.clone(), pin_source: flags.pin_source.clone() };
+        Card { flags, uri: uri.clone(), label, id, open: None }
+    }
+
+    pub fn store(&mut self, batch: &[Record]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Enumeration, login and object creation under the token lock;
+        // never held while stdout is written.
+        let _lock = token::lock();
+        if self.open.is_none() {
+            let ctx = token::load(self.flags.module.as_deref(), Some(&self.uri))?;
+            let tok = token::select(&ctx, &self.uri)?;
+            let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
+            pin::login(&session, &tok, self.flags.pin_source.as_ref(), Some(&self.uri))?;
+            self.open = Some((session, tok, ctx));
+        }
+        let Some((session, tok, _)) = &self.open else { return Ok(()) };
+        for r in batch {
+            self.store_one(session, tok, r)
+                .map_err(|e| e.context(format!("storing serial {} on the token", r.entry.serial)))?;
+        }
+        Ok(())
+    }
+
+    fn store_one(&self, session: &Session, tok: &Token, r: &Record) -> Result<()> {
+        let existing = session
+            .find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Value(r.der.clone())])
+            .context("C_FindObjects")?;
+        if !existing.is_empty() {
+            eprintln!(
+                "cert-store: serial {} is already on {}; not stored twice",
+                r.entry.serial,
+                tok.describe()
+            );
+            return Ok(());
+        }
+        let cert = Certificate::from_der(&r.der)?;
+        let spki = cert.tbs_certificate().subject_public_key_info();
+        let id = match self.key_id_for(session, tok, spki)? {
+            Some(id) => id,
+            None => self.id.clone().ok_or_else(|| {
+                Error::new(format!(
+                    "no private key on {} belongs to this certificate's public key",
+                    tok.describe()
+                ))
+                .hint("store it under a chosen CKA_ID with --id HEX")
+            })?,
+        };
+        let label = self
+            .label
+            .clone()
+            .or_else(|| names::common_name(cert.tbs_certificate().subject()))
+            .unwrap_or_else(|| r.entry.serial.clone());
+        token::create_certificate(session, &r.der, &label, &id)?;
+        eprintln!(
+            "cert-store: stored serial {} on {} with id {}",
+            r.entry.serial,
+            tok.describe(),
+            hex::encode(&id)
+        );
+        Ok(())
+    }
+
+    /// The CKA_ID of the private key whose public key the certificate
+    /// certifies: first the key identifier (cardca's default id), then any
+    /// private key whose public half matches.
+    fn key_id_for(
+        &self,
+        session: &Session,
+        tok: &Token,
+        spki: &cardca::x509_cert::spki::SubjectPublicKeyInfoOwned,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut candidates = vec![keys::key_id(spki)];
+        for h in
+            session.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)]).context("C_FindObjects")?
+        {
+            if let Some(Attribute::Id(id)) = session.get_attributes(h, &[AttributeType::Id])?.pop() {
+                candidates.push(id);
+            }
+        }
+        for id in candidates {
+            for h in session
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.clone())])
+                .context("C_FindObjects")?
+            {
+                if session::public_key_of(session, tok, h).is_ok_and(|p| &p == spki) {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,312 @@
+//! cert-store: the record. Keeps every issued certificate in an
+//! OpenSSL-`ca`-compatible database and, on request, on the card.
+//!
+//! Reads certificates (PEM or DER, any number) from stdin; writes each to
+//! stdout only after it is recorded durably. Touches the token only with
+//! --token (read-write, to store certificates).
+
+mod card;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::db::{self, Db, Record};
+use cardca::uri::Uri;
+use cardca::{hex, io, time, Error, Result};
+use lexopt::{Arg, Parser};
+
+const USAGE: &str = "\
+cert-store: record issued certificates (CA database, token) and revoke them
+
+Usage:
+  cert-store [--db DIR] [--token URI [--label LABEL] [--id HEX]] [--der]
+             [--pin-source SRC] [--module PATH]
+  cert-store --db DIR --revoke SERIAL|- [--reason REASON]
+
+Reads certificates (PEM or DER, any number) from stdin and passes each to
+stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
+database in DIR (index.txt, index.txt.attr, certs/SERIAL.pem, crlnumber),
+created on first use: writes are locked, fsynced and atomic, so parallel
+runs and crashes never leave a torn line or a line without its file, and a
+serial already present is refused. Certificates waiting on stdin are
+recorded together, with one sync for the batch. --token stores each
+certificate on the card with the CKA_ID of the private key it certifies
+(the seed's `pkcs15-init --store-certificate`); a certificate already there
+is not stored twice.
+
+--revoke marks certificates revoked in the database, with the time (now)
+and an optional reason, as `openssl ca -revoke` does; `-` revokes the
+certificates read from stdin. Nothing is written to stdout then.
+
+Options:
+      --db DIR            the CA database directory
+      --token URI         also store the certificates on this token
+      --label LABEL       the certificates' CKA_LABEL (default: subject CN)
+      --id HEX            the CKA_ID to use when no key on the token matches
+      --der               write DER instead of PEM (not to a terminal)
+      --revoke SERIAL|-   revoke the certificate with this serial (hex), or
+                          those on stdin
+      --reason REASON     keyCompromise, CACompromise, affiliationChanged,
+                          superseded, cessationOfOperation, certificateHold
+      --pin-source SRC    where the user PIN comes from for --token
+                          (file:PATH, env:VAR, fd:N; default: the tty)
+      --module PATH       the PKCS#11 module (default: $CARDCA_MODULE, then
+                          p11-kit's proxy, then SoftHSM2)
+  -h, --help              print this help
+  -V, --version           print the version
+
+Environment:
+  CARDCA_NOW              \"now\" as RFC 3339, for revocation times
+
+Examples:
+  $ tbs-build --ca servers.pem --profile server --san dns:www.ewak.net < www.csr \\
+      | card-sign --ca servers.pem | cert-store --db ca > www.pem
+  $ card-sign --ca root.pem < servers.tbs \\
+      | cert-store --db ca --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
+  $ cert-store --db ca --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
+";
+
+enum Mode {
+    Store {
+        db: Option<PathBuf>,
+        token: Option<Box<Uri>>,
+        label: Option<String>,
+        id: Option<Vec<u8>>,
+        der: bool,
+    },
+    Revoke {
+        db: PathBuf,
+        serial: Option<String>,
+        reason: Option<String>,
+    },
+}
+
+struct Args {
+    flags: TokenFlags,
+    mode: Mode,
+}
+
+fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
+    let mut parser = Parser::from_args(args);
+    let mut flags = TokenFlags::default();
+    let (mut db, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
+        (None, None, None, None, None, None, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Arg::Long(f) if TokenFlags::claims(f) => {
+                let f = f.to_owned();
+                flags.parse(&f, &mut parser)?;
+            }
+            Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
+            Arg::Long("token") => {
+                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
+            }
+            Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
+            Arg::Long("id") => set_once(&mut id, value_with(&mut parser, "--id", hex::decode)?, "--id")?,
+            Arg::Long("revoke") => {
+                let v = value_with(&mut parser, "--revoke", |s| {
+                    if s == "-" {
+                        Ok(None)
+                    } else {
+                        db::parse_serial(s).map(Some)
+                    }
+                })?;
+                set_once(&mut revoke, v, "--revoke")?
+            }
+            Arg::Long("reason") => {
+                let r = value_with(&mut parser, "--reason", |s| {
+                    db::reason_code(s).map(|_| s.to_string()).ok_or_else(|| {
+                        let names: Vec<&str> = db::REASONS.iter().map(|(n, _)| *n).collect();
+                        let hint = if s.eq_ignore_ascii_case("unspecified") {
+                            "; RFC 5280 says to leave the reason out instead of unspecified"
+                        } else {
+                            ""
+                        };
+                        Error::new(format!("unknown reason {s:?} ({}){hint}", names.join(", ")))
+                    })
+                })?;
+                // Stored with OpenSSL's spelling.
+                let canonical =
+                    db::REASONS.iter().find(|(n, _)| n.eq_ignore_ascii_case(&r)).map(|(n, _)| n.to_string());
+                set_once(&mut reason, canonical.unwrap_or(r), "--reason")?
+            }
+            Arg::Long("der") => der = true,
+            Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
+            Arg::Short('V') | Arg::Long("version") => return Err(cli::version("cert-store")),
+            other => return Err(cli::unexpected(other)),
+        }
+    }
+    let mode = match revoke {
+        Some(serial) => {
+            if token.is_some() || label.is_some() || id.is_some() || der {
+                return Err(Error::usage("--revoke takes only --db and --reason"));
+            }
+            let db = db.ok_or_else(|| Error::usage("--revoke needs --db DIR"))?;
+            Mode::Revoke { db, serial, reason }
+        }
+        None => {
+            if reason.is_some() {
+                return Err(Error::usage("--reason goes with --revoke"));
+            }
+            if db.is_none() && token.is_none() {
+                return Err(Error::usage(
+                    "give --db DIR, --token URI or both: where to record the certificates",
+                ));
+            }
+            if token.is_none() && (label.is_some() || id.is_some()) {
+                return Err(Error::usage("--label and --id go with --token"));
+            }
+            Mode::Store { db, token: token.map(Box::new), label, id, der }
+        }
+    };
+    Ok(Args { flags, mode })
+}
+
+/// Largest batch recorded with one sync: bounds memory, and a reader that
+/// keeps up still sees certificates promptly.
+const MAX_BATCH: usize = 1024;
+
+fn run(args: Vec<OsString>) -> Result<()> {
+    let args = parse_args(args)?;
+    match &args.mode {
+        Mode::Revoke { db, serial, reason } => revoke(db, serial.as_ref(), reason.as_deref()),
+        Mode::Store { db, token, label, id, der } => {
+            let mut out = io::Writer::stdout(*der)?;
+            let mut db = db.as_deref().map(Db::open).transpose()?;
+            let mut card =
+                token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone()));
+            // A reader thread queues certificates as they arrive; each batch
+            // is whatever is already waiting, so a fast producer gets one
+            // sync per batch and a slow one gets every certificate at once.
+            let (tx, rx) = mpsc::sync_channel::<Result<io::Object>>(MAX_BATCH);
+            std::thread::spawn(move || {
+                for object in io::stdin() {
+                    let stop = object.is_err();
+                    if tx.send(object).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            while let Ok(first) = rx.recv() {
+                let mut batch = Vec::new();
+                let mut failure = None;
+                for object in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    match object.and_then(|o| record_of(&o)) {
+                        Ok(r) => batch.push(r),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                    if batch.len() == MAX_BATCH {
+                        break;
+                    }
+                }
+                // Record what came before a bad object, then stop at it.
+                let mut count = batch.len();
+                if let Some(db) = db.as_mut() {
+                    let (n, refused) = db.record(&batch)?;
+                    count = n;
+                    if failure.is_none() {
+                        failure = refused;
+                    }
+                }
+                if let Some(card) = card.as_mut() {
+                    card.store(&batch[..count])?;
+                }
+                for r in &batch[..count] {
+                    out.write("CERTIFICATE", &r.der)?;
+                }
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn record_of(object: &io::Object) -> Result<Record> {
+    object.expect_label(&["CERTIFICATE"])?;
+    Record::from_der(object.der.clone()).map_err(|e| e.context(format!("certificate {}", object.index)))
+}
+
+fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) -> Result<()> {
+    let serials = match serial {
+        Some(s) => vec![s.clone()],
+        None => {
+            let mut list = Vec::new();
+            for object in io::stdin() {
+                list.push(record_of(&object?)?.entry.serial);
+            }
+            list
+        }
+    };
+    if serials.is_empty() {
+        return Err(Error::new("no certificates on stdin to revoke"));
+    }
+    if !dir.join("index.txt").exists() {
+        return Err(Error::new(format!("{} holds no CA database", dir.display())));
+    }
+    let db = Db::open(dir)?;
+    let now = time::now()?;
+    let when = db::time_text(&time::x509_time(now)?)?;
+    for e in db.revoke(&serials, &when, reason)? {
+        eprintln!(
+            "cert-store: revoked {} {}{}",
+            e.serial,
+            e.subject,
+            reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    cli::main("cert-store", run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardca::cli::args;
+    use cardca::error::Kind;
+
+    #[test]
+    fn forms() {
+        let a = parse_args(args(&["--db", "ca", "--token", "pkcs11:token=t", "--label", "x", "--id", "01"]))
+            .expect("store");
+        assert!(matches!(a.mode, Mode::Store { db: Some(_), token: Some(_), .. }));
+        let a = parse_args(args(&["--db", "ca", "--revoke", "0a:bc", "--reason", "keycompromise"]))
+            .expect("revoke");
+        match a.mode {
+            Mode::Revoke { serial, reason, .. } => {
+                assert_eq!(serial.as_deref(), Some("0ABC"));
+                assert_eq!(reason.as_deref(), Some("keyCompromise"));
+            }
+            _ => panic!("not revoke"),
+        }
+        assert!(matches!(
+            parse_args(args(&["--db", "ca", "--revoke", "-"])).expect("-").mode,
+            Mode::Revoke { serial: None, .. }
+        ));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            &[][..],
+            &["--label", "x", "--db", "ca"],
+            &["--revoke", "01"],
+            &["--db", "ca", "--revoke", "zz"],
+            &["--db", "ca", "--revoke", "01", "--reason", "unspecified"],
+            &["--db", "ca", "--reason", "superseded"],
+            &["--db", "ca", "--revoke", "01", "--der"],
+        ] {
+            let e = parse_args(args(bad)).err().expect("error");
+            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! `tbs-build --crl`: a TBSCertList from the database's revocations.
+//!
+//! ```text
+//! TBSCertList  ::=  SEQUENCE  {                -- RFC 5280 section 5.1
+//!      version                 Version OPTIONAL,   -- v2
+//!      signature               AlgorithmIdentifier,
+//!      issuer                  Name,
+//!      thisUpdate              Time,
+//!      nextUpdate              Time OPTIONAL,
+//!      revokedCertificates     SEQUENCE OF SEQUENCE  {
+//!           userCertificate         CertificateSerialNumber,
+//!           revocationDate          Time,
+//!           crlEntryExtensions      Extensions OPTIONAL } OPTIONAL,
+//!      crlExtensions           [0] Extensions OPTIONAL }
+//! ```
+
+use cardca::cert::{self, CaCert};
+use cardca::db::{self, Db};
+use cardca::der::asn1::{OctetString, UintRef};
+use cardca::der::{Any, Decode, Encode, Tag};
+use cardca::keys::KeySpec;
+use cardca::sign::{Hash, SigAlg};
+use cardca::x509_cert::certificate::Version;
+use cardca::x509_cert::crl::{RevokedCert, TbsCertList};
+use cardca::x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsages};
+use cardca::x509_cert::time::Time;
+use cardca::x509_cert::Certificate;
+use cardca::{time, Context, Error, Result};
+
+pub fn build(
+    ca: &CaCert,
+    dir: &std::path::Path,
+    days: u64,
+    hash: Option<Hash>,
+    pss: bool,
+) -> Result<Vec<u8>> {
+    if !ca.basic.as_ref().is_some_and(|b| b.ca) {
+        return Err(Error::new(format!("{} is not a CA certificate", ca.subject_text())));
+    }
+    if !ca.key_usage.as_ref().is_some_and(|ku| ku.0.contains(KeyUsages::CRLSign)) {
+        return Err(Error::new(format!(
+            "{} may not sign CRLs (no cRLSign in its keyUsage)",
+            ca.subject_text()
+        )));
+    }
+    if !dir.join("index.txt").exists() {
+        return Err(Error::new(format!("{} holds no CA database", dir.display())));
+    }
+    let db = Db::open(dir)?;
+    let issuer = ca.tbs.subject.to_der()?;
+    let mut revoked = Vec::new();
+    for entry in db.entries()?.into_iter().filter(|e| e.status == 'R') {
+        // One database may hold the certificates of several CAs: only
+        // this CA's revocations go into its CRL.
+        let der = db.certificate(&entry.serial)?;
+        let c = Certificate::from_der(&der)?;
+        if c.tbs_certificate().issuer().to_der()? != issuer {
+            continue;
+        }
+        let (when, reason) = entry.revocation_parts();
+        let mut exts = Vec::new();
+        if let Some(name) = reason {
+            let code = db::reason_code(name).ok_or_else(|| {
+                Error::new(format!("serial {}: unknown reason {name:?} in index.txt", entry.serial))
+            })?;
+            // CRLReason ::= ENUMERATED; never unspecified (RFC 5280 5.3.1).
+            exts.push(cert::extension(cert::OID_CRL_REASON, false, &Any::new(Tag::Enumerated, [code])?)?);
+        }
+        revoked.push(RevokedCert {
+            serial_number: c.tbs_certificate().serial_number().clone(),
+            revocation_date: parse_time(when).with_context(|| format!("serial {}", entry.serial))?,
+            crl_entry_extensions: (!exts.is_empty()).then_some(exts),
+        });
+    }
+    revoked.sort_by(|a, b| a.serial_number.as_bytes().cmp(b.serial_number.as_bytes()));
+    let now = time::now()?;
+    let alg = SigAlg::for_key(KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, hash, pss)?;
+    let number = db.next_crl_number()?;
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(OctetString::new(ca.key_id.clone())?),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    let tbs = TbsCertList {
+        version: Version::V2,
+        signature: alg.identifier()?,
+        issuer: ca.tbs.subject.clone(),
+        this_update: time::x509_time(now)?,
+        next_update: Some(time::x509_time(now + days * 86400)?),
+        // RFC 5280 section 5.1.2.6: absent, not empty, when nothing is revoked.
+        revoked_certificates: (!revoked.is_empty()).then_some(revoked),
+        crl_extensions: Some(vec![
+            cert::extension(cert::OID_AUTHORITY_KEY_ID, false, &aki)?,
+            cert::extension(cert::OID_CRL_NUMBER, false, &UintRef::new(&number)?)?,
+        ]),
+    };
+    cert::check_tbs_crl(&tbs)?;
+    Ok(tbs.to_der()?)
+}
+
+/// index.txt's `YYMMDDHHMMSSZ` (or `YYYYMMDDHHMMSSZ`) as an X.509 time.
+fn parse_time(text: &str) -> Result<Time> {
+    let tag = match text.len() {
+        13 => 0x17,
+        15 => 0x18,
+        _ => {
+            return Err(Error::new(format!(
+                "revocation time {text:?} is neither UTCTime nor GeneralizedTime"
+            )))
+        }
+    };
+    let mut der = vec![tag, text.len() as u8];
+    der.extend_from_slice(text.as_bytes());
+    Time::from_der(&der).map_err(|e| Error::new(format!("revocation time {text:?}: {e}")))
+}
