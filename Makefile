@@ -4,6 +4,7 @@
 #   make check     installs what the tests need when missing, then fmt,
 #                  clippy, every unit and golden-file test, mandoc -Tlint
 #   make demo      the seed article's CA on a local SoftHSM2 token in ./demo
+#   make bench     cardca against openssl ca + engine_pkcs11 on one token
 #   make install   binaries and man pages under $(DESTDIR)$(PREFIX)
 
 PREFIX ?= /usr/local
@@ -16,7 +17,7 @@ TOOLS := card-ls card-init card-keygen csr-make tbs-build card-sign cert-store
 PAGES1 := $(TOOLS:%=man/%.1)
 PAGES7 := $(wildcard man/*.7)
 
-.PHONY: all build deps check lint test demo install clean
+.PHONY: all build deps check lint test demo bench install clean
 
 all: build
 
@@ -40,6 +41,11 @@ demo: build
 	./scripts/install-deps.sh
 	./scripts/demo.sh
 
+bench: build
+	$(CARGO) build --release --locked --example raw_sign
+	./scripts/install-deps.sh
+	./scripts/bench.sh
+
 install: build
 	for t in $(TOOLS); do install -Dm755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	for p in $(PAGES1); do install -Dm644 $$p $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$p); done
@@ -47,4 +53,4 @@ install: build
 
 clean:
 	$(CARGO) clean
-	rm -rf demo
+	rm -rf demo bench-work

@@ -15,6 +15,7 @@ have pkcs11-tool || need+=(opensc)
 have mandoc || need+=(mandoc)
 have openssl || need+=(openssl)
 have setsid || need+=(util-linux)
+[ -x /usr/bin/time ] || need+=(time)
 [ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || [ -e /usr/lib/aarch64-linux-gnu/p11-kit-proxy.so ] || need+=(p11-kit)
 ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so >/dev/null 2>&1 || need+=(libengine-pkcs11-openssl)
 

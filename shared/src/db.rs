@@ -20,7 +20,6 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use der::{Decode, Encode};
@@ -150,10 +149,6 @@ impl Record {
 
 pub struct Db {
     dir: PathBuf,
-    /// Serials known to be in index.txt, and how much of which index.txt
-    /// they come from: later batches read only what others appended.
-    known: HashSet<String>,
-    scanned: (u64, u64),
 }
 
 /// The exclusive lock on a database, released on drop.
@@ -164,7 +159,7 @@ impl Db {
     pub fn open(dir: &Path) -> Result<Db> {
         let ctx = |what: &str| format!("{what} {}", dir.display());
         std::fs::create_dir_all(dir.join("certs")).with_context(|| ctx("creating the database"))?;
-        let db = Db { dir: dir.to_path_buf(), known: HashSet::new(), scanned: (0, 0) };
+        let db = Db { dir: dir.to_path_buf() };
         let _lock = db.lock()?;
         for (name, content) in [("index.txt", ""), ("index.txt.attr", "unique_subject = no\n")] {
             let path = dir.join(name);
@@ -221,23 +216,18 @@ impl Db {
         Ok(())
     }
 
-    /// Reads what was appended to index.txt since the last look.
-    fn catch_up(&mut self, index: &File) -> Result<()> {
-        let meta = index.metadata()?;
-        if meta.ino() != self.scanned.0 || meta.len() < self.scanned.1 {
-            // Rewritten (a revocation) or new: read it all again.
-            self.known.clear();
-            self.scanned = (meta.ino(), 0);
+    /// Whether a serial is recorded. Its certificate file is written
+    /// before its line, so no file means no line: the common case costs
+    /// one stat, whatever the size of the database. A file without a line
+    /// (left by a crash before the append) is an orphan: only then is
+    /// index.txt read.
+    fn is_recorded(&self, serial: &str) -> Result<bool> {
+        if !self.path(&format!("certs/{serial}.pem")).exists() {
+            return Ok(false);
         }
-        let mut reader = index;
-        reader.seek(SeekFrom::Start(self.scanned.1))?;
-        let mut text = String::new();
-        reader.read_to_string(&mut text).context("reading index.txt")?;
-        for line in text.lines() {
-            self.known.insert(Entry::parse(line)?.serial);
-        }
-        self.scanned.1 += text.len() as u64;
-        Ok(())
+        let index = self.path("index.txt");
+        let text = std::fs::read_to_string(&index).with_context(|| format!("reading {}", index.display()))?;
+        Ok(text.lines().any(|line| line.split('\t').nth(3).is_some_and(|s| s.eq_ignore_ascii_case(serial))))
     }
 
     fn open_index(&self) -> Result<File> {
@@ -246,16 +236,15 @@ impl Db {
 
     /// Records a batch. Returns how many of them were recorded, durably,
     /// and the error that stopped the rest (a serial already present).
-    pub fn record(&mut self, batch: &[Record]) -> Result<(usize, Option<Error>)> {
+    pub fn record(&self, batch: &[Record]) -> Result<(usize, Option<Error>)> {
         let _lock = self.lock()?;
         let index = self.open_index()?;
         self.repair(&index)?;
-        self.catch_up(&index)?;
         let mut refused = None;
         let mut fresh = HashSet::new();
         let mut count = 0;
         for r in batch {
-            if self.known.contains(&r.entry.serial) || !fresh.insert(r.entry.serial.clone()) {
+            if !fresh.insert(r.entry.serial.clone()) || self.is_recorded(&r.entry.serial)? {
                 refused = Some(Error::new(format!(
                     "serial {} is already in {}; nothing was recorded for it",
                     r.entry.serial,
@@ -292,8 +281,6 @@ impl Db {
             let _ = index.set_len(before).and_then(|_| index.sync_data());
             return Err(Error::from(e).context("appending to index.txt"));
         }
-        self.scanned.1 = before + lines.len() as u64;
-        self.known.extend(batch.iter().map(|r| r.entry.serial.clone()));
         Ok((count, refused))
     }
 

@@ -51,6 +51,13 @@ impl<R: BufRead> Reader<R> {
         Reader { inner, line: 0, count: 0 }
     }
 
+    /// Numbers the objects from `count + 1` on, for a stream another
+    /// reader started.
+    pub fn after(mut self, count: usize) -> Reader<R> {
+        self.count = count;
+        self
+    }
+
     /// The next object, or None at a clean end of input.
     pub fn next_object(&mut self) -> Result<Option<Object>> {
         let first = loop {

@@ -11,7 +11,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use crate::cli::TokenFlags;
 use crate::error::{Context, Error, Result};
 use crate::keys;
-use crate::sign::Signer;
+use crate::sign::{Signer, SignerSpec};
 use crate::token::{self, Token};
 use crate::uri::Uri;
 
@@ -85,9 +85,23 @@ impl KeySession {
 
     /// A signer on this session.
     pub fn signer(&self) -> Result<Signer<'_>> {
-        let open = self.parts()?;
-        let mechanisms = open.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
-        Signer::new(&open.session, self.key, self.spki.clone(), mechanisms, self.pin.clone())
+        self.signer_spec()?.on(&self.parts()?.session)
+    }
+
+    /// The key, its public key, the token's mechanisms and the PIN, for
+    /// signers on other sessions (other threads).
+    pub fn signer_spec(&self) -> Result<SignerSpec> {
+        let mechanisms =
+            self.parts()?.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
+        Ok(SignerSpec { key: self.key, spki: self.spki.clone(), mechanisms, pin: self.pin.clone() })
+    }
+
+    /// Another session on the same token, for parallel signing: the login
+    /// belongs to the application, so it needs no second one (PKCS#11
+    /// section 5.6).
+    pub fn fork(&self) -> Result<Session> {
+        let _lock = token::lock();
+        self.parts()?.ctx.open_ro_session(self.token.slot).context("C_OpenSession")
     }
 }
 

@@ -354,6 +354,22 @@ pub fn verify(spki: &SubjectPublicKeyInfoOwned, alg: SigAlg, message: &[u8], sig
     }
 }
 
+/// What a signer needs besides a session, owned and sendable, so that
+/// each signing thread can make a signer on its own session.
+#[derive(Clone)]
+pub struct SignerSpec {
+    pub key: ObjectHandle,
+    pub spki: SubjectPublicKeyInfoOwned,
+    pub mechanisms: Vec<MechanismType>,
+    pub pin: Option<SecretString>,
+}
+
+impl SignerSpec {
+    pub fn on<'s>(&self, session: &'s Session) -> Result<Signer<'s>> {
+        Signer::new(session, self.key, self.spki.clone(), self.mechanisms.clone(), self.pin.clone())
+    }
+}
+
 /// A private key on a logged-in session, ready to sign.
 pub struct Signer<'s> {
     session: &'s Session,

@@ -19,7 +19,7 @@ const USAGE: &str = "\
 card-sign: sign TBSCertificates on the token
 
 Usage:
-  card-sign [--key URI] [--ca FILE] [--expect-sha256 HEX] [--der]
+  card-sign [--key URI] [--ca FILE] [--expect-sha256 HEX] [--jobs N] [--der]
             [--pin-source SRC] [--module PATH]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
@@ -39,6 +39,9 @@ Options:
       --ca FILE             the issuing CA's certificate (PEM or DER)
       --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256
                             (a ceremony's approval gate)
+      --jobs N              sign with N sessions on N threads (for tokens and
+                            HSMs that sign in parallel); output keeps the
+                            input's order; default 1
       --der                 write DER instead of PEM (not to a terminal)
       --pin-source SRC      where the user PIN comes from (file:PATH, env:VAR,
                             fd:N; default: the URI's pin-source, then the tty)
@@ -60,12 +63,13 @@ struct Args {
     ca: Option<String>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
+    jobs: usize,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
     let mut flags = TokenFlags::default();
-    let (mut key, mut ca, mut expect, mut der) = (None, None, None, false);
+    let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -85,6 +89,13 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut expect, h, "--expect-sha256")?
             }
             Arg::Long("der") => der = true,
+            Arg::Long("jobs") => {
+                let n = value_with(&mut parser, "--jobs", |s| match s.parse::<usize>() {
+                    Ok(n) if (1..=64).contains(&n) => Ok(n),
+                    _ => Err(Error::new("expected a number of sessions from 1 to 64")),
+                })?;
+                set_once(&mut jobs, n, "--jobs")?
+            }
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
             Arg::Short('V') | Arg::Long("version") => return Err(cli::version("card-sign")),
             other => return Err(cli::unexpected(other)),
@@ -93,7 +104,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if key.is_none() && ca.is_none() {
         return Err(Error::usage("name the key with --key URI, or the issuing CA with --ca FILE"));
     }
-    Ok(Args { flags, key, ca, expect_sha256: expect, der })
+    Ok(Args { flags, key, ca, expect_sha256: expect, der, jobs: jobs.unwrap_or(1) })
 }
 
 fn run(args: Vec<OsString>) -> Result<()> {
@@ -109,6 +120,12 @@ fn run(args: Vec<OsString>) -> Result<()> {
         args.key.as_ref(),
         ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
     )?;
+    if args.jobs > 1 {
+        // The reader thread takes stdin over; it is unbuffered here, so
+        // nothing read ahead is lost.
+        drop(input);
+        return parallel(&args, ca.as_ref(), &ks, first, &mut out);
+    }
     let signer = ks.signer()?;
     for object in std::iter::once(Ok(first)).chain(input) {
         let object = object?;
@@ -118,6 +135,100 @@ fn run(args: Vec<OsString>) -> Result<()> {
         out.write(label, &signed)?;
     }
     Ok(())
+}
+
+type Signed = (&'static str, Vec<u8>);
+
+/// `--jobs N`: a reader thread hands blocks to N signing threads, each
+/// with its own session, and the results are written in input order. On
+/// the first failure, what came before it is written and nothing after.
+fn parallel(
+    args: &Args,
+    ca: Option<&CaCert>,
+    ks: &KeySession,
+    first: io::Object,
+    out: &mut io::Writer,
+) -> Result<()> {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::time::Duration;
+
+    let (job_tx, job_rx) = mpsc::sync_channel::<(usize, io::Object)>(args.jobs * 16);
+    let (result_tx, result_rx) = mpsc::channel::<(usize, Result<Signed>)>();
+    // Not scoped: it may sit in a read of stdin that never ends when a
+    // failure ends the run, and must not keep the process alive then.
+    let feeder_results = result_tx.clone();
+    std::thread::spawn(move || {
+        // The first block was read already: count on from it.
+        let rest = io::stdin().after(1);
+        for (seq, object) in std::iter::once(Ok(first)).chain(rest).enumerate() {
+            let sent = match object {
+                Ok(o) => job_tx.send((seq, o)).is_ok(),
+                Err(e) => {
+                    let _ = feeder_results.send((seq, Err(e)));
+                    false
+                }
+            };
+            if !sent {
+                break;
+            }
+        }
+    });
+    let jobs = Arc::new(Mutex::new(job_rx));
+    let stop = AtomicBool::new(false);
+    let sessions: Vec<_> = (0..args.jobs).map(|_| ks.fork()).collect::<Result<_>>()?;
+    let spec = ks.signer_spec()?;
+    std::thread::scope(|scope| {
+        for session in sessions {
+            let (jobs, results, stop, spec) = (Arc::clone(&jobs), result_tx.clone(), &stop, spec.clone());
+            scope.spawn(move || {
+                let signer = match spec.on(&session) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = results.send((0, Err(e)));
+                        return;
+                    }
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let job = jobs.lock().map_err(|_| ()).and_then(|rx| {
+                        rx.recv_timeout(Duration::from_millis(50)).map_err(|e| {
+                            if e == mpsc::RecvTimeoutError::Disconnected {
+                                stop.store(true, Ordering::Relaxed)
+                            }
+                        })
+                    });
+                    let Ok((seq, object)) = job else { continue };
+                    let index = object.index;
+                    let signed =
+                        sign_one(args, ca, &signer, &object).map_err(|e| e.context(format!("TBS {index}")));
+                    if results.send((seq, signed)).is_err() {
+                        break;
+                    }
+                }
+                // C_CloseSession under the token lock, like every change.
+                let _lock = cardca::token::lock();
+                drop(signer);
+                drop(session);
+            });
+        }
+        drop(result_tx);
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        let written = (|| -> Result<()> {
+            for (seq, result) in &result_rx {
+                pending.insert(seq, result);
+                while let Some(result) = pending.remove(&next) {
+                    let (label, der) = result?;
+                    out.write(label, &der)?;
+                    next += 1;
+                }
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        written
+    })
 }
 
 /// What was signed: a certificate or a CRL, by the PEM label of its input.

@@ -174,7 +174,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Mode::Revoke { db, serial, reason } => revoke(db, serial.as_ref(), reason.as_deref()),
         Mode::Store { db, token, label, id, der } => {
             let mut out = io::Writer::stdout(*der)?;
-            let mut db = db.as_deref().map(Db::open).transpose()?;
+            let db = db.as_deref().map(Db::open).transpose()?;
             let mut card =
                 token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone()));
             // A reader thread queues certificates as they arrive; each batch
@@ -206,7 +206,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 }
                 // Record what came before a bad object, then stop at it.
                 let mut count = batch.len();
-                if let Some(db) = db.as_mut() {
+                if let Some(db) = db.as_ref() {
                     let (n, refused) = db.record(&batch)?;
                     count = n;
                     if failure.is_none() {

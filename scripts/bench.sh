@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# make bench: cardca against `openssl ca` with engine_pkcs11, on the same
+# SoftHSM2 token, the same CSRs and the same CA keys, in one run. Runs
+# alternate between the two sides so machine noise hits both alike; only
+# the ratios of one run mean anything.
+#
+#   BENCH_SIZES="1000 10000"   stream sizes
+#   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
+#   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=$top/target/release
+work=$top/bench-work
+sizes=${BENCH_SIZES:-1000 10000}
+per_csr=${BENCH_PER_CSR:-200}
+big=${BENCH_BIG:-100000}
+export PATH=$bin:$PATH
+
+rm -rf "$work"
+mkdir -p "$work/tokens"
+cd "$work"
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$work" > softhsm2.conf
+export SOFTHSM2_CONF=$work/softhsm2.conf TMPDIR=$work
+for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so; do
+    [ -e "$m" ] && export CARDCA_MODULE=$m && break
+done
+export PKCS11_MODULE_PATH=$CARDCA_MODULE
+printf '1234\n' > pin
+printf '12345678\n' > so.pin
+export CARDCA_PIN_SOURCE=file:$work/pin
+P=(--pin-source file:pin)
+T='pkcs11:token=bench'
+
+card-init --slot free --label bench --so-pin-source file:so.pin --pin-source file:pin 2>/dev/null
+card-keygen --token "$T" --type rsa:2048 --label rsa "${P[@]}" > /dev/null 2>&1
+card-keygen --token "$T" --type ec:p256 --label p256 "${P[@]}" > /dev/null 2>&1
+for k in rsa p256; do
+    csr-make --key "$T;object=$k" --subject "/CN=bench $k CA" "${P[@]}" \
+        | tbs-build --self-signed --profile root | card-sign --key "$T;object=$k" "${P[@]}" > "$k-ca.pem"
+done
+
+# CSRs: eight distinct P-256 requests, cycled to any length.
+for i in $(seq 8); do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+        -subj "/CN=device-$i" -out "csr-$i.pem" 2>/dev/null
+done
+stream() { for i in $(seq "$1"); do cat "csr-$(( (i - 1) % 8 + 1 )).pem"; done; }
+infiles() { for i in $(seq "$1"); do printf 'csr-%d.pem\n' $(( (i - 1) % 8 + 1 )); done; }
+
+cat > openssl.cnf <<'CNF'
+[ca]
+default_ca = bench
+[bench]
+database = $ENV::BENCH_DB/index.txt
+new_certs_dir = $ENV::BENCH_DB/certs
+rand_serial = yes
+default_md = sha256
+default_days = 30
+policy = anything
+unique_subject = no
+x509_extensions = leaf
+copy_extensions = none
+[anything]
+commonName = supplied
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+fresh_db() { rm -rf "$1"; mkdir -p "$1/certs"; : > "$1/index.txt"; }
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+ours_stream() { # KEY N JOBS
+    fresh_db db-ours
+    stream "$2" > in.csr
+    local a b
+    a=$(now)
+    tbs-build --ca "$1-ca.pem" --profile client --days 30 < in.csr \
+        | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" | cert-store --db db-ours > out.pem
+    b=$(now)
+    [ "$(grep -c 'END CERTIFICATE' out.pem)" = "$2" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
+    rate "$2" "$a" "$b"
+}
+
+openssl_stream() { # KEY N
+    fresh_db db-openssl
+    infiles "$2" > in.list
+    local a b
+    a=$(now)
+    BENCH_DB=db-openssl xargs -a in.list openssl ca -batch -config openssl.cnf -engine pkcs11 -keyform engine \
+        -keyfile "$T;object=$1;type=private?pin-value=1234" -cert "$1-ca.pem" -notext -out out-openssl.pem -infiles \
+        > /dev/null 2>&1
+    b=$(now)
+    [ "$(wc -l < db-openssl/index.txt)" = "$2" ] || { echo "bench: openssl ca issued the wrong count" >&2; exit 1; }
+    rate "$2" "$a" "$b"
+}
+
+echo "cardca bench: $(nproc) cores, SoftHSM2 $(softhsm2-util --version), $(openssl version | cut -d' ' -f1-2)"
+for key in rsa p256; do
+    for n in $sizes; do
+        raw=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
+        ours1=$(ours_stream "$key" "$n" 1)
+        theirs=$(openssl_stream "$key" "$n")
+        ours2=$(ours_stream "$key" "$n" 2)
+        raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
+        raw=$(( (raw + raw2) / 2 ))
+        printf '\n%s CA key, stream of %s CSRs (certificates/s)\n' "$key" "$n"
+        printf '  token raw signing, one session      %8s\n' "$raw"
+        printf '  tbs-build | card-sign | cert-store   %8s   %sx raw, %sx openssl ca\n' "$ours1" "$(ratio "$ours1" "$raw")" "$(ratio "$ours1" "$theirs")"
+        printf '  the same with card-sign --jobs 2     %8s   %sx raw, %sx openssl ca\n' "$ours2" "$(ratio "$ours2" "$raw")" "$(ratio "$ours2" "$theirs")"
+        printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
+    done
+done
+
+printf '\none process per CSR, %s CSRs, P-256 CA key (certificates/s)\n' "$per_csr"
+fresh_db db-ours; fresh_db db-openssl
+a=$(now)
+for i in $(seq "$per_csr"); do
+    tbs-build --ca p256-ca.pem --profile client --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
+        | card-sign --ca p256-ca.pem "${P[@]}" | cert-store --db db-ours > /dev/null
+done
+b=$(now); ours=$(rate "$per_csr" "$a" "$b")
+a=$(now)
+for i in $(seq "$per_csr"); do
+    BENCH_DB=db-openssl openssl ca -batch -config openssl.cnf -engine pkcs11 -keyform engine \
+        -keyfile "$T;object=p256;type=private?pin-value=1234" -cert p256-ca.pem -notext \
+        -in "csr-$(( (i - 1) % 8 + 1 )).pem" -out /dev/null > /dev/null 2>&1
+done
+b=$(now); theirs=$(rate "$per_csr" "$a" "$b")
+printf '  one pipeline per CSR (durable)       %8s   %sx openssl ca\n' "$ours" "$(ratio "$ours" "$theirs")"
+printf '  one openssl ca per CSR               %8s\n' "$theirs"
+
+printf '\npeak RSS of each tool, P-256 stream (KiB)\n'
+rss_sizes=$sizes
+[ "$big" != 0 ] && rss_sizes="$sizes $big"
+for n in $rss_sizes; do
+    fresh_db db-rss
+    stream "$n" > in.csr
+    /usr/bin/time -f %M -o rss-tbs tbs-build --ca p256-ca.pem --profile client --days 30 < in.csr > in.tbs
+    /usr/bin/time -f %M -o rss-sign card-sign --ca p256-ca.pem "${P[@]}" < in.tbs > in.pem
+    /usr/bin/time -f %M -o rss-store cert-store --db db-rss < in.pem > /dev/null
+    printf '  N=%-7s tbs-build %6s   card-sign %6s   cert-store %6s\n' "$n" "$(cat rss-tbs)" "$(cat rss-sign)" "$(cat rss-store)"
+done
