@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 
 use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
-use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::cli::{self, set_once, value_with, TokenFlags};
 use cardca::der::asn1::{ObjectIdentifier, SetOfVec};
 use cardca::der::{Any, Encode};
 use cardca::names;
@@ -96,7 +96,6 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
-    let _ = value;
     Ok(Args {
         flags,
         key: key.ok_or_else(|| Error::usage("--key URI is required"))?,

@@ -4,7 +4,7 @@
 
 use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
 use cardca::der::asn1::ObjectIdentifier;
-use cardca::der::{Decode, Encode};
+use cardca::der::Decode;
 use cardca::io::Object;
 use cardca::keys::{self, Curve, KeySpec, RsaPublicKey};
 use cardca::sign::{self, SigAlg};
@@ -114,6 +114,5 @@ pub fn check_key(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
             ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| Error::new("invalid Ed25519 key"))?;
         }
     }
-    let _ = spki.to_der()?;
     Ok(spec)
 }

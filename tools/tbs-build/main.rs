@@ -113,7 +113,7 @@ enum Issuer {
     SelfSigned,
 }
 
-enum Validity_ {
+enum ValidityFlag {
     Days(u64),
     Range(u64, u64),
 }
@@ -129,7 +129,7 @@ struct Args {
     options: Options,
     subject: Option<cardca::x509_cert::name::Name>,
     sans: Sans,
-    validity: Option<Validity_>,
+    validity: Option<ValidityFlag>,
     serial: Option<Vec<u8>>,
     hash: Option<Hash>,
     pss: bool,
@@ -243,7 +243,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             },
             subject: None,
             sans: Sans::None,
-            validity: days.map(Validity_::Days),
+            validity: days.map(ValidityFlag::Days),
             serial: None,
             hash,
             pss,
@@ -282,12 +282,12 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         return Err(Error::usage("--eku applies to --profile subca; leaf profiles have their fixed EKUs"));
     }
     let validity = match (days, nb, na) {
-        (Some(d), None, None) => Some(Validity_::Days(d)),
+        (Some(d), None, None) => Some(ValidityFlag::Days(d)),
         (None, Some(b), Some(a)) => {
             if a <= b {
                 return Err(Error::usage("--not-after must be after --not-before"));
             }
-            Some(Validity_::Range(b, a))
+            Some(ValidityFlag::Range(b, a))
         }
         (None, None, None) => None,
         (Some(_), _, _) => return Err(Error::usage("--days excludes --not-before/--not-after")),
@@ -381,7 +381,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let mut out = io::Writer::stdout(args.der)?;
     if let (Some(dir), Issuer::Ca(ca)) = (&args.crl_db, &args.issuer) {
         let days = match args.validity {
-            Some(Validity_::Days(d)) => d,
+            Some(ValidityFlag::Days(d)) => d,
             _ => 7,
         };
         let tbs = crl::build(ca, dir, days, args.hash, args.pss)?;
@@ -430,8 +430,8 @@ fn build(
         ));
     }
     let (not_before, not_after) = match args.validity {
-        Some(Validity_::Range(b, a)) => (b, a),
-        Some(Validity_::Days(d)) => (now, now + d * 86400 - 1),
+        Some(ValidityFlag::Range(b, a)) => (b, a),
+        Some(ValidityFlag::Days(d)) => (now, now + d * 86400 - 1),
         // notAfter is inclusive (RFC 5280 section 4.1.2.5): N days end one
         // second before the Nth anniversary of notBefore.
         None => (now, now + opts.profile.default_days(now) * 86400 - 1),
@@ -487,7 +487,7 @@ mod tests {
         let a = parse_args(args(&["--self-signed", "--profile", "root", "--days", "30", "--serial", "01"]))
             .expect("root");
         assert!(matches!(a.issuer, Issuer::SelfSigned));
-        assert!(matches!(a.validity, Some(Validity_::Days(30))));
+        assert!(matches!(a.validity, Some(ValidityFlag::Days(30))));
         assert_eq!(a.serial, Some(vec![1]));
     }
 

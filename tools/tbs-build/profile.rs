@@ -393,20 +393,19 @@ pub fn check_issuer(
         let excluded: &[GeneralSubtree] = nc.excluded_subtrees.as_deref().unwrap_or(&[]);
         for name in san {
             let text = names::general_name_text(name);
-            let same_kind: Vec<&GeneralSubtree> =
-                permitted.iter().filter(|s| same_type(&s.base, name)).collect();
-            if !same_kind.is_empty() && !same_kind.iter().any(|s| within(name, &s.base).unwrap_or(false)) {
+            let unsure = || Error::new(format!("cannot check {text} against {who}'s name constraints"));
+            let mut allowed: Option<bool> = None;
+            for s in permitted.iter().filter(|s| same_type(&s.base, name)) {
+                let inside = within(name, &s.base).map_err(|_| unsure())?;
+                allowed = Some(allowed.unwrap_or(false) || inside);
+            }
+            if allowed == Some(false) {
                 return Err(Error::new(format!("{text} is outside {who}'s permitted name constraints")));
             }
             for s in excluded.iter().filter(|s| same_type(&s.base, name)) {
-                if within(name, &s.base)? {
+                if within(name, &s.base).map_err(|_| unsure())? {
                     return Err(Error::new(format!("{text} is within {who}'s excluded name constraints")));
                 }
-            }
-            if (!same_kind.is_empty() || excluded.iter().any(|s| same_type(&s.base, name)))
-                && within(name, name).is_err()
-            {
-                return Err(Error::new(format!("cannot check {text} against {who}'s name constraints")));
             }
         }
     }
