@@ -106,3 +106,14 @@ pub fn unexpected(arg: Arg) -> Error {
 pub fn args(list: &[&str]) -> Vec<OsString> {
     list.iter().map(OsString::from).collect()
 }
+
+/// Test helper for every tool's argument parser: each of `cases` must be
+/// refused as a usage error (exit status 2), not accepted or failed later.
+pub fn assert_usage_errors<T>(parse: impl Fn(Vec<OsString>) -> Result<T>, cases: &[&[&str]]) {
+    for case in cases {
+        match parse(args(case)) {
+            Ok(_) => panic!("{case:?} was accepted"),
+            Err(e) => assert_eq!(e.kind(), Kind::Usage, "{case:?}: {e}"),
+        }
+    }
+}

@@ -320,22 +320,22 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [
-            &["--label", "x"][..],
-            &["--slot", "1"],
-            &["--slot", "x", "--label", "y"],
-            &["--slot", "1", "--token", "pkcs11:", "--label", "y"],
-            &["--slot", "1", "--label", "123456789012345678901234567890123"],
-            &["--change-pin"],
-            &["--token", "pkcs11:", "--change-pin", "--unblock"],
-            &["--slot", "1", "--label", "x", "--pin", "1234"],
-            &["--slot", "1", "--label", "x", "--pin-source", "1234"],
-            &["--slot", "1", "--label", "x", "--label", "y"],
-            &["--bogus"],
-        ] {
-            let e = parse_args(args(bad)).expect_err(&bad.join(" "));
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[
+                &["--label", "x"][..],
+                &["--slot", "1"],
+                &["--slot", "x", "--label", "y"],
+                &["--slot", "1", "--token", "pkcs11:", "--label", "y"],
+                &["--slot", "1", "--label", "123456789012345678901234567890123"],
+                &["--change-pin"],
+                &["--token", "pkcs11:", "--change-pin", "--unblock"],
+                &["--slot", "1", "--label", "x", "--pin", "1234"],
+                &["--slot", "1", "--label", "x", "--pin-source", "1234"],
+                &["--slot", "1", "--label", "x", "--label", "y"],
+                &["--bogus"],
+            ],
+        );
         assert_eq!(parse_args(args(&["--help"])).expect_err("help").kind(), Kind::Info);
     }
 }

@@ -396,7 +396,6 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use cardca::cli::args;
-    use cardca::error::Kind;
 
     #[test]
     fn generate_form() {
@@ -438,18 +437,18 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [
-            &["--type", "ec:p256", "--label", "k"][..],
-            &["--token", "pkcs11:", "--label", "k"],
-            &["--token", "pkcs11:", "--type", "rsa:1024", "--label", "k"],
-            &["--token", "pkcs11:", "--type", "ec:p256"],
-            &["--token", "pkcs11:", "--type", "ec:p256", "--import", "f", "--label", "k"],
-            &["--token", "pkcs11:", "--type", "ec:p256", "--label", "k", "--cert-label", "c"],
-            &["--token", "pkcs11:", "--type", "ec:p256", "--label", "k", "--id", "xyz"],
-            &["--token", "pkcs11:", "--type", "ec:p256", "--label", ""],
-        ] {
-            let e = parse_args(args(bad)).expect_err(&bad.join(" "));
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[
+                &["--type", "ec:p256", "--label", "k"][..],
+                &["--token", "pkcs11:", "--label", "k"],
+                &["--token", "pkcs11:", "--type", "rsa:1024", "--label", "k"],
+                &["--token", "pkcs11:", "--type", "ec:p256"],
+                &["--token", "pkcs11:", "--type", "ec:p256", "--import", "f", "--label", "k"],
+                &["--token", "pkcs11:", "--type", "ec:p256", "--label", "k", "--cert-label", "c"],
+                &["--token", "pkcs11:", "--type", "ec:p256", "--label", "k", "--id", "xyz"],
+                &["--token", "pkcs11:", "--type", "ec:p256", "--label", ""],
+            ],
+        );
     }
 }

@@ -485,7 +485,6 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use cardca::cli::args;
-    use cardca::error::Kind;
 
     #[test]
     fn formats() {
@@ -503,17 +502,17 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [
-            &["--uri", "--json"][..],
-            &["--login"],
-            &["--objects", "--mechanisms"],
-            &["--token", "nonsense"],
-            &["--token"],
-            &["extra"],
-        ] {
-            let e = parse_args(args(bad)).expect_err(&bad.join(" "));
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[
+                &["--uri", "--json"][..],
+                &["--login"],
+                &["--objects", "--mechanisms"],
+                &["--token", "nonsense"],
+                &["--token"],
+                &["extra"],
+            ],
+        );
     }
 
     #[test]

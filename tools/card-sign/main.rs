@@ -314,7 +314,6 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use cardca::cli::args;
-    use cardca::error::Kind;
 
     #[test]
     fn parses() {
@@ -326,9 +325,9 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [&[][..], &["--expect-sha256", "abcd", "--ca", "x"], &["--key", "nonsense"], &["x"]] {
-            let e = parse_args(args(bad)).err().expect("error");
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[&[][..], &["--expect-sha256", "abcd", "--ca", "x"], &["--key", "nonsense"], &["x"]],
+        );
     }
 }

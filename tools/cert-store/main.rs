@@ -272,7 +272,6 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use cardca::cli::args;
-    use cardca::error::Kind;
 
     #[test]
     fn forms() {
@@ -296,17 +295,17 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [
-            &[][..],
-            &["--label", "x", "--db", "ca"],
-            &["--revoke", "01"],
-            &["--db", "ca", "--revoke", "zz"],
-            &["--db", "ca", "--revoke", "01", "--reason", "unspecified"],
-            &["--db", "ca", "--reason", "superseded"],
-            &["--db", "ca", "--revoke", "01", "--der"],
-        ] {
-            let e = parse_args(args(bad)).err().expect("error");
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[
+                &[][..],
+                &["--label", "x", "--db", "ca"],
+                &["--revoke", "01"],
+                &["--db", "ca", "--revoke", "zz"],
+                &["--db", "ca", "--revoke", "01", "--reason", "unspecified"],
+                &["--db", "ca", "--reason", "superseded"],
+                &["--db", "ca", "--revoke", "01", "--der"],
+            ],
+        );
     }
 }

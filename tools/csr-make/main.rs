@@ -150,7 +150,6 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use cardca::cli::args;
-    use cardca::error::Kind;
 
     #[test]
     fn parses() {
@@ -174,15 +173,15 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [
-            &["--subject", "/CN=x"][..],
-            &["--key", "pkcs11:"],
-            &["--key", "pkcs11:", "--subject", "/C=Netherlands"],
-            &["--key", "pkcs11:", "--subject", "/CN=x", "--san", "dns:-bad"],
-            &["--key", "pkcs11:", "--subject", "/CN=x", "--hash", "md5"],
-        ] {
-            let e = parse_args(args(bad)).err().expect("error");
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[
+                &["--subject", "/CN=x"][..],
+                &["--key", "pkcs11:"],
+                &["--key", "pkcs11:", "--subject", "/C=Netherlands"],
+                &["--key", "pkcs11:", "--subject", "/CN=x", "--san", "dns:-bad"],
+                &["--key", "pkcs11:", "--subject", "/CN=x", "--hash", "md5"],
+            ],
+        );
     }
 }

@@ -480,7 +480,6 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use cardca::cli::args;
-    use cardca::error::Kind;
 
     #[test]
     fn parses_a_root() {
@@ -512,22 +511,30 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        for bad in [
-            &["--self-signed"][..],
-            &["--profile", "root"],
-            &["--self-signed", "--profile", "server"],
-            &["--self-signed", "--profile", "root", "--days", "0"],
-            &["--self-signed", "--profile", "root", "--days", "1", "--not-before", "2026-01-01T00:00:00Z"],
-            &["--self-signed", "--profile", "root", "--not-before", "2026-01-01T00:00:00Z"],
-            &["--self-signed", "--profile", "root", "--eku", "serverAuth"],
-            &["--self-signed", "--profile", "root", "--crl-url", "ftp://x"],
-            &["--self-signed", "--profile", "root", "--policy", "x.y"],
-            &["--self-signed", "--profile", "root", "--hash", "sha1"],
-            &["--self-signed", "--profile", "root", "--san", "dns:a", "--copy-san"],
-            &["--self-signed", "--profile", "bogus"],
-        ] {
-            let e = parse_args(args(bad)).err().expect("error");
-            assert_eq!(e.kind(), Kind::Usage, "{bad:?}: {e}");
-        }
+        cardca::cli::assert_usage_errors(
+            parse_args,
+            &[
+                &["--self-signed"][..],
+                &["--profile", "root"],
+                &["--self-signed", "--profile", "server"],
+                &["--self-signed", "--profile", "root", "--days", "0"],
+                &[
+                    "--self-signed",
+                    "--profile",
+                    "root",
+                    "--days",
+                    "1",
+                    "--not-before",
+                    "2026-01-01T00:00:00Z",
+                ],
+                &["--self-signed", "--profile", "root", "--not-before", "2026-01-01T00:00:00Z"],
+                &["--self-signed", "--profile", "root", "--eku", "serverAuth"],
+                &["--self-signed", "--profile", "root", "--crl-url", "ftp://x"],
+                &["--self-signed", "--profile", "root", "--policy", "x.y"],
+                &["--self-signed", "--profile", "root", "--hash", "sha1"],
+                &["--self-signed", "--profile", "root", "--san", "dns:a", "--copy-san"],
+                &["--self-signed", "--profile", "bogus"],
+            ],
+        );
     }
 }
