@@ -63,6 +63,18 @@ pub fn time_text(time: &Time) -> Result<String> {
     String::from_utf8(der[2..].to_vec()).map_err(|_| Error::new("time is not ASCII"))
 }
 
+/// The reverse of [`time_text`]: index.txt's time as an X.509 time.
+pub fn parse_time_text(text: &str) -> Result<Time> {
+    let tag = match text.len() {
+        13 => 0x17,
+        15 => 0x18,
+        _ => return Err(Error::new(format!("time {text:?} is neither UTCTime nor GeneralizedTime"))),
+    };
+    let mut der = vec![tag, text.len() as u8];
+    der.extend_from_slice(text.as_bytes());
+    Time::from_der(&der).map_err(|e| Error::new(format!("time {text:?}: {e}")))
+}
+
 /// One index.txt line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -402,6 +414,14 @@ mod tests {
         ] {
             assert!(Entry::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn times_round_trip() {
+        for text in ["260301120000Z", "20510301120000Z"] {
+            assert_eq!(time_text(&parse_time_text(text).expect("parse")).expect("text"), text);
+        }
+        assert!(parse_time_text("2603011200Z").is_err());
     }
 
     #[test]

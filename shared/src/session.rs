@@ -105,6 +105,15 @@ impl KeySession {
     }
 }
 
+/// The one token `uri` names, a read-write session on it, and one login:
+/// what the tools that create objects (card-keygen, cert-store) start with.
+pub fn open_rw(ctx: &Pkcs11, flags: &TokenFlags, uri: &Uri) -> Result<(Token, Session)> {
+    let tok = token::select(ctx, uri)?;
+    let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
+    crate::pin::login(&session, &tok, flags.pin_source.as_ref(), Some(uri))?;
+    Ok((tok, session))
+}
+
 /// The public key that belongs to a private key: the public key object
 /// with the same CKA_ID, else the certificate with it (PIV-style tokens
 /// keep no public key objects), else an RSA private key's own modulus.

@@ -146,9 +146,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     };
     let out = io::Writer::stdout(false)?;
     let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
-    let tok = token::select(&ctx, &args.token)?;
-    let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
-    pin::login(&session, &tok, args.flags.pin_source.as_ref(), Some(&args.token))?;
+    let (tok, session) = cardca::session::open_rw(&ctx, &args.flags, &args.token)?;
     refuse_taken_label(&session, &tok, &args.label)?;
 
     let made = match (&args.source, imported) {

@@ -143,18 +143,16 @@ fn run(args: Vec<OsString>) -> Result<()> {
 fn listing(args: &Args) -> Result<Output> {
     let _lock = token::lock();
     let ctx = token::load(args.flags.module.as_deref(), args.token.as_ref())?;
-    let all = token::tokens(&ctx)?;
-    let tokens: Vec<&Token> = match &args.token {
+    let tokens: Vec<Token> = match &args.token {
         Some(uri) => {
-            let found: Vec<&Token> =
-                all.iter().filter(|t| t.info.token_initialized() && t.matches(uri)).collect();
+            let found = token::matching_tokens(&ctx, uri)?;
             if found.is_empty() {
                 return Err(Error::new(format!("no token matches {}", uri.token_part()))
                     .hint("run card-ls without --token"));
             }
             found
         }
-        None => all.iter().collect(),
+        None => token::tokens(&ctx)?,
     };
     let mut out = String::new();
     match args.format {
@@ -172,7 +170,7 @@ fn listing(args: &Args) -> Result<Output> {
             let mut listed = Vec::new();
             for t in tokens.iter().filter(|t| t.info.token_initialized()) {
                 let objects = objects(&ctx, t, args)?;
-                listed.push((*t, objects));
+                listed.push((t, objects));
             }
             match args.format {
                 Format::Objects => {

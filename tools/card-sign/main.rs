@@ -231,49 +231,43 @@ fn parallel(
     })
 }
 
-/// What was signed: a certificate or a CRL, by the PEM label of its input.
-fn sign_one(
-    args: &Args,
-    ca: Option<&CaCert>,
-    signer: &Signer,
-    object: &io::Object,
-) -> Result<(&'static str, Vec<u8>)> {
+/// Checks one block and signs it: a TBSCertificate becomes a
+/// CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL.
+fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Object) -> Result<Signed> {
     object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
-    if object.label.as_deref() == Some("TBS CERTLIST") {
-        return sign_crl(args, ca, signer, object).map(|crl| ("X509 CRL", crl));
-    }
-    let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
-    let alg = cert::check_tbs(&tbs)?;
+    let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
+        let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
+        if ca.is_none() {
+            return Err(Error::new("a CRL is signed by its CA: give --ca FILE"));
+        }
+        (cert::check_tbs_crl(&tbs)?, tbs.issuer, "X509 CRL")
+    } else {
+        let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
+        let alg = cert::check_tbs(&tbs)?;
+        let self_signed =
+            tbs.issuer.to_der()? == tbs.subject.to_der()? && tbs.subject_public_key_info == signer.spki;
+        if ca.is_none() && !self_signed {
+            return Err(Error::new(format!(
+                "it is issued by {}, not self-signed by this key; give the issuer's certificate with --ca",
+                names::openssl_oneline(&tbs.issuer)
+            )));
+        }
+        (alg, tbs.issuer, "CERTIFICATE")
+    };
     if !alg.fits(signer.spec) {
         return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
     }
-    match ca {
-        Some(ca) => {
-            if tbs.issuer.to_der()? != ca.tbs.subject.to_der()? {
-                return Err(Error::new(format!(
-                    "its issuer {} is not the CA {}",
-                    names::openssl_oneline(&tbs.issuer),
-                    ca.subject_text()
-                )));
-            }
-        }
-        None => {
-            if tbs.issuer.to_der()? != tbs.subject.to_der()? || tbs.subject_public_key_info != signer.spki {
-                return Err(Error::new(format!(
-                    "it is issued by {}, not self-signed by this key; give the issuer's certificate with --ca",
-                    names::openssl_oneline(&tbs.issuer)
-                )));
-            }
+    if let Some(ca) = ca {
+        if issuer.to_der()? != ca.tbs.subject.to_der()? {
+            return Err(Error::new(format!(
+                "its issuer {} is not the CA {}",
+                names::openssl_oneline(&issuer),
+                ca.subject_text()
+            )));
         }
     }
-    approve(args, &object.der)?;
-    let signature = signer.sign(alg, &object.der).context("signing")?;
-    Ok(("CERTIFICATE", cert::assemble(&object.der, &alg.identifier()?, &signature)?))
-}
-
-fn approve(args: &Args, der: &[u8]) -> Result<()> {
     if let Some(want) = &args.expect_sha256 {
-        let have = Hash::Sha256.digest(der);
+        let have = Hash::Sha256.digest(&object.der);
         if &have != want {
             return Err(Error::new(format!(
                 "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
@@ -282,28 +276,8 @@ fn approve(args: &Args, der: &[u8]) -> Result<()> {
             )));
         }
     }
-    Ok(())
-}
-
-/// A CRL: only with --ca, whose subject must be the CRL's issuer. DER
-/// input is taken as a certificate; CRLs come as PEM `TBS CERTLIST`.
-fn sign_crl(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Object) -> Result<Vec<u8>> {
-    let ca = ca.ok_or_else(|| Error::new("a CRL is signed by its CA: give --ca FILE"))?;
-    let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
-    let alg = cert::check_tbs_crl(&tbs)?;
-    if !alg.fits(signer.spec) {
-        return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
-    }
-    if tbs.issuer.to_der()? != ca.tbs.subject.to_der()? {
-        return Err(Error::new(format!(
-            "its issuer {} is not the CA {}",
-            names::openssl_oneline(&tbs.issuer),
-            ca.subject_text()
-        )));
-    }
-    approve(args, &object.der)?;
     let signature = signer.sign(alg, &object.der).context("signing")?;
-    cert::assemble(&object.der, &alg.identifier()?, &signature)
+    Ok((label, cert::assemble(&object.der, &alg.identifier()?, &signature)?))
 }
 
 fn main() -> std::process::ExitCode {

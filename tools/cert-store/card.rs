@@ -9,7 +9,7 @@ use cardca::der::Decode;
 use cardca::token::{self, Token};
 use cardca::uri::Uri;
 use cardca::x509_cert::Certificate;
-use cardca::{hex, keys, names, pin, session, Context, Error, Result};
+use cardca::{hex, keys, names, session, Context, Error, Result};
 
 /// Opened on the first certificate: a bad stream never logs in.
 pub struct Card {
@@ -44,9 +44,7 @@ impl Card {
         let _lock = token::lock();
         if self.open.is_none() {
             let ctx = token::load(self.flags.module.as_deref(), Some(&self.uri))?;
-            let tok = token::select(&ctx, &self.uri)?;
-            let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
-            pin::login(&session, &tok, self.flags.pin_source.as_ref(), Some(&self.uri))?;
+            let (tok, session) = session::open_rw(&ctx, &self.flags, &self.uri)?;
             self.open = Some((session, tok, ctx));
         }
         let Some((session, tok, _)) = &self.open else { return Ok(()) };

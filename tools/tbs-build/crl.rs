@@ -23,7 +23,6 @@ use cardca::sign::{Hash, SigAlg};
 use cardca::x509_cert::certificate::Version;
 use cardca::x509_cert::crl::{RevokedCert, TbsCertList};
 use cardca::x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsages};
-use cardca::x509_cert::time::Time;
 use cardca::x509_cert::Certificate;
 use cardca::{time, Context, Error, Result};
 
@@ -68,7 +67,7 @@ pub fn build(
         }
         revoked.push(RevokedCert {
             serial_number: c.tbs_certificate().serial_number().clone(),
-            revocation_date: parse_time(when).with_context(|| format!("serial {}", entry.serial))?,
+            revocation_date: db::parse_time_text(when).with_context(|| format!("serial {}", entry.serial))?,
             crl_entry_extensions: (!exts.is_empty()).then_some(exts),
         });
     }
@@ -96,20 +95,4 @@ pub fn build(
     };
     cert::check_tbs_crl(&tbs)?;
     Ok(tbs.to_der()?)
-}
-
-/// index.txt's `YYMMDDHHMMSSZ` (or `YYYYMMDDHHMMSSZ`) as an X.509 time.
-fn parse_time(text: &str) -> Result<Time> {
-    let tag = match text.len() {
-        13 => 0x17,
-        15 => 0x18,
-        _ => {
-            return Err(Error::new(format!(
-                "revocation time {text:?} is neither UTCTime nor GeneralizedTime"
-            )))
-        }
-    };
-    let mut der = vec![tag, text.len() as u8];
-    der.extend_from_slice(text.as_bytes());
-    Time::from_der(&der).map_err(|e| Error::new(format!("revocation time {text:?}: {e}")))
 }
