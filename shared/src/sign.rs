@@ -280,6 +280,11 @@ struct EcdsaSig<'a> {
     s: UintRef<'a>,
 }
 
+/// Mechanisms that hash on the token: they take their data in parts.
+fn hashes_on_token(m: &Mechanism) -> bool {
+    !matches!(m, Mechanism::RsaPkcs | Mechanism::RsaPkcsPss(_) | Mechanism::Ecdsa | Mechanism::Eddsa(_))
+}
+
 /// PKCS#11 returns ECDSA signatures as r||s; X.509 wants DER.
 fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>> {
     if raw.is_empty() || !raw.len().is_multiple_of(2) {
@@ -413,16 +418,36 @@ impl<'s> Signer<'s> {
         self.mechanisms.contains(&m)
     }
 
+    /// PKCS#11 section 5.2: the context-specific login comes after
+    /// C_SignInit and before the data. cryptoki's single-part `sign` makes
+    /// both calls at once, so these keys sign in parts, which tokens offer
+    /// for the mechanisms that hash on the token.
+    fn sign_always_authenticate(
+        &self,
+        mechanism: &Mechanism,
+        data: &[u8],
+        pin: &SecretString,
+    ) -> Result<Vec<u8>> {
+        if !hashes_on_token(mechanism) {
+            return Err(Error::new(format!(
+                "the key needs its PIN before every signature (CKA_ALWAYS_AUTHENTICATE), which cardca can give \
+                 only with a mechanism that hashes on the token, and this token has none for {}",
+                self.spec
+            )));
+        }
+        self.session.sign_init(mechanism, self.key).context("C_SignInit")?;
+        self.session
+            .login(UserType::ContextSpecific, Some(pin))
+            .context("context-specific login for an always-authenticate key")?;
+        self.session.sign_update(data).context("signing on the token")?;
+        self.session.sign_final().context("signing on the token")
+    }
+
     /// Signs on the token, verifies on the host, and returns the signature
     /// as it goes into the BIT STRING.
     pub fn sign(&self, alg: SigAlg, message: &[u8]) -> Result<Vec<u8>> {
         if !alg.fits(self.spec) {
             return Err(Error::new(format!("a {} key cannot make {} signatures", self.spec, alg.name())));
-        }
-        if let Some(pin) = &self.context_pin {
-            self.session
-                .login(UserType::ContextSpecific, Some(pin))
-                .context("context-specific login for an always-authenticate key")?;
         }
         let (mechanism, data): (Mechanism, Vec<u8>) = match alg {
             SigAlg::RsaPkcs1(h) => {
@@ -470,7 +495,10 @@ impl<'s> Signer<'s> {
                 (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.to_vec())
             }
         };
-        let raw = self.session.sign(&mechanism, self.key, &data).context("signing on the token")?;
+        let raw = match &self.context_pin {
+            None => self.session.sign(&mechanism, self.key, &data).context("signing on the token")?,
+            Some(pin) => self.sign_always_authenticate(&mechanism, &data, pin)?,
+        };
         let signature = match alg {
             SigAlg::Ecdsa(_) => ecdsa_raw_to_der(&raw)?,
             _ => raw,
