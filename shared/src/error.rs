@@ -112,7 +112,7 @@ impl From<cryptoki::error::Error> for Error {
         use cryptoki::error::Error as E;
         match e {
             E::Pkcs11(rv, function) => Error::new(format!("C_{function:?} failed: {}", ckr_name(&rv))),
-            E::LibraryLoading(e) => Error::new(format!("cannot load the PKCS#11 module: {e}")),
+            E::LibraryLoading(e) => Error::new(e),
             other => Error::new(other.to_string().to_lowercase()),
         }
     }

@@ -97,7 +97,7 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
     let path = module_path(explicit, uri)?;
     let ctx = Pkcs11::new(&path).map_err(|e| {
         Error::from(e)
-            .context(format!("loading {}", path.display()))
+            .context("cannot load the PKCS#11 module")
             .hint("check --module, module-path= or $CARDCA_MODULE")
     })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
