@@ -17,15 +17,20 @@ per_csr=${BENCH_PER_CSR:-200}
 big=${BENCH_BIG:-100000}
 export PATH=$bin:$PATH
 
-rm -rf "$work"
+# Nothing is deleted during a run: every database is a new directory, and
+# the run's files stay in bench-work/ until the next run. On ext4 without a
+# journal, as here, the inode allocator skips inodes freed in the last 60 s
+# (300 s while their inode block is dirty) and reads each one's inode block
+# to find out, so after deleting 10,000 certificate files the next 10,000
+# creations cost 0.5-1 ms of CPU each, on both sides: that would measure
+# our own clean-up, not the tools. Hence the wait after removing a run.
+if [ -e "$work" ]; then
+    rm -rf "$work"
+    sync
+    echo "bench: removed the last run's files; waiting 65 s for ext4 to let their inodes go" >&2
+    sleep 65
+fi
 mkdir -p "$work/tokens"
-# Every database of the run is a new directory, and all are removed only
-# at the end (BENCH_KEEP=1 keeps them). On ext4 without a journal, as here,
-# the inode allocator skips inodes freed in the last ~35 s and reads each
-# one's inode block to find out: after deleting 10,000 certificate files,
-# the next 10,000 creations cost ~0.5-1 ms of CPU each, for both sides,
-# which would measure our own clean-up rather than the tools.
-trap '[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$work"/db-*' EXIT
 cd "$work"
 printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$work" > softhsm2.conf
 export SOFTHSM2_CONF=$work/softhsm2.conf TMPDIR=$work

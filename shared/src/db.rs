@@ -271,15 +271,16 @@ impl Db {
             return Ok((0, refused));
         }
         // 1. Every certificate file, then one syncfs for all of them: the
-        //    files are durable before any line names them.
+        //    files are durable before any line names them. No temporary
+        //    name and rename: a file no line names yet is read by nobody,
+        //    and one a crash left half-written is an orphan, overwritten
+        //    when its serial comes again.
         for r in batch {
             let path = self.path(&format!("certs/{}.pem", r.entry.serial));
-            let tmp = path.with_extension("pem.tmp");
-            let written = File::create(&tmp)
-                .and_then(|mut f| f.write_all(crate::io::pem("CERTIFICATE", &r.der).as_bytes()))
-                .and_then(|_| std::fs::rename(&tmp, &path));
+            let written =
+                File::create(&path).and_then(|mut f| f.write_all(crate::io::pem("CERTIFICATE", &r.der).as_bytes()));
             if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(&path);
                 return Err(Error::from(e).context(format!("writing {}", path.display())));
             }
         }
