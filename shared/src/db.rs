@@ -277,8 +277,8 @@ impl Db {
         //    when its serial comes again.
         for r in batch {
             let path = self.path(&format!("certs/{}.pem", r.entry.serial));
-            let written =
-                File::create(&path).and_then(|mut f| f.write_all(crate::io::pem("CERTIFICATE", &r.der).as_bytes()));
+            let written = File::create(&path)
+                .and_then(|mut f| f.write_all(crate::io::pem("CERTIFICATE", &r.der).as_bytes()));
             if let Err(e) = written {
                 let _ = std::fs::remove_file(&path);
                 return Err(Error::from(e).context(format!("writing {}", path.display())));

@@ -48,10 +48,25 @@ impl KeySession {
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
-        // Declared first, dropped last: a failed open also finalises the
-        // module under the lock.
+        let ctx = {
+            let _lock = token::lock();
+            token::load(flags.module.as_deref(), key_uri)?
+        };
+        KeySession::open_loaded(ctx, flags, key_uri, expect)
+    }
+
+    /// [`KeySession::open`] with the module already loaded (a
+    /// [`token::Preload`]).
+    pub fn open_loaded(
+        ctx: Pkcs11,
+        flags: &TokenFlags,
+        key_uri: Option<&Uri>,
+        expect: Option<&SubjectPublicKeyInfoOwned>,
+    ) -> Result<KeySession> {
         let _lock = token::lock();
-        let ctx = token::load(flags.module.as_deref(), key_uri)?;
+        // Moved in after the lock, so dropped before it: a failed open
+        // also finalises the module under the lock.
+        let ctx = ctx;
         let (token, uri) = match (key_uri, expect) {
             (Some(uri), _) => (token::select(&ctx, uri)?, uri.clone()),
             (None, Some(spki)) => locate(&ctx, spki)?,

@@ -113,6 +113,43 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
     }
 }
 
+/// The module, loaded and initialised on a thread of its own while the
+/// tool waits for its first input. Loading SoftHSM2 costs ~12 ms of CPU
+/// (dynamic linking of it, libcrypto and libstdc++), which a pipeline of
+/// one certificate then spends while the upstream tool works. Nothing is
+/// logged in here: bad input still fails without a login.
+pub struct Preload(Option<std::thread::JoinHandle<Result<Pkcs11>>>);
+
+impl Preload {
+    pub fn start(explicit: Option<&Path>, uri: Option<&Uri>) -> Preload {
+        let (explicit, uri) = (explicit.map(Path::to_path_buf), uri.cloned());
+        Preload(Some(std::thread::spawn(move || {
+            let _lock = lock();
+            load(explicit.as_deref(), uri.as_ref())
+        })))
+    }
+
+    /// The loaded module, or why it did not load. Call it without the
+    /// token lock held: the loading thread takes it.
+    pub fn wait(mut self) -> Result<Pkcs11> {
+        match self.0.take().map(|h| h.join()) {
+            Some(Ok(loaded)) => loaded,
+            _ => Err(Error::new("loading the PKCS#11 module failed (its thread panicked)")),
+        }
+    }
+}
+
+impl Drop for Preload {
+    /// Not used (empty or bad input): finalised under the lock like
+    /// every other close.
+    fn drop(&mut self) {
+        if let Some(Ok(Ok(ctx))) = self.0.take().map(|h| h.join()) {
+            let _lock = lock();
+            drop(ctx);
+        }
+    }
+}
+
 /// A slot with a token present.
 #[derive(Debug, Clone)]
 pub struct Token {

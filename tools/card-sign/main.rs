@@ -12,7 +12,7 @@ use cardca::der::Encode;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, Signer};
 use cardca::uri::Uri;
-use cardca::{hex, io, names, Context, Error, Result};
+use cardca::{hex, io, names, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -112,10 +112,13 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
-    // The token is opened when the first block arrives, not before: bad
-    // input then fails without a login.
+    // The module loads while the first block is awaited; the token is
+    // opened (the login) only when it has arrived, so bad input fails
+    // without a login.
+    let preload = token::Preload::start(args.flags.module.as_deref(), args.key.as_ref());
     let Some(first) = input.next_object()? else { return Ok(()) };
-    let ks = KeySession::open(
+    let ks = KeySession::open_loaded(
+        preload.wait()?,
         &args.flags,
         args.key.as_ref(),
         ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
