@@ -211,7 +211,7 @@ pub fn stdin() -> Reader<std::io::StdinLock<'static>> {
 /// soon as it is complete, so a downstream filter can act on it while the
 /// next one is made, and a failure never leaves half an object behind.
 pub struct Writer {
-    out: std::io::StdoutLock<'static>,
+    out: std::io::Stdout,
     der: bool,
 }
 
@@ -222,16 +222,17 @@ impl Writer {
         if der && out.is_terminal() {
             return Err(Error::usage("refusing to write DER to a terminal; redirect stdout"));
         }
-        Ok(Writer { out: out.lock(), der })
+        Ok(Writer { out, der })
     }
 
     pub fn write(&mut self, label: &str, der: &[u8]) -> Result<()> {
+        let mut out = self.out.lock();
         if self.der {
-            self.out.write_all(der)?;
+            out.write_all(der)?;
         } else {
-            self.out.write_all(pem(label, der).as_bytes())?;
+            out.write_all(pem(label, der).as_bytes())?;
         }
-        self.out.flush()?;
+        out.flush()?;
         Ok(())
     }
 }

@@ -465,6 +465,13 @@ impl<'s> Signer<'s> {
     /// Signs on the token, verifies on the host, and returns the signature
     /// as it goes into the BIT STRING.
     pub fn sign(&self, alg: SigAlg, message: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.sign_on_token(alg, message.to_vec())?.verify()?.1)
+    }
+
+    /// Signs on the token only. The signature comes back sealed in an
+    /// [`Unverified`], whose one way out is verification: so the token can
+    /// sign the next block while another thread checks this one.
+    pub fn sign_on_token(&self, alg: SigAlg, message: Vec<u8>) -> Result<Unverified> {
         if !alg.fits(self.spec) {
             return Err(Error::new(format!("a {} key cannot make {} signatures", self.spec, alg.name())));
         }
@@ -476,9 +483,9 @@ impl<'s> Signer<'s> {
                     Hash::Sha512 => (MechanismType::SHA512_RSA_PKCS, Mechanism::Sha512RsaPkcs),
                 };
                 if self.has(combined.0) {
-                    (combined.1, message.to_vec())
+                    (combined.1, message.clone())
                 } else {
-                    (Mechanism::RsaPkcs, h.digest_info(&h.digest(message))?)
+                    (Mechanism::RsaPkcs, h.digest_info(&h.digest(&message))?)
                 }
             }
             SigAlg::RsaPss(h) => {
@@ -493,9 +500,9 @@ impl<'s> Signer<'s> {
                     Hash::Sha512 => (MechanismType::SHA512_RSA_PKCS_PSS, Mechanism::Sha512RsaPkcsPss(params)),
                 };
                 if self.has(combined.0) {
-                    (combined.1, message.to_vec())
+                    (combined.1, message.clone())
                 } else {
-                    (Mechanism::RsaPkcsPss(params), h.digest(message))
+                    (Mechanism::RsaPkcsPss(params), h.digest(&message))
                 }
             }
             SigAlg::Ecdsa(h) => {
@@ -505,13 +512,13 @@ impl<'s> Signer<'s> {
                     Hash::Sha512 => (MechanismType::ECDSA_SHA512, Mechanism::EcdsaSha512),
                 };
                 if self.has(combined.0) {
-                    (combined.1, message.to_vec())
+                    (combined.1, message.clone())
                 } else {
-                    (Mechanism::Ecdsa, h.digest(message))
+                    (Mechanism::Ecdsa, h.digest(&message))
                 }
             }
             SigAlg::Ed25519 => {
-                (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.to_vec())
+                (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.clone())
             }
         };
         let raw = match &self.context_pin {
@@ -522,14 +529,33 @@ impl<'s> Signer<'s> {
             SigAlg::Ecdsa(_) => ecdsa_raw_to_der(&raw)?,
             _ => raw,
         };
-        verify(&self.spki, alg, message, &signature).map_err(|_| {
+        Ok(Unverified { spki: self.spki.clone(), alg, message, signature })
+    }
+}
+
+/// A signature straight from the token, with what it must verify
+/// against. Nothing reads the signature without [`Unverified::verify`].
+#[must_use = "a token's signature is used only once verified"]
+pub struct Unverified {
+    spki: SubjectPublicKeyInfoOwned,
+    alg: SigAlg,
+    message: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl Unverified {
+    /// Verifies the signature with the key's public key, on the host;
+    /// returns the message and the signature as it goes into the BIT
+    /// STRING.
+    pub fn verify(self) -> Result<(Vec<u8>, Vec<u8>)> {
+        verify(&self.spki, self.alg, &self.message, &self.signature).map_err(|_| {
             Error::new(format!(
                 "the token's {} signature does not verify with the key's public key; nothing was written",
-                alg.name()
+                self.alg.name()
             ))
             .hint("the token or the key object is faulty; do not use it for issuance")
         })?;
-        Ok(signature)
+        Ok((self.message, self.signature))
     }
 }
 

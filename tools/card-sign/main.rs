@@ -10,7 +10,7 @@ use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::der::Encode;
 use cardca::session::KeySession;
-use cardca::sign::{Hash, Signer};
+use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
 use cardca::{hex, io, names, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
@@ -123,29 +123,21 @@ fn run(args: Vec<OsString>) -> Result<()> {
         args.key.as_ref(),
         ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
     )?;
-    if args.jobs > 1 {
-        // The reader thread takes stdin over; it is unbuffered here, so
-        // nothing read ahead is lost.
-        drop(input);
-        return parallel(&args, ca.as_ref(), &ks, first, &mut out);
-    }
-    let signer = ks.signer()?;
-    for object in std::iter::once(Ok(first)).chain(input) {
-        let object = object?;
-        let index = object.index;
-        let (label, signed) =
-            sign_one(&args, ca.as_ref(), &signer, &object).map_err(|e| e.context(format!("TBS {index}")))?;
-        out.write(label, &signed)?;
-    }
-    Ok(())
+    // The reader thread takes stdin over; it is unbuffered here, so nothing
+    // read ahead is lost.
+    drop(input);
+    sign_stream(&args, ca.as_ref(), &ks, first, &mut out)
 }
 
 type Signed = (&'static str, Vec<u8>);
 
-/// `--jobs N`: a reader thread hands blocks to N signing threads, each
-/// with its own session, and the results are written in input order. On
-/// the first failure, what came before it is written and nothing after.
-fn parallel(
+/// A reader thread hands blocks to `--jobs` signing threads, each with its
+/// own session, which check each block and have the token sign it; this
+/// thread verifies each signature and writes the results in input order.
+/// So even with one session the token signs the next block while the
+/// last one is verified. On the first failure, what came before it is
+/// written and nothing after.
+fn sign_stream(
     args: &Args,
     ca: Option<&CaCert>,
     ks: &KeySession,
@@ -158,7 +150,7 @@ fn parallel(
     use std::time::Duration;
 
     let (job_tx, job_rx) = mpsc::sync_channel::<(usize, io::Object)>(args.jobs * 16);
-    let (result_tx, result_rx) = mpsc::channel::<(usize, Result<Signed>)>();
+    let (result_tx, result_rx) = mpsc::channel::<(usize, Result<Pending>)>();
     // Not scoped: it may sit in a read of stdin that never ends when a
     // failure ends the run, and must not keep the process alive then.
     let feeder_results = result_tx.clone();
@@ -202,10 +194,7 @@ fn parallel(
                         })
                     });
                     let Ok((seq, object)) = job else { continue };
-                    let index = object.index;
-                    let signed =
-                        sign_one(args, ca, &signer, &object).map_err(|e| e.context(format!("TBS {index}")));
-                    if results.send((seq, signed)).is_err() {
+                    if results.send((seq, start(args, ca, &signer, object))).is_err() {
                         break;
                     }
                 }
@@ -216,13 +205,13 @@ fn parallel(
             });
         }
         drop(result_tx);
-        let mut pending = BTreeMap::new();
+        let mut waiting = BTreeMap::new();
         let mut next = 0;
         let written = (|| -> Result<()> {
             for (seq, result) in &result_rx {
-                pending.insert(seq, result);
-                while let Some(result) = pending.remove(&next) {
-                    let (label, der) = result?;
+                waiting.insert(seq, result);
+                while let Some(result) = waiting.remove(&next) {
+                    let (label, der) = result?.finish()?;
                     out.write(label, &der)?;
                     next += 1;
                 }
@@ -234,9 +223,34 @@ fn parallel(
     })
 }
 
-/// Checks one block and signs it: a TBSCertificate becomes a
-/// CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL.
-fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Object) -> Result<Signed> {
+/// A block the token has signed, its signature not yet verified.
+struct Pending {
+    index: usize,
+    label: &'static str,
+    alg: SigAlg,
+    signature: Unverified,
+}
+
+impl Pending {
+    /// Verifies the signature and assembles the certificate or CRL.
+    fn finish(self) -> Result<Signed> {
+        let index = self.index;
+        (|| {
+            let (tbs, signature) = self.signature.verify().context("signing")?;
+            Ok((self.label, cert::assemble(&tbs, &self.alg.identifier()?, &signature)?))
+        })()
+        .map_err(|e: Error| e.context(format!("TBS {index}")))
+    }
+}
+
+/// Checks one block and has the token sign it: a TBSCertificate becomes
+/// a CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL.
+fn start(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: io::Object) -> Result<Pending> {
+    let index = object.index;
+    check_and_sign(args, ca, signer, object).map_err(|e| e.context(format!("TBS {index}")))
+}
+
+fn check_and_sign(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: io::Object) -> Result<Pending> {
     object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
     let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
@@ -279,8 +293,9 @@ fn sign_one(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: &io::Obje
             )));
         }
     }
-    let signature = signer.sign(alg, &object.der).context("signing")?;
-    Ok((label, cert::assemble(&object.der, &alg.identifier()?, &signature)?))
+    let index = object.index;
+    let signature = signer.sign_on_token(alg, object.der).context("signing")?;
+    Ok(Pending { index, label, alg, signature })
 }
 
 fn main() -> std::process::ExitCode {
