@@ -591,6 +591,25 @@ mod tests {
         assert!(SigAlg::from_identifier(&no_null).is_err());
     }
 
+    /// ring reads only uncompressed points; a compressed one takes the
+    /// RustCrypto path. Both must accept the same signature and refuse a
+    /// tampered message.
+    #[test]
+    fn ecdsa_verifies_with_either_point_form() {
+        use p256::ecdsa::signature::Signer as _;
+        use p256::elliptic_curve::sec1::ToSec1Point;
+        let key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("key");
+        let sig: p256::ecdsa::DerSignature = key.sign(b"cardca");
+        for compress in [false, true] {
+            let point = key.verifying_key().as_affine().to_sec1_point(compress);
+            let spki = crate::keys::spki_point(KeySpec::Ec(Curve::P256), point.as_bytes()).expect("spki");
+            let alg = SigAlg::Ecdsa(Hash::Sha256);
+            assert_eq!(ring_algorithm(alg, KeySpec::Ec(Curve::P256), point.as_bytes()).is_some(), !compress);
+            verify(&spki, alg, b"cardca", sig.as_bytes()).expect("verifies");
+            assert!(verify(&spki, alg, b"cardcA", sig.as_bytes()).is_err());
+        }
+    }
+
     #[test]
     fn ecdsa_conversion() {
         let mut raw = vec![0u8; 64];
