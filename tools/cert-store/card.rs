@@ -11,12 +11,14 @@ use cardca::uri::Uri;
 use cardca::x509_cert::Certificate;
 use cardca::{hex, keys, names, session, Context, Error, Result};
 
-/// Opened on the first certificate: a bad stream never logs in.
+/// The module loads from the start; the token is opened (the login) on
+/// the first certificate: a bad stream never logs in.
 pub struct Card {
     flags: TokenFlags,
     uri: Uri,
     label: Option<String>,
     id: Option<Vec<u8>>,
+    preload: Option<token::Preload>,
     open: Option<(Session, Token, Pkcs11)>,
 }
 
@@ -32,18 +34,27 @@ impl Drop for Card {
 impl Card {
     pub fn new(flags: &TokenFlags, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
         let flags = TokenFlags { module: flags.module.clone(), pin_source: flags.pin_source.clone() };
-        Card { flags, uri: uri.clone(), label, id, open: None }
+        let preload = Some(token::Preload::start(flags.module.as_deref(), Some(uri)));
+        Card { flags, uri: uri.clone(), label, id, preload, open: None }
     }
 
     pub fn store(&mut self, batch: &[Record]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
+        // Awaited before the lock is taken: the loading thread takes it.
+        let loaded = match (&self.open, self.preload.take()) {
+            (Some(_), _) => None,
+            (None, Some(preload)) => Some(preload.wait()?),
+            (None, None) => {
+                let _lock = token::lock();
+                Some(token::load(self.flags.module.as_deref(), Some(&self.uri))?)
+            }
+        };
         // Enumeration, login and object creation under the token lock;
         // never held while stdout is written.
         let _lock = token::lock();
-        if self.open.is_none() {
-            let ctx = token::load(self.flags.module.as_deref(), Some(&self.uri))?;
+        if let Some(ctx) = loaded {
             let (tok, session) = session::open_rw(&ctx, &self.flags, &self.uri)?;
             self.open = Some((session, tok, ctx));
         }
