@@ -108,7 +108,7 @@ impl KeySession {
     pub fn signer_spec(&self) -> Result<SignerSpec> {
         let mechanisms =
             self.parts()?.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
-        Ok(SignerSpec { key: self.key, spki: self.spki.clone(), mechanisms, pin: self.pin.clone() })
+        Ok(SignerSpec { key: self.key, spki: self.spki.clone().into(), mechanisms, pin: self.pin.clone() })
     }
 
     /// Another session on the same token, for parallel signing: the login

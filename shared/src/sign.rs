@@ -6,6 +6,8 @@
 //! it is returned, so a faulty token (an RSA-CRT fault, a bad firmware)
 //! can never put an invalid or key-leaking signature into a certificate.
 
+use std::sync::Arc;
+
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -383,14 +385,14 @@ fn ring_algorithm(
 #[derive(Clone)]
 pub struct SignerSpec {
     pub key: ObjectHandle,
-    pub spki: SubjectPublicKeyInfoOwned,
+    pub spki: Arc<SubjectPublicKeyInfoOwned>,
     pub mechanisms: Vec<MechanismType>,
     pub pin: Option<SecretString>,
 }
 
 impl SignerSpec {
     pub fn on<'s>(&self, session: &'s Session) -> Result<Signer<'s>> {
-        Signer::new(session, self.key, self.spki.clone(), self.mechanisms.clone(), self.pin.clone())
+        Signer::new(session, self.key, Arc::clone(&self.spki), self.mechanisms.clone(), self.pin.clone())
     }
 }
 
@@ -399,7 +401,7 @@ pub struct Signer<'s> {
     session: &'s Session,
     key: ObjectHandle,
     pub spec: KeySpec,
-    pub spki: SubjectPublicKeyInfoOwned,
+    pub spki: Arc<SubjectPublicKeyInfoOwned>,
     /// CKA_ALWAYS_AUTHENTICATE keys need the PIN again before every
     /// signature (PKCS#11 section 5.2, context-specific login).
     context_pin: Option<SecretString>,
@@ -412,7 +414,7 @@ impl<'s> Signer<'s> {
     pub fn new(
         session: &'s Session,
         key: ObjectHandle,
-        spki: SubjectPublicKeyInfoOwned,
+        spki: Arc<SubjectPublicKeyInfoOwned>,
         mechanisms: Vec<MechanismType>,
         pin: Option<SecretString>,
     ) -> Result<Signer<'s>> {
@@ -529,7 +531,7 @@ impl<'s> Signer<'s> {
             SigAlg::Ecdsa(_) => ecdsa_raw_to_der(&raw)?,
             _ => raw,
         };
-        Ok(Unverified { spki: self.spki.clone(), alg, message, signature })
+        Ok(Unverified { spki: Arc::clone(&self.spki), alg, message, signature })
     }
 }
 
@@ -537,7 +539,8 @@ impl<'s> Signer<'s> {
 /// against. Nothing reads the signature without [`Unverified::verify`].
 #[must_use = "a token's signature is used only once verified"]
 pub struct Unverified {
-    spki: SubjectPublicKeyInfoOwned,
+    /// Shared with the signer: one public key for the whole stream.
+    spki: Arc<SubjectPublicKeyInfoOwned>,
     alg: SigAlg,
     message: Vec<u8>,
     signature: Vec<u8>,

@@ -363,7 +363,7 @@ fn self_test(session: &Session, key: ObjectHandle, spki: &SubjectPublicKeyInfoOw
     // No mechanism list: the signer then uses the raw mechanisms
     // (CKM_RSA_PKCS, CKM_ECDSA, CKM_EDDSA) every token has.
     let spec = KeySpec::from_spki(spki)?;
-    let signer = Signer::new(session, key, spki.clone(), Vec::new(), None)?;
+    let signer = Signer::new(session, key, spki.clone().into(), Vec::new(), None)?;
     signer
         .sign(SigAlg::for_key(spec, None, false)?, b"cardca import self-test")
         .context("self-test of the imported key")?;

@@ -262,7 +262,7 @@ fn check_and_sign(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: io:
         let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
         let alg = cert::check_tbs(&tbs)?;
         let self_signed =
-            tbs.issuer.to_der()? == tbs.subject.to_der()? && tbs.subject_public_key_info == signer.spki;
+            tbs.issuer.to_der()? == tbs.subject.to_der()? && tbs.subject_public_key_info == *signer.spki;
         if ca.is_none() && !self_signed {
             return Err(Error::new(format!(
                 "it is issued by {}, not self-signed by this key; give the issuer's certificate with --ca",

@@ -43,13 +43,10 @@ impl Card {
             return Ok(());
         }
         // Awaited before the lock is taken: the loading thread takes it.
+        // The preload is gone only after a failed open, which ended the run.
         let loaded = match (&self.open, self.preload.take()) {
-            (Some(_), _) => None,
             (None, Some(preload)) => Some(preload.wait()?),
-            (None, None) => {
-                let _lock = token::lock();
-                Some(token::load(self.flags.module.as_deref(), Some(&self.uri))?)
-            }
+            _ => None,
         };
         // Enumeration, login and object creation under the token lock;
         // never held while stdout is written.
@@ -58,7 +55,9 @@ impl Card {
             let (tok, session) = session::open_rw(&ctx, &self.flags, &self.uri)?;
             self.open = Some((session, tok, ctx));
         }
-        let Some((session, tok, _)) = &self.open else { return Ok(()) };
+        let Some((session, tok, _)) = &self.open else {
+            return Err(Error::new("the token is not open: opening it failed earlier"));
+        };
         for r in batch {
             self.store_one(session, tok, r)
                 .map_err(|e| e.context(format!("storing serial {} on the token", r.entry.serial)))?;
