@@ -11,6 +11,7 @@ pub mod io;
 pub mod keys;
 pub mod names;
 pub mod pin;
+pub mod policy;
 pub mod session;
 pub mod sign;
 pub mod time;

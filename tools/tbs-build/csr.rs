@@ -6,7 +6,7 @@ use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Decode;
 use cardca::io::Object;
-use cardca::keys::{self, Curve, KeySpec, RsaPublicKey};
+use cardca::keys::KeySpec;
 use cardca::sign::{self, SigAlg};
 use cardca::x509_cert::ext::pkix::name::GeneralName;
 use cardca::x509_cert::ext::pkix::SubjectAltName;
@@ -36,7 +36,7 @@ pub fn read(object: &Object) -> Result<Csr> {
         return Err(Error::new("CSR version is not v1"));
     }
     let alg = SigAlg::from_identifier(&signed.algorithm).context("CSR signature")?;
-    let spec = check_key(&info.public_key)?;
+    let spec = cardca::policy::check_subject_key(&info.public_key)?;
     // Over the bytes as received: der sorts SET OF when decoding, so a
     // re-encoding could differ from what the requester signed.
     sign::verify(&info.public_key, alg, signed.tbs, &signed.signature)
@@ -76,43 +76,4 @@ fn extension_name(oid: &ObjectIdentifier) -> String {
         _ => return oid.to_string(),
     };
     format!("{name} ({oid})")
-}
-
-/// Keys we certify: RSA of 2048 bits or more with exponent 65537, the NIST
-/// curves P-256/384/521 with a point on the curve, Ed25519.
-pub fn check_key(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
-    let spec = KeySpec::from_spki(spki).context("the CSR's public key")?;
-    let bits = spki.subject_public_key.raw_bytes();
-    match spec {
-        KeySpec::Rsa(n) => {
-            let key = RsaPublicKey::from_der(bits).context("RSA public key")?;
-            if n < 2048 {
-                return Err(Error::new(format!("weak key: RSA with {n} bits (at least 2048 required)")));
-            }
-            if key.public_exponent.as_bytes() != keys::RSA_EXPONENT {
-                return Err(Error::new(format!(
-                    "weak key: RSA public exponent {} (65537 required)",
-                    cardca::hex::encode(key.public_exponent.as_bytes())
-                )));
-            }
-            if key.modulus.as_bytes().last().is_some_and(|b| b % 2 == 0) {
-                return Err(Error::new("invalid RSA key: even modulus"));
-            }
-        }
-        KeySpec::Ec(curve) => {
-            let valid = match curve {
-                Curve::P256 => p256::PublicKey::from_sec1_bytes(bits).is_ok(),
-                Curve::P384 => p384::PublicKey::from_sec1_bytes(bits).is_ok(),
-                Curve::P521 => p521::PublicKey::from_sec1_bytes(bits).is_ok(),
-            };
-            if !valid {
-                return Err(Error::new(format!("invalid {spec} key: not a point on the curve")));
-            }
-        }
-        KeySpec::Ed25519 => {
-            let bytes: [u8; 32] = bits.try_into().map_err(|_| Error::new("Ed25519 key is not 32 bytes"))?;
-            ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| Error::new("invalid Ed25519 key"))?;
-        }
-    }
-    Ok(spec)
 }
