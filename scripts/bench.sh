@@ -94,7 +94,7 @@ ours_stream() { # KEY N JOBS
     stream "$2" > in.csr
     local a b
     a=$(now)
-    tbs-build --ca "$1-ca.pem" --profile client --days 30 < in.csr \
+    tbs-build --ca "$1-ca.pem" --profile client --csr-subject --days 30 < in.csr \
         | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" | cert-store --db "$db" > out.pem
     b=$(now)
     [ "$(grep -c 'END CERTIFICATE' out.pem)" = "$2" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
@@ -136,7 +136,7 @@ printf '\none process per CSR, %s CSRs, P-256 CA key (certificates/s)\n' "$per_c
 fresh_db db-ours-per-csr; fresh_db db-openssl-per-csr
 a=$(now)
 for i in $(seq "$per_csr"); do
-    tbs-build --ca p256-ca.pem --profile client --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
+    tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
         | card-sign --ca p256-ca.pem "${P[@]}" | cert-store --db db-ours-per-csr > /dev/null
 done
 b=$(now); ours=$(rate "$per_csr" "$a" "$b")
@@ -156,7 +156,7 @@ rss_sizes=$sizes
 for n in $rss_sizes; do
     fresh_db "db-rss-$n"
     stream "$n" > in.csr
-    /usr/bin/time -f %M -o rss-tbs tbs-build --ca p256-ca.pem --profile client --days 30 < in.csr > in.tbs
+    /usr/bin/time -f %M -o rss-tbs tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < in.csr > in.tbs
     /usr/bin/time -f %M -o rss-sign card-sign --ca p256-ca.pem "${P[@]}" < in.tbs > in.pem
     /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" < in.pem > /dev/null
     printf '  N=%-7s tbs-build %6s   card-sign %6s   cert-store %6s\n' "$n" "$(cat rss-tbs)" "$(cat rss-sign)" "$(cat rss-store)"

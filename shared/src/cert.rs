@@ -233,9 +233,50 @@ impl CaCert {
         CaCert::parse(object.der).with_context(|| format!("reading {path}"))
     }
 
+    /// Every certificate of a PEM or DER file: the CAs above an issuer.
+    pub fn read_all(path: &str) -> Result<Vec<CaCert>> {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+        let mut reader = crate::io::Reader::new(std::io::BufReader::new(file));
+        let mut out = Vec::new();
+        while let Some(object) = reader.next_object().with_context(|| format!("reading {path}"))? {
+            object.expect_label(&["CERTIFICATE"]).with_context(|| format!("reading {path}"))?;
+            out.push(CaCert::parse(object.der).with_context(|| format!("reading {path}"))?);
+        }
+        Ok(out)
+    }
+
+    /// The CAs above `self` from `candidates`, issuer first, up to a
+    /// self-signed root or the last one that links: a `--chain` file in
+    /// any order. A certificate that is not on the path is an error, so a
+    /// wrong file is not silently ignored.
+    pub fn path_above(&self, mut candidates: Vec<CaCert>) -> Result<Vec<CaCert>> {
+        let mut path: Vec<CaCert> = Vec::new();
+        loop {
+            let last = path.last().unwrap_or(self);
+            if last.tbs.issuer == last.tbs.subject {
+                break;
+            }
+            let Some(i) = candidates.iter().position(|c| c.tbs.subject == last.tbs.issuer) else { break };
+            path.push(candidates.swap_remove(i));
+        }
+        if let Some(stray) = candidates.first() {
+            return Err(Error::new(format!(
+                "--chain: {} is not on the path above {}",
+                stray.subject_text(),
+                self.subject_text()
+            )));
+        }
+        Ok(path)
+    }
+
     pub fn parse(der: Vec<u8>) -> Result<CaCert> {
         let signed = split_signed(&der, "certificate")?;
         let tbs: TbsCert = decode_exact(signed.tbs, "TBSCertificate")?;
+        CaCert::from_tbs(der, tbs)
+    }
+
+    /// The issuer view of a TBSCertificate (for a self-signed root, its own).
+    pub fn from_tbs(der: Vec<u8>, tbs: TbsCert) -> Result<CaCert> {
         let exts = tbs.extensions.clone().unwrap_or_default();
         let get = |oid| find(&exts, oid).map(|e| e.extn_value.as_bytes().to_vec());
         let key_id = match get(OID_SUBJECT_KEY_ID) {

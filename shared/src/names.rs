@@ -71,6 +71,34 @@ const ATTRS: &[AttrType] = &[
         max: 63,
     },
     AttrType {
+        short: "businessCategory",
+        long: "businessCategory",
+        oid: "2.5.4.15",
+        kind: Kind::Directory,
+        max: 128,
+    },
+    AttrType {
+        short: "jurisdictionC",
+        long: "jurisdictionCountryName",
+        oid: "1.3.6.1.4.1.311.60.2.1.3",
+        kind: Kind::Printable,
+        max: 2,
+    },
+    AttrType {
+        short: "jurisdictionST",
+        long: "jurisdictionStateOrProvinceName",
+        oid: "1.3.6.1.4.1.311.60.2.1.2",
+        kind: Kind::Directory,
+        max: 128,
+    },
+    AttrType {
+        short: "jurisdictionL",
+        long: "jurisdictionLocalityName",
+        oid: "1.3.6.1.4.1.311.60.2.1.1",
+        kind: Kind::Directory,
+        max: 128,
+    },
+    AttrType {
         short: "UID",
         long: "userId",
         oid: "0.9.2342.19200300.100.1.1",
@@ -97,33 +125,108 @@ fn printable(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
 }
 
-fn encode_value(attr: Option<&AttrType>, name: &str, value: &str) -> Result<Any> {
+/// The one check of an attribute value's text, whatever its source (a
+/// `--subject` flag, a CSR, a TBS given to card-sign): not empty, no
+/// control characters, within RFC 5280's upper bound, and in the character
+/// set of its string type.
+fn check_text(attr: &AttrType, tag: Tag, value: &str) -> Result<()> {
+    let name = attr.short;
     if value.is_empty() {
         return Err(Error::new(format!("{name} has an empty value")));
     }
-    let (kind, max) = attr.map_or((Kind::Directory, usize::MAX), |a| (a.kind, a.max));
-    if value.chars().count() > max {
-        return Err(Error::new(format!("{name} is longer than its limit of {max} characters")));
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(Error::new(format!(
+            "{name} holds the control character U+{:04X}: names are printable text",
+            u32::from(c)
+        )));
     }
-    let (tag, ok) = match kind {
-        Kind::Printable => (Tag::PrintableString, printable(value)),
-        Kind::Ia5 => (Tag::Ia5String, value.is_ascii() && !value.bytes().any(|b| b.is_ascii_control())),
-        Kind::Directory if printable(value) => (Tag::PrintableString, true),
-        Kind::Directory => (Tag::Utf8String, !value.chars().any(char::is_control)),
+    if value.chars().count() > attr.max {
+        return Err(Error::new(format!(
+            "{name} is longer than its upper bound of {} characters (RFC 5280 appendix A)",
+            attr.max
+        )));
+    }
+    let ok = match tag {
+        Tag::PrintableString => printable(value),
+        Tag::Ia5String => value.is_ascii(),
+        _ => true,
     };
     if !ok {
-        return Err(Error::new(format!("{name}={value:?} has characters its string type cannot hold")));
+        return Err(Error::new(format!("{name}={value:?} has characters a {tag} cannot hold")));
     }
-    if attr.is_some_and(|a| a.short == "C")
+    if attr.kind == Kind::Printable
+        && attr.max == 2
         && !(value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()))
     {
-        return Err(Error::new(format!("C={value:?}: a country is two upper-case letters (ISO 3166)")));
+        return Err(Error::new(format!("{name}={value:?}: a country is two upper-case letters (ISO 3166)")));
     }
+    Ok(())
+}
+
+/// The string types an attribute may be encoded in: RFC 5280 section
+/// 4.1.2.6 (new certificates use PrintableString or UTF8String for
+/// DirectoryString) and appendix A.
+fn allowed_tags(kind: Kind) -> &'static [Tag] {
+    match kind {
+        Kind::Printable => &[Tag::PrintableString],
+        Kind::Ia5 => &[Tag::Ia5String],
+        Kind::Directory => &[Tag::PrintableString, Tag::Utf8String],
+    }
+}
+
+/// One attribute of a name from any source: a known type, an allowed
+/// string type, valid UTF-8 and text [`check_text`] accepts.
+pub fn check_atv(atv: &AttributeTypeAndValue) -> Result<()> {
+    let attr = by_oid(&atv.oid).ok_or_else(|| {
+        Error::new(format!(
+            "unknown attribute type {} (only the attribute types of RFC 5280 and the CA/B Forum)",
+            atv.oid
+        ))
+    })?;
+    let tag = der::Tagged::tag(&atv.value);
+    if !allowed_tags(attr.kind).contains(&tag) {
+        return Err(Error::new(format!(
+            "{} is encoded as {tag}, not {}",
+            attr.short,
+            allowed_tags(attr.kind).iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
+        )));
+    }
+    let text = std::str::from_utf8(atv.value.value())
+        .map_err(|_| Error::new(format!("{} is not valid UTF-8", attr.short)))?;
+    check_text(attr, tag, text)
+}
+
+/// A distinguished name from any source, attribute by attribute.
+pub fn check_name(name: &Name) -> Result<()> {
+    for rdn in name.iter_rdn() {
+        if rdn.is_empty() {
+            return Err(Error::new("an empty relative distinguished name"));
+        }
+        for atv in rdn.iter() {
+            check_atv(atv)?;
+        }
+    }
+    Ok(())
+}
+
+fn encode_value(attr: Option<&AttrType>, name: &str, value: &str) -> Result<Any> {
+    let attr = attr.ok_or_else(|| {
+        Error::new(format!(
+            "unknown attribute type {name:?} (C, ST, L, O, OU, CN, serialNumber, emailAddress, DC, UID, ...)"
+        ))
+    })?;
+    let tag = match attr.kind {
+        Kind::Printable => Tag::PrintableString,
+        Kind::Ia5 => Tag::Ia5String,
+        Kind::Directory if printable(value) => Tag::PrintableString,
+        Kind::Directory => Tag::Utf8String,
+    };
+    check_text(attr, tag, value)?;
     Ok(Any::new(tag, value.as_bytes())?)
 }
 
 /// Splits on `sep` where it is not escaped with a backslash.
-fn split_unescaped(s: &str, sep: char) -> Vec<String> {
+pub fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     let mut parts = vec![String::new()];
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -247,12 +350,27 @@ pub fn openssl_oneline(name: &Name) -> String {
             }
             out.push('=');
             match atv_text(atv) {
-                Some(t) => out.push_str(&t),
+                Some(t) => escape_controls(&t, &mut out),
                 None => out.push_str(&crate::hex::encode(atv.value.value())),
             }
         }
     }
     out
+}
+
+/// Control characters as `\xHH` (per UTF-8 byte), so a hostile name
+/// cannot break a message or a line.
+fn escape_controls(text: &str, out: &mut String) {
+    for c in text.chars() {
+        if c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 /// The subject's first common name, for labels.
@@ -261,32 +379,156 @@ pub fn common_name(name: &Name) -> Option<String> {
     name.iter().find(|atv| atv.oid == cn).and_then(atv_text)
 }
 
-/// A DNS name as RFC 5280 and the CA/B Forum accept it: LDH labels, an
-/// optional leading `*.` wildcard.
-pub fn valid_dns(name: &str, wildcard: bool) -> bool {
+/// URI schemes a certificate may name: web and directory locations for
+/// CRLs and issuers, and the identifier schemes used in SANs.
+const URI_SCHEMES: &[&str] = &["http", "https", "ldap", "ldaps", "urn", "spiffe"];
+
+/// A dNSName in the preferred name syntax (RFC 5280 section 4.2.1.6, RFC
+/// 1034 section 3.5): LDH labels of 1 to 63 characters, 253 in all. With
+/// `wildcard`, the leftmost label may be `*` as a whole, never directly
+/// above a single label (`*.com` would cover a whole top-level domain).
+/// International names are written as A-labels (`xn--...`).
+pub fn check_dns(name: &str, wildcard: bool) -> Result<()> {
+    let err = |why: &str| Err(Error::new(format!("dns:{name:?}: {why}")));
+    if name.is_empty() {
+        return err("an empty DNS name");
+    }
+    if !name.is_ascii() {
+        return err("an international name must be written as its A-label (xn--...), not in Unicode");
+    }
+    if name.len() > 253 {
+        return err("longer than 253 characters");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return err("an IP address is an ip: name, not a DNS name");
+    }
     let body = match name.strip_prefix("*.") {
-        Some(rest) if wildcard => rest,
+        Some(rest) if wildcard => {
+            if !rest.contains('.') {
+                return err("a wildcard directly above a single label covers a whole top-level domain");
+            }
+            rest
+        }
         _ => name,
     };
-    !body.is_empty()
-        && body.len() <= 253
-        && body.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+    for label in body.split('.') {
+        if label.is_empty() {
+            return err("an empty label (a leading, trailing or double dot)");
+        }
+        if label.contains('*') {
+            return err("a wildcard may only be the whole leftmost label (*.example.com)");
+        }
+        if label.len() > 63 {
+            return err("a label longer than 63 characters");
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return err("labels hold letters, digits and hyphens only");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return err("a label starts or ends with a hyphen");
+        }
+    }
+    Ok(())
 }
 
-fn valid_email(addr: &str) -> bool {
-    match addr.rsplit_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && local.bytes().all(|b| b.is_ascii_graphic() && !b"@\"(),:;<>[\\]".contains(&b))
-                && valid_dns(domain, false)
+/// Whether `name` passes [`check_dns`].
+pub fn valid_dns(name: &str, wildcard: bool) -> bool {
+    check_dns(name, wildcard).is_ok()
+}
+
+/// An rfc822Name: a mailbox `local@domain` in ASCII (RFC 5280 section
+/// 4.2.1.6), the domain a DNS name.
+pub fn check_email(addr: &str) -> Result<()> {
+    let err = |why: &str| Err(Error::new(format!("email:{addr:?}: {why}")));
+    if !addr.is_ascii() {
+        return err("international mailboxes (SmtpUTF8Mailbox) are not supported");
+    }
+    let Some((local, domain)) = addr.rsplit_once('@') else {
+        return err("not a mailbox (local@domain)");
+    };
+    if local.is_empty() || local.len() > 64 || addr.len() > 254 {
+        return err("the local part must have 1 to 64 characters, the address at most 254");
+    }
+    if !local.bytes().all(|b| b.is_ascii_graphic() && !b"@\"(),:;<>[\\]".contains(&b)) {
+        return err("the local part holds characters a plain mailbox cannot");
+    }
+    check_dns(domain, false).map_err(|e| e.context(format!("email:{addr:?}")))
+}
+
+/// A URI: absolute, with one of [`URI_SCHEMES`], printable ASCII, and
+/// for schemes with an authority a host that is a DNS name or an IP
+/// address.
+pub fn check_uri(uri: &str) -> Result<()> {
+    let err = |why: String| Err(Error::new(format!("uri:{uri:?}: {why}")));
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return err("only printable ASCII without spaces".into());
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return err("not an absolute URI (scheme:...)".into());
+    };
+    if !URI_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+        return err(format!("scheme {scheme:?} is not one of {}", URI_SCHEMES.join(", ")));
+    }
+    if scheme.eq_ignore_ascii_case("urn") {
+        return match rest.split_once(':') {
+            Some((nid, nss)) if !nid.is_empty() && !nss.is_empty() => Ok(()),
+            _ => err("a URN is urn:NID:NSS".into()),
+        };
+    }
+    let Some(after) = rest.strip_prefix("//") else {
+        return err(format!("a {scheme} URI has an authority (//host)"));
+    };
+    let authority = after.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => {
+            let Some(v6) = v6.split_once(']').map(|(a, _)| a) else { return err("unclosed [".into()) };
+            return match v6.parse::<std::net::Ipv6Addr>() {
+                Ok(_) => Ok(()),
+                Err(_) => err(format!("{v6:?} is not an IPv6 address")),
+            };
         }
-        None => false,
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    check_dns(host, false).map_err(|e| e.context(format!("uri:{uri:?}: host")))
+}
+
+/// An iPAddress: 4 octets for IPv4, 16 for IPv6 (RFC 5280 section
+/// 4.2.1.6). An IPv4-mapped IPv6 address (::ffff:a.b.c.d) names an IPv4
+/// host in a form name constraints and clients treat differently: it is
+/// refused in favour of the IPv4 address.
+pub fn check_ip(bytes: &[u8]) -> Result<()> {
+    match bytes.len() {
+        4 => Ok(()),
+        16 if bytes[..10].iter().all(|&b| b == 0) && bytes[10..12] == [0xff, 0xff] => Err(Error::new(
+            format!("ip:{}: an IPv4-mapped IPv6 address; write the IPv4 address", ip_text(bytes)),
+        )),
+        16 => Ok(()),
+        n => Err(Error::new(format!("an iPAddress of {n} octets (4 for IPv4, 16 for IPv6)"))),
+    }
+}
+
+/// A subjectAltName entry from any source (`--san`, a CSR, a TBS): only
+/// the four forms a certificate of ours carries, each well-formed.
+pub fn check_general_name(name: &GeneralName) -> Result<()> {
+    match name {
+        GeneralName::DnsName(s) => check_dns(s.as_str(), true),
+        GeneralName::IpAddress(o) => check_ip(o.as_bytes()),
+        GeneralName::Rfc822Name(s) => check_email(s.as_str()),
+        GeneralName::UniformResourceIdentifier(s) => check_uri(s.as_str()),
+        other => Err(Error::new(format!(
+            "{}: only dns, ip, email and uri names are allowed in subjectAltName",
+            general_name_text(other)
+        ))),
     }
 }
 
@@ -299,43 +541,44 @@ pub fn parse_general_name(item: &str) -> Result<GeneralName> {
     let (kind, value) = item
         .split_once(':')
         .ok_or_else(|| Error::new(format!("{item:?}: expected dns:, ip:, email: or uri:")))?;
-    match kind {
-        "dns" | "DNS" => {
-            if !valid_dns(value, true) {
-                return Err(Error::new(format!("{value:?} is not a valid DNS name")));
-            }
-            Ok(GeneralName::DnsName(ia5(value)?))
+    let name = match kind.to_ascii_lowercase().as_str() {
+        "dns" => {
+            check_dns(value, true)?;
+            GeneralName::DnsName(ia5(value)?)
         }
-        "ip" | "IP" => {
+        "ip" => {
             let ip: IpAddr =
-                value.parse().map_err(|_| Error::new(format!("{value:?} is not an IP address")))?;
-            Ok(GeneralName::IpAddress(OctetString::new(ip_bytes(ip))?))
+                value.parse().map_err(|_| Error::new(format!("ip:{value:?} is not an IP address")))?;
+            GeneralName::IpAddress(OctetString::new(ip_bytes(ip))?)
         }
         "email" => {
-            if !valid_email(value) {
-                return Err(Error::new(format!("{value:?} is not an email address")));
-            }
-            Ok(GeneralName::Rfc822Name(ia5(value)?))
+            check_email(value)?;
+            GeneralName::Rfc822Name(ia5(value)?)
         }
-        "uri" | "URI" => {
-            let scheme_ok = value.split_once(':').is_some_and(|(s, rest)| {
-                !s.is_empty()
-                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-                    && !rest.is_empty()
-            });
-            if !scheme_ok || !value.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(Error::new(format!("{value:?} is not an absolute URI")));
-            }
-            Ok(GeneralName::UniformResourceIdentifier(ia5(value)?))
+        "uri" => {
+            check_uri(value)?;
+            GeneralName::UniformResourceIdentifier(ia5(value)?)
         }
-        other => Err(Error::new(format!("{other:?}: name types are dns, ip, email and uri"))),
-    }
+        other => return Err(Error::new(format!("{other:?}: name types are dns, ip, email and uri"))),
+    };
+    check_general_name(&name)?;
+    Ok(name)
 }
 
 pub fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
+}
+
+/// An address as text: dotted IPv4, IPv6, or hex for other lengths (an
+/// address with a netmask in a name constraint).
+pub fn ip_text(b: &[u8]) -> String {
+    match b.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string(),
+        16 => IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string(),
+        _ => crate::hex::encode(b),
     }
 }
 
@@ -350,16 +593,11 @@ pub fn general_name_text(name: &GeneralName) -> String {
         GeneralName::DnsName(s) => format!("dns:{s}"),
         GeneralName::Rfc822Name(s) => format!("email:{s}"),
         GeneralName::UniformResourceIdentifier(s) => format!("uri:{s}"),
-        GeneralName::IpAddress(o) => {
-            let b = o.as_bytes();
-            match b.len() {
-                4 => format!("ip:{}", IpAddr::from(<[u8; 4]>::try_from(b).unwrap_or_default())),
-                16 => format!("ip:{}", IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or_default())),
-                _ => format!("ip:{}", crate::hex::encode(b)),
-            }
-        }
-        GeneralName::DirectoryName(n) => format!("dirname:{n}"),
-        _ => "another name form".to_string(),
+        GeneralName::IpAddress(o) => format!("ip:{}", ip_text(o.as_bytes())),
+        GeneralName::DirectoryName(n) => format!("dirname:{}", openssl_oneline(n)),
+        GeneralName::OtherName(o) => format!("othername:{}", o.type_id),
+        GeneralName::RegisteredId(o) => format!("rid:{o}"),
+        _ => "an x400Address or ediPartyName".to_string(),
     }
 }
 

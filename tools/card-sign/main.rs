@@ -8,7 +8,9 @@ use std::ffi::OsString;
 
 use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Encode;
+use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
@@ -19,24 +21,40 @@ const USAGE: &str = "\
 card-sign: sign TBSCertificates on the token
 
 Usage:
-  card-sign [--key URI] [--ca FILE] [--expect-sha256 HEX] [--jobs N] [--der]
+  card-sign [--key URI] [--ca FILE [--chain FILE]] [--expect-sha256 HEX]
+            [--allow-extension OID]... [--jobs N] [--der]
             [--pin-source SRC] [--module PATH]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
 writes one CERTIFICATE per block; a TBS CERTLIST from tbs-build --crl
-becomes an X509 CRL (with --ca). Before signing it checks each block: DER
-that re-encodes to the same bytes, a positive serial of at most 20 octets,
-notBefore before notAfter, no extension twice, a signature algorithm that
-fits the key. With --ca, the block's issuer must be the CA's subject and
-the key the CA's key; without it, only self-signed blocks (a root) are
-signed. Every signature is verified with the public key before anything is
-written. One login for the whole stream.
+becomes an X509 CRL (with --ca). It never trusts that tbs-build made what
+it is given: before signing it checks each block against the issuer's
+policy, the same rules tbs-build builds by. DER that re-encodes to the
+same bytes, a positive serial of at most 20 octets, notBefore before
+notAfter, no extension twice, a signature algorithm that fits the key;
+the issuer is a CA allowed to sign certificates (keyCertSign) or CRLs
+(cRLSign), a sub CA fits its pathLen, the validity lies within the
+issuer's, the extended key usages within the issuer's, every name within
+the name constraints of the issuer (and of the CAs in --chain); the
+subject key is strong (RSA of 2048 bits or more with exponent 65537,
+P-256/384/521, Ed25519); keyUsage fits the key type and basicConstraints;
+every name is well-formed; every extension it knows is well-formed, and
+any other extension is refused (a non-critical one is signed only when
+named with --allow-extension). With --ca, the block's issuer must be the
+CA's subject and the key the CA's key; without it, only self-signed
+blocks (a root) that pass the same rules are signed. Every signature is
+verified with the public key before anything is written. One login for
+the whole stream.
 
 Options:
       --key URI             the signing key (RFC 7512 URI or slot_N-id_HEX);
                             default with --ca: the key whose public key is
                             the CA certificate's
       --ca FILE             the issuing CA's certificate (PEM or DER)
+      --chain FILE          the certificates above the --ca issuer (PEM or
+                            DER, any order): their name constraints apply too
+      --allow-extension OID sign blocks carrying this non-critical extension,
+                            which card-sign cannot check (repeatable)
       --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256
                             (a ceremony's approval gate)
       --jobs N              sign with N sessions on N threads (for tokens and
@@ -61,6 +79,8 @@ struct Args {
     flags: TokenFlags,
     key: Option<Uri>,
     ca: Option<String>,
+    chain: Option<String>,
+    allow: Vec<ObjectIdentifier>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
     jobs: usize,
@@ -70,6 +90,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut parser = Parser::from_args(args);
     let mut flags = TokenFlags::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
+    let (mut chain, mut allow) = (None, Vec::new());
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -78,6 +99,10 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             }
             Arg::Long("key") => set_once(&mut key, value_with(&mut parser, "--key", Uri::parse)?, "--key")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
+            Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
+            Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
+                ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
+            })?),
             Arg::Long("expect-sha256") => {
                 let h = value_with(&mut parser, "--expect-sha256", |s| {
                     let h = hex::decode(s)?;
@@ -104,12 +129,20 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if key.is_none() && ca.is_none() {
         return Err(Error::usage("name the key with --key URI, or the issuing CA with --ca FILE"));
     }
-    Ok(Args { flags, key, ca, expect_sha256: expect, der, jobs: jobs.unwrap_or(1) })
+    if chain.is_some() && ca.is_none() {
+        return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
+    }
+    Ok(Args { flags, key, ca, chain, allow, expect_sha256: expect, der, jobs: jobs.unwrap_or(1) })
 }
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
+    let above = match (&ca, &args.chain) {
+        (Some(ca), Some(path)) => ca.path_above(CaCert::read_all(path)?)?,
+        _ => Vec::new(),
+    };
+    let gate = Gate { ca: ca.as_ref(), above: &above };
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
     // The module loads while the first block is awaited; the token is
@@ -126,10 +159,17 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // The reader thread takes stdin over; it is unbuffered here, so nothing
     // read ahead is lost.
     drop(input);
-    sign_stream(&args, ca.as_ref(), &ks, first, &mut out)
+    sign_stream(&args, gate, &ks, first, &mut out)
 }
 
 type Signed = (&'static str, Vec<u8>);
+
+/// The issuer whose policy every block must pass.
+#[derive(Clone, Copy)]
+struct Gate<'a> {
+    ca: Option<&'a CaCert>,
+    above: &'a [CaCert],
+}
 
 /// A reader thread hands blocks to `--jobs` signing threads, each with its
 /// own session, which check each block and have the token sign it; this
@@ -139,7 +179,7 @@ type Signed = (&'static str, Vec<u8>);
 /// written and nothing after.
 fn sign_stream(
     args: &Args,
-    ca: Option<&CaCert>,
+    ca: Gate<'_>,
     ks: &KeySession,
     first: io::Object,
     out: &mut io::Writer,
@@ -245,43 +285,47 @@ impl Pending {
 
 /// Checks one block and has the token sign it: a TBSCertificate becomes
 /// a CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL.
-fn start(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: io::Object) -> Result<Pending> {
+fn start(args: &Args, ca: Gate<'_>, signer: &Signer, object: io::Object) -> Result<Pending> {
     let index = object.index;
     check_and_sign(args, ca, signer, object).map_err(|e| e.context(format!("TBS {index}")))
 }
 
-fn check_and_sign(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: io::Object) -> Result<Pending> {
+fn check_and_sign(args: &Args, gate: Gate<'_>, signer: &Signer, object: io::Object) -> Result<Pending> {
     object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
+    let ca = gate.ca;
     let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
-        if ca.is_none() {
-            return Err(Error::new("a CRL is signed by its CA: give --ca FILE"));
-        }
-        (cert::check_tbs_crl(&tbs)?, tbs.issuer, "X509 CRL")
+        let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
+        let alg = cert::check_tbs_crl(&tbs)?;
+        policy::check_crl(&tbs, ca, &args.allow)?;
+        (alg, tbs.issuer, "X509 CRL")
     } else {
         let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
         let alg = cert::check_tbs(&tbs)?;
         let self_signed =
             tbs.issuer.to_der()? == tbs.subject.to_der()? && tbs.subject_public_key_info == *signer.spki;
-        if ca.is_none() && !self_signed {
-            return Err(Error::new(format!(
+        let issuer = match ca {
+            Some(ca) => policy::Issuer::Ca { ca, above: gate.above },
+            None if self_signed => policy::Issuer::SelfSigned,
+            None => {
+                return Err(Error::new(format!(
                 "it is issued by {}, not self-signed by this key; give the issuer's certificate with --ca",
                 names::openssl_oneline(&tbs.issuer)
-            )));
+            )))
+            }
+        };
+        if let Some(ca) = ca {
+            // Named first: every other rule speaks of this issuer.
+            same_issuer(&tbs.issuer, ca)?;
         }
+        policy::check_certificate(&tbs, issuer, &args.allow)?;
         (alg, tbs.issuer, "CERTIFICATE")
     };
     if !alg.fits(signer.spec) {
         return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
     }
     if let Some(ca) = ca {
-        if issuer.to_der()? != ca.tbs.subject.to_der()? {
-            return Err(Error::new(format!(
-                "its issuer {} is not the CA {}",
-                names::openssl_oneline(&issuer),
-                ca.subject_text()
-            )));
-        }
+        same_issuer(&issuer, ca)?;
     }
     if let Some(want) = &args.expect_sha256 {
         let have = Hash::Sha256.digest(&object.der);
@@ -296,6 +340,17 @@ fn check_and_sign(args: &Args, ca: Option<&CaCert>, signer: &Signer, object: io:
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
     Ok(Pending { index, label, alg, signature })
+}
+
+fn same_issuer(issuer: &cardca::x509_cert::name::Name, ca: &CaCert) -> Result<()> {
+    if issuer.to_der()? != ca.tbs.subject.to_der()? {
+        return Err(Error::new(format!(
+            "its issuer {} is not the CA {}",
+            names::openssl_oneline(issuer),
+            ca.subject_text()
+        )));
+    }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

@@ -15,13 +15,17 @@ use std::io::Read;
 use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with};
 use cardca::der::asn1::ObjectIdentifier;
+use cardca::der::asn1::SetOfVec;
 use cardca::der::Encode;
 use cardca::keys::{self, KeySpec};
 use cardca::sign::{Hash, SigAlg};
+use cardca::x509_cert::attr::AttributeTypeAndValue;
 use cardca::x509_cert::certificate::Version;
+use cardca::x509_cert::ext::pkix::name::GeneralName;
+use cardca::x509_cert::name::{Name, RelativeDistinguishedName};
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::x509_cert::time::Validity;
-use cardca::{hex, io, names, time, Context, Error, Result};
+use cardca::{hex, io, names, policy, time, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use profile::{Options, Profile};
 
@@ -29,8 +33,9 @@ const USAGE: &str = "\
 tbs-build: turn CSRs into TBSCertificates by profile (the policy gate)
 
 Usage:
-  tbs-build (--ca FILE | --self-signed) --profile PROFILE [--subject DN]
-            [--san LIST | --copy-san] [--days N | --not-before T --not-after T]
+  tbs-build (--ca FILE [--chain FILE] | --self-signed) --profile PROFILE
+            [--subject DN | --csr-subject] [--san LIST | --copy-san]
+            [--days N | --not-before T --not-after T]
             [--serial HEX] [--path-len N] [--eku LIST] [--name-constraints LIST]
             [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
             [--policy OIDS] [--hash HASH] [--pss] [--der]
@@ -40,13 +45,27 @@ Reads certificate signing requests (PEM or DER, any number) from stdin and
 writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
 CSR's signature is verified; weak keys (RSA under 2048 bits or with an
 exponent other than 65537, other curves) and weak or unknown signature
-algorithms are refused. A CSR only proves possession of its key: the
-subject may be replaced, SANs come only from --san (or --copy-san), and
-every other requested extension is ignored, with a note on stderr. With
---ca, the issuer's rules are enforced: it must be a CA allowed to sign
-certificates, with room in its pathLen for a sub CA, a validity that covers
-the new one, extended key usages that include the new ones, and name
-constraints that admit its names. Never touches a token.
+algorithms are refused. A CSR only proves possession of its key: SANs
+come only from --san (or --copy-san), and every other requested extension
+is ignored, with a note on stderr. A leaf's subject (server, client,
+user) is --subject, or built from its SANs (CN = the first DNS name, else
+the first IP address, e-mail address or URI), never the requester's own
+O, OU or C; --csr-subject keeps the CSR's subject. A CA's subject is the
+CSR's unless --subject replaces it. Every name, from whatever source, is
+checked: known attribute types in their string types, no control
+characters, RFC 5280's length limits; DNS names in preferred syntax
+(a wildcard only as the whole leftmost label, never *.TLD; A-labels for
+international names), 4- or 16-octet IP addresses, mailboxes, absolute
+http(s), ldap(s), urn or spiffe URIs. A TLS server certificate's CN must
+be one of its DNS names or IP addresses.
+
+Every TBS passes the issuer's policy, the same rules card-sign checks
+before it signs: the issuer must be a CA allowed to sign certificates,
+with room in its pathLen for a sub CA, a validity that covers the new one,
+extended key usages that include the new ones, and name constraints
+(its own and those of the CAs in --chain) that admit every name: SANs,
+the subject, its emailAddress and any CN that is a DNS name or an IP
+address. Never touches a token.
 
 With --crl it reads nothing and writes one TBS CERTLIST: a version 2 CRL of
 the CA's revocations in the database DIR (with their dates and reasons),
@@ -56,17 +75,21 @@ DIR/crlnumber and incremented durably. card-sign --ca signs it.
 Profiles:
   root     self-signed CA: keyCertSign, cRLSign; no EKU
   subca    CA under --ca: keyCertSign, cRLSign; EKUs from --eku
-  server   TLS server: digitalSignature; EKU serverAuth
-  client   TLS client: digitalSignature; EKU clientAuth
-  user     S/MIME user: digitalSignature (+ keyEncipherment for RSA);
-           EKU emailProtection, clientAuth
+  server   TLS server: digitalSignature (+ keyEncipherment for RSA); EKU
+           serverAuth; at least one dns: or ip: SAN
+  client   TLS client: digitalSignature; EKU clientAuth; SANs optional
+  user     S/MIME user: digitalSignature (+ keyEncipherment for RSA,
+           keyAgreement for EC); EKU emailProtection, clientAuth
 
 Options:
       --ca FILE                the issuing CA's certificate (PEM or DER)
+      --chain FILE             the certificates above the --ca issuer (any
+                               order): their name constraints apply too
       --self-signed            issuer = subject, signed with the CSR's own key
       --profile PROFILE        root, subca, server, client or user
-      --subject DN             replace the CSR's subject (/C=NL/O=.../CN=... or
+      --subject DN             the subject (/C=NL/O=.../CN=... or
                                CN=...,O=...,C=NL)
+      --csr-subject            a leaf keeps the CSR's subject (checked)
       --san LIST               subjectAltNames: dns:NAME, ip:ADDR, email:ADDR,
                                uri:URI, comma-separated
       --copy-san               take the SANs the CSR requests
@@ -84,7 +107,9 @@ Options:
                                clientAuth, emailProtection, codeSigning,
                                timeStamping, ocspSigning or dotted OIDs
       --name-constraints LIST  a CA's name constraints: permit:dns:ewak.net,
-                               exclude:ip:10.0.0.0/8, permit:email:ewak.net
+                               exclude:ip:10.0.0.0/8, permit:email:ewak.net,
+                               permit:dirname:/C=NL/O=ewak.net,
+                               exclude:uri:.ewak.org
       --crl-url URL            a CRL distribution point
       --ocsp-url URL           an OCSP responder (authorityInfoAccess)
       --ca-issuers-url URL     where the issuer's certificate is published
@@ -109,7 +134,8 @@ Examples:
 ";
 
 enum Issuer {
-    Ca(Box<CaCert>),
+    /// The issuing CA and the CAs above it.
+    Ca(Box<CaCert>, Vec<CaCert>),
     SelfSigned,
 }
 
@@ -119,7 +145,7 @@ enum ValidityFlag {
 }
 
 enum Sans {
-    Given(Vec<cardca::x509_cert::ext::pkix::name::GeneralName>),
+    Given(Vec<GeneralName>),
     Copy,
     None,
 }
@@ -127,7 +153,8 @@ enum Sans {
 struct Args {
     issuer: Issuer,
     options: Options,
-    subject: Option<cardca::x509_cert::name::Name>,
+    subject: Option<Name>,
+    csr_subject: bool,
     sans: Sans,
     validity: Option<ValidityFlag>,
     serial: Option<Vec<u8>>,
@@ -147,11 +174,14 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) =
         (None, None, None, None, None);
     let (mut pss, mut der, mut crl, mut db) = (false, false, false, None);
+    let (mut chain, mut csr_subject) = (None, false);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long("crl") => crl = true,
             Arg::Long("db") => set_once(&mut db, std::path::PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
+            Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
+            Arg::Long("csr-subject") => csr_subject = true,
             Arg::Long("self-signed") => self_signed = true,
             Arg::Long("profile") => {
                 set_once(&mut prof, value_with(&mut parser, "--profile", Profile::parse)?, "--profile")?
@@ -221,7 +251,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         let path = ca.ok_or_else(|| Error::usage("--crl needs --ca FILE"))?;
         let db = db.ok_or_else(|| Error::usage("--crl needs --db DIR"))?;
         let certificate_flags = [
-            self_signed || copy_san || path_len.is_some(),
+            self_signed || copy_san || path_len.is_some() || chain.is_some() || csr_subject,
             prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
             serial.is_some() || eku.is_some() || nc.is_some() || policy.is_some(),
             crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
@@ -230,7 +260,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             return Err(Error::usage("--crl takes only --ca, --db, --days, --hash, --pss and --der"));
         }
         return Ok(Args {
-            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?)),
+            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?), Vec::new()),
             options: Options {
                 profile: Profile::Root,
                 path_len: None,
@@ -242,6 +272,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 policies: Vec::new(),
             },
             subject: None,
+            csr_subject: false,
             sans: Sans::None,
             validity: days.map(ValidityFlag::Days),
             serial: None,
@@ -256,8 +287,21 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     let profile =
         prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
+    if chain.is_some() && ca.is_none() {
+        return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
+    }
+    if csr_subject && subject.is_some() {
+        return Err(Error::usage("--subject and --csr-subject exclude each other"));
+    }
     let issuer = match (ca, self_signed) {
-        (Some(path), false) => Issuer::Ca(Box::new(CaCert::read(&path)?)),
+        (Some(path), false) => {
+            let ca = CaCert::read(&path)?;
+            let above = match chain {
+                Some(chain) => ca.path_above(CaCert::read_all(&chain)?)?,
+                None => Vec::new(),
+            };
+            Issuer::Ca(Box::new(ca), above)
+        }
         (None, true) => Issuer::SelfSigned,
         (Some(_), true) => return Err(Error::usage("--ca and --self-signed exclude each other")),
         (None, false) => {
@@ -265,7 +309,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         }
     };
     match (profile, &issuer) {
-        (Profile::Root, Issuer::Ca(_)) => {
+        (Profile::Root, Issuer::Ca(..)) => {
             return Err(Error::usage(
                 "a root is self-signed: use --self-signed, or --profile subca under --ca",
             ))
@@ -312,6 +356,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             policies: policy.unwrap_or_default(),
         },
         subject,
+        csr_subject,
         sans,
         validity,
         serial,
@@ -379,7 +424,7 @@ fn random_serial(urandom: &mut std::fs::File) -> Result<Vec<u8>> {
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let mut out = io::Writer::stdout(args.der)?;
-    if let (Some(dir), Issuer::Ca(ca)) = (&args.crl_db, &args.issuer) {
+    if let (Some(dir), Issuer::Ca(ca, _)) = (&args.crl_db, &args.issuer) {
         let days = match args.validity {
             Some(ValidityFlag::Days(d)) => d,
             _ => 7,
@@ -414,21 +459,25 @@ fn build(
             object.index
         );
     }
-    let subject = args.subject.clone().unwrap_or(csr.subject);
     let san = match &args.sans {
         Sans::Given(list) => list.clone(),
-        Sans::Copy => csr.requested_san,
+        Sans::Copy => {
+            for name in &csr.requested_san {
+                names::check_general_name(name).context("requested subjectAltName")?;
+            }
+            csr.requested_san
+        }
         Sans::None => Vec::new(),
     };
     let opts = &args.options;
-    if subject.is_empty() && (opts.profile.is_ca() || san.is_empty()) {
-        return Err(Error::new("empty subject: give --subject (and a CA needs a subject)"));
-    }
-    if opts.profile == Profile::Server && san.is_empty() {
-        return Err(Error::new(
-            "a server certificate needs its names as SANs: give --san dns:NAME or --copy-san",
-        ));
-    }
+    let subject = match &args.subject {
+        Some(s) => s.clone(),
+        None if args.csr_subject || opts.profile.is_ca() => {
+            names::check_name(&csr.subject).context("the CSR's subject")?;
+            csr.subject
+        }
+        None => subject_from_sans(&san)?,
+    };
     let (not_before, not_after) = match args.validity {
         Some(ValidityFlag::Range(b, a)) => (b, a),
         Some(ValidityFlag::Days(d)) => (now, now + d * 86400 - 1),
@@ -448,8 +497,7 @@ fn build(
     let subject_key_id = keys::key_id(&csr.spki);
     let (issuer_name, issuer_spec, authority_key_id) = match &args.issuer {
         Issuer::SelfSigned => (subject.clone(), csr.spec, subject_key_id.clone()),
-        Issuer::Ca(ca) => {
-            profile::check_issuer(ca, opts, not_before, not_after, &san)?;
+        Issuer::Ca(ca, _) => {
             (ca.tbs.subject.clone(), KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, ca.key_id.clone())
         }
     };
@@ -469,7 +517,41 @@ fn build(
         extensions: Some(extensions),
     };
     cert::check_tbs(&tbs)?;
+    let issuer = match &args.issuer {
+        Issuer::SelfSigned => policy::Issuer::SelfSigned,
+        Issuer::Ca(ca, above) => policy::Issuer::Ca { ca, above },
+    };
+    policy::check_certificate(&tbs, issuer, &[])?;
     Ok(tbs.to_der()?)
+}
+
+/// A leaf's subject when no flag gives one: `CN=` its first DNS name, else
+/// its first IP address, e-mail address or URI (when it fits the CN's 64
+/// characters), so index.txt and every listing can tell certificates
+/// apart; never the requester's own claims.
+fn subject_from_sans(san: &[GeneralName]) -> Result<Name> {
+    let text = |n: &GeneralName| names::general_name_text(n).split_once(':').map(|(_, v)| v.to_string());
+    let first = san
+        .iter()
+        .find(|n| matches!(n, GeneralName::DnsName(_)))
+        .or_else(|| san.iter().find(|n| matches!(n, GeneralName::IpAddress(_))))
+        .or_else(|| san.first())
+        .and_then(text)
+        .filter(|cn| cn.chars().count() <= 64)
+        .ok_or_else(|| {
+            Error::new(
+                "no subject: give --subject DN, SANs to build it from (--san), \
+                 or --csr-subject to keep the CSR's",
+            )
+        })?;
+    let mut rdn = SetOfVec::new();
+    rdn.insert(AttributeTypeAndValue {
+        oid: ObjectIdentifier::new_unwrap("2.5.4.3"),
+        value: cardca::der::Any::new(cardca::der::Tag::Utf8String, first.as_bytes())?,
+    })?;
+    let name = Name::hazmat_from_rdn_sequence(vec![RelativeDistinguishedName::from(rdn)].into());
+    names::check_name(&name)?;
+    Ok(name)
 }
 
 fn main() -> std::process::ExitCode {

@@ -3,10 +3,11 @@
 
 use std::net::IpAddr;
 
-use cardca::cert::{self, CaCert};
+use cardca::cert;
 use cardca::der::asn1::{Ia5String, ObjectIdentifier, OctetString};
 use cardca::keys::KeySpec;
 use cardca::names;
+use cardca::policy::{EKU_NAMES, OID_CLIENT_AUTH, OID_EMAIL_PROTECTION, OID_SERVER_AUTH};
 use cardca::x509_cert::ext::pkix::constraints::name::{GeneralSubtree, GeneralSubtrees};
 use cardca::x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use cardca::x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -67,27 +68,8 @@ impl Profile {
     }
 }
 
-pub const OID_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
-pub const OID_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
-pub const OID_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
-pub const OID_EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
-pub const OID_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
-pub const OID_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
 const OID_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
 const OID_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
-
-const EKU_NAMES: &[(&str, ObjectIdentifier)] = &[
-    ("serverAuth", OID_SERVER_AUTH),
-    ("clientAuth", OID_CLIENT_AUTH),
-    ("codeSigning", OID_CODE_SIGNING),
-    ("emailProtection", OID_EMAIL_PROTECTION),
-    ("timeStamping", OID_TIME_STAMPING),
-    ("ocspSigning", OID_OCSP_SIGNING),
-];
-
-pub fn eku_name(oid: &ObjectIdentifier) -> String {
-    EKU_NAMES.iter().find(|(_, o)| o == oid).map_or_else(|| oid.to_string(), |(n, _)| n.to_string())
-}
 
 /// `serverAuth,clientAuth` or dotted OIDs.
 pub fn parse_eku(list: &str) -> Result<Vec<ObjectIdentifier>> {
@@ -119,10 +101,12 @@ pub struct Constraints {
     pub excluded: Vec<GeneralName>,
 }
 
-/// `permit:dns:ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net`.
+/// `permit:dns:ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net,
+/// permit:dirname:/C=NL/O=ewak.net,exclude:uri:.evil.ewak.net`; a comma
+/// inside a DN is escaped with a backslash.
 pub fn parse_constraints(list: &str) -> Result<Constraints> {
     let mut c = Constraints::default();
-    for item in list.split(',').filter(|s| !s.is_empty()) {
+    for item in names::split_unescaped(list, ',').iter().filter(|s| !s.is_empty()) {
         let (mode, rest) = item.split_once(':').ok_or_else(|| {
             Error::usage(format!("{item:?}: expected permit:TYPE:VALUE or exclude:TYPE:VALUE"))
         })?;
@@ -135,10 +119,17 @@ pub fn parse_constraints(list: &str) -> Result<Constraints> {
                 // RFC 5280 section 4.2.1.10: a dNSName constraint covers the
                 // name and every name below it; no leading dot.
                 let domain = value.trim_start_matches('.');
-                if !names::valid_dns(domain, false) {
-                    return Err(Error::usage(format!("{value:?} is not a DNS domain")));
-                }
+                names::check_dns(domain, false).map_err(|e| Error::usage(e.message()))?;
                 GeneralName::DnsName(ia5(domain)?)
+            }
+            "uri" => {
+                // A host, or a domain with a leading dot (section 4.2.1.10).
+                names::check_dns(value.trim_start_matches('.'), false)
+                    .map_err(|e| Error::usage(e.message()))?;
+                GeneralName::UniformResourceIdentifier(ia5(value)?)
+            }
+            "dirname" => {
+                GeneralName::DirectoryName(names::parse_dn(value).map_err(|e| Error::usage(e.message()))?)
             }
             "email" => {
                 let domain = value.trim_start_matches('.').rsplit('@').next().unwrap_or("");
@@ -169,7 +160,11 @@ pub fn parse_constraints(list: &str) -> Result<Constraints> {
                 bytes.extend(mask);
                 GeneralName::IpAddress(OctetString::new(bytes)?)
             }
-            _ => return Err(Error::usage(format!("{kind:?}: name constraint types are dns, email and ip"))),
+            _ => {
+                return Err(Error::usage(format!(
+                    "{kind:?}: name constraint types are dns, email, ip, uri and dirname"
+                )))
+            }
         };
         match mode {
             "permit" => c.permitted.push(name),
@@ -228,13 +223,16 @@ pub fn extensions(
         true,
         &BasicConstraints { ca, path_len_constraint: if ca { opts.path_len } else { None } },
     )?);
-    let usage = if ca {
-        KeyUsages::KeyCertSign | KeyUsages::CRLSign
-    } else if matches!(spec, KeySpec::Rsa(_)) && opts.profile == Profile::User {
-        // S/MIME with RSA also encrypts to the key.
-        KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
-    } else {
-        KeyUsages::DigitalSignature.into()
+    let usage = match (opts.profile, spec) {
+        (p, _) if p.is_ca() => KeyUsages::KeyCertSign | KeyUsages::CRLSign,
+        // RSA key transport: NSS and GnuTLS refuse an RSA TLS server
+        // certificate without it, and S/MIME encrypts to RSA keys so.
+        (Profile::Server | Profile::User, KeySpec::Rsa(_)) => {
+            KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+        }
+        // S/MIME encrypts to an EC key by key agreement (RFC 5753).
+        (Profile::User, KeySpec::Ec(_)) => KeyUsages::DigitalSignature | KeyUsages::KeyAgreement,
+        _ => KeyUsages::DigitalSignature.into(),
     };
     out.push(extension(OID_KEY_USAGE, true, &KeyUsage(usage))?);
     let ekus = opts.ekus();
@@ -310,169 +308,28 @@ pub fn extensions(
     Ok(out)
 }
 
-/// The issuer rules of DESIGN.md, each a refusal that names the rule.
-pub fn check_issuer(
-    ca: &CaCert,
-    opts: &Options,
-    not_before: u64,
-    not_after: u64,
-    san: &[GeneralName],
-) -> Result<()> {
-    let who = format!("issuer {}", ca.subject_text());
-    let basic = ca.basic.as_ref().filter(|b| b.ca).ok_or_else(|| {
-        Error::new(format!("{who} is not a CA certificate (basicConstraints cA is not TRUE)"))
-    })?;
-    match &ca.key_usage {
-        Some(ku) if ku.0.contains(KeyUsages::KeyCertSign) => {}
-        _ => {
-            return Err(Error::new(format!(
-                "{who} may not sign certificates (no keyCertSign in its keyUsage)"
-            )))
-        }
-    }
-    if opts.profile.is_ca() {
-        if let Some(limit) = basic.path_len_constraint {
-            if limit == 0 {
-                return Err(Error::new(format!("{who} has pathLen 0: it may not issue sub CA certificates")));
-            }
-            match opts.path_len {
-                Some(n) if n < limit => {}
-                Some(n) => {
-                    return Err(Error::new(format!(
-                        "--path-len {n} does not fit under {who}'s pathLen {limit}: at most {}",
-                        limit - 1
-                    )))
-                }
-                None => {
-                    return Err(Error::new(format!(
-                        "{who} has pathLen {limit}: give the sub CA --path-len {} or less",
-                        limit - 1
-                    )))
-                }
-            }
-        }
-    }
-    let ca_nb = cardca::time::seconds(&ca.tbs.validity.not_before);
-    let ca_na = cardca::time::seconds(&ca.tbs.validity.not_after);
-    if not_after > ca_na {
-        return Err(Error::new(format!(
-            "validity ends {} after {who} expires ({}); shorten --days or --not-after",
-            cardca::time::display(not_after),
-            cardca::time::display(ca_na)
-        )));
-    }
-    if not_before < ca_nb {
-        return Err(Error::new(format!(
-            "validity starts {} before {who} is valid ({})",
-            cardca::time::display(not_before),
-            cardca::time::display(ca_nb)
-        )));
-    }
-    if let Some(issuer_eku) = &ca.eku {
-        if !issuer_eku.0.contains(&cert::OID_ANY_EKU) {
-            let ekus = opts.ekus();
-            if opts.profile == Profile::SubCa && ekus.is_empty() {
-                return Err(Error::new(format!(
-                    "{who} is limited to {}; give the sub CA --eku within that",
-                    issuer_eku.0.iter().map(eku_name).collect::<Vec<_>>().join(",")
-                )));
-            }
-            for eku in &ekus {
-                if !issuer_eku.0.contains(eku) {
-                    return Err(Error::new(format!(
-                        "extended key usage {} is outside {who}'s ({}): a sub CA issues only for its own area",
-                        eku_name(eku),
-                        issuer_eku.0.iter().map(eku_name).collect::<Vec<_>>().join(",")
-                    )));
-                }
-            }
-        }
-    }
-    if let Some(nc) = &ca.name_constraints {
-        let permitted: &[GeneralSubtree] = nc.permitted_subtrees.as_deref().unwrap_or(&[]);
-        let excluded: &[GeneralSubtree] = nc.excluded_subtrees.as_deref().unwrap_or(&[]);
-        for name in san {
-            let text = names::general_name_text(name);
-            let unsure = || Error::new(format!("cannot check {text} against {who}'s name constraints"));
-            let mut allowed: Option<bool> = None;
-            for s in permitted.iter().filter(|s| same_type(&s.base, name)) {
-                let inside = within(name, &s.base).map_err(|_| unsure())?;
-                allowed = Some(allowed.unwrap_or(false) || inside);
-            }
-            if allowed == Some(false) {
-                return Err(Error::new(format!("{text} is outside {who}'s permitted name constraints")));
-            }
-            for s in excluded.iter().filter(|s| same_type(&s.base, name)) {
-                if within(name, &s.base).map_err(|_| unsure())? {
-                    return Err(Error::new(format!("{text} is within {who}'s excluded name constraints")));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn same_type(a: &GeneralName, b: &GeneralName) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
-}
-
-/// RFC 5280 section 4.2.1.10 matching for the forms cardca issues.
-fn within(name: &GeneralName, base: &GeneralName) -> Result<bool> {
-    let lower = |s: &Ia5String| s.as_str().to_ascii_lowercase();
-    Ok(match (name, base) {
-        (GeneralName::DnsName(n), GeneralName::DnsName(b)) => {
-            let (n, b) = (lower(n), lower(b));
-            let b = b.trim_start_matches('.');
-            b.is_empty() || n == b || n.ends_with(&format!(".{b}"))
-        }
-        (GeneralName::Rfc822Name(n), GeneralName::Rfc822Name(b)) => {
-            let (n, b) = (lower(n), lower(b));
-            let host = n.rsplit('@').next().unwrap_or("");
-            if b.contains('@') {
-                n == b
-            } else if let Some(domain) = b.strip_prefix('.') {
-                host.ends_with(&format!(".{domain}"))
-            } else {
-                host == b
-            }
-        }
-        (GeneralName::IpAddress(n), GeneralName::IpAddress(b)) => {
-            let (n, b) = (n.as_bytes(), b.as_bytes());
-            if b.len() == n.len() {
-                // Checking a name against itself: always inside.
-                n == b
-            } else if b.len() == 2 * n.len() {
-                let (net, mask) = b.split_at(n.len());
-                n.iter().zip(net).zip(mask).all(|((a, net), m)| a & m == net & m)
-            } else {
-                false
-            }
-        }
-        _ => return Err(Error::new("unsupported name form")),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn constraints_match() {
-        let c = parse_constraints("permit:dns:.ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net")
-            .expect("nc");
-        let dns = |s| names::parse_general_name(&format!("dns:{s}")).expect("dns");
-        assert!(within(&dns("www.ewak.net"), &c.permitted[0]).expect("m"));
-        assert!(within(&dns("ewak.net"), &c.permitted[0]).expect("m"));
-        assert!(!within(&dns("evilewak.net"), &c.permitted[0]).expect("m"));
-        let ip = names::parse_general_name("ip:10.1.2.3").expect("ip");
-        assert!(within(&ip, &c.excluded[0]).expect("m"));
-        let ip = names::parse_general_name("ip:192.0.2.1").expect("ip");
-        assert!(!within(&ip, &c.excluded[0]).expect("m"));
-        let mail = names::parse_general_name("email:a@ewak.net").expect("mail");
-        assert!(within(&mail, &c.permitted[1]).expect("m"));
-        assert!(parse_constraints("permit:dns:-x").is_err());
-        assert!(parse_constraints("allow:dns:x.net").is_err());
-        assert!(parse_constraints("exclude:ip:10.0.0.0/33").is_err());
+    fn constraints_parse() {
+        let c = parse_constraints(
+            "permit:dns:.ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net,permit:dirname:/C=NL/O=ewak\\, inc,\
+             exclude:uri:.evil.ewak.net",
+        )
+        .expect("nc");
+        assert_eq!((c.permitted.len(), c.excluded.len()), (3, 2));
+        assert_eq!(names::general_name_text(&c.permitted[2]), "dirname:/C=NL/O=ewak, inc");
+        for bad in [
+            "permit:dns:-x",
+            "allow:dns:x.net",
+            "exclude:ip:10.0.0.0/33",
+            "permit:dns:*.x.net",
+            "permit:uri:a b",
+        ] {
+            assert!(parse_constraints(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
