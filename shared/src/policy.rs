@@ -305,16 +305,16 @@ pub fn check_certificate(tbs: &TbsCert, issuer: Issuer<'_>, allow: &[ObjectIdent
         return Err(ext_error(&OID_BASIC_CONSTRAINTS, "pathLenConstraint without cA TRUE"));
     }
     may_sign(ca, KeyUsages::KeyCertSign, "certificates")?;
-    let spec = check_subject_key(&tbs.subject_public_key_info)?;
-    key_usage(p.key_usage.as_ref(), basic.ca, spec)?;
-    names_of(tbs, &p, basic.ca)?;
-    server_names(&tbs.subject, &p, basic.ca)?;
-    key_ids(&p, ca, basic.ca)?;
     if !self_signed {
         path_len(ca, basic)?;
         validity_within(tbs, ca)?;
         eku_within(p.eku.as_ref(), ca)?;
     }
+    let spec = check_subject_key(&tbs.subject_public_key_info)?;
+    key_usage(p.key_usage.as_ref(), basic.ca, spec)?;
+    names_of(tbs, &p, basic.ca)?;
+    server_names(&tbs.subject, &p, basic.ca)?;
+    key_ids(&p, ca, basic.ca)?;
     let san = p.san.as_ref().map_or(&[][..], |(s, _)| s.as_slice());
     for c in std::iter::once(ca).chain(above).filter(|_| !self_signed) {
         within_constraints(&tbs.subject, san, c)?;
@@ -368,7 +368,8 @@ fn key_usage(ku: Option<&KeyUsage>, ca: bool, spec: KeySpec) -> Result<()> {
         KeySpec::Ed25519 => encipher | agree,
     };
     if !(ku & refused).is_empty() {
-        return Err(ext_error(oid, format!("{:?} cannot be done with a {spec} key", ku & refused)));
+        let bits: Vec<String> = (ku & refused).into_iter().map(usage_name).collect();
+        return Err(ext_error(oid, format!("{} cannot be done with a {spec} key", bits.join(", "))));
     }
     if (ku.contains(KeyUsages::EncipherOnly) || ku.contains(KeyUsages::DecipherOnly))
         && !ku.contains(KeyUsages::KeyAgreement)
@@ -376,6 +377,14 @@ fn key_usage(ku: Option<&KeyUsage>, ca: bool, spec: KeySpec) -> Result<()> {
         return Err(ext_error(oid, "encipherOnly or decipherOnly without keyAgreement"));
     }
     Ok(())
+}
+
+/// RFC 5280's name of a keyUsage bit.
+fn usage_name(bit: KeyUsages) -> String {
+    // The variants are RFC 5280's names with a capital first letter.
+    let name = format!("{bit:?}");
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The subject and the SANs, each name checked as if typed on the command
