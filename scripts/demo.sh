@@ -74,7 +74,7 @@ for who in www vpn-client-01 jan; do
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$who.key" \
         -subj "/CN=$who" -out "$who.csr" 2>/dev/null
 done
-tbs-build --ca subca-servers.pem --profile server --subject /C=NL --san dns:www.ewak.net \
+tbs-build --ca subca-servers.pem --profile server --subject /C=NL/O=ewak.net/CN=www.ewak.net --san dns:www.ewak.net \
     --policy 2.23.140.1.2.1 --crl-url "$url/servers.crl" --ca-issuers-url "$url/servers.crt" < www.csr \
     | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db ca > www.pem
 tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-01' < vpn-client-01.csr \
@@ -84,7 +84,7 @@ tbs-build --ca subca-users.pem --profile user --subject '/C=NL/O=ewak.net/CN=Jan
     | card-sign --ca subca-users.pem "${pins[@]}" | cert-store --db ca > jan.pem
 
 step "the servers sub CA refuses a client certificate (the seed's reason for one sub CA per area)"
-if tbs-build --ca subca-servers.pem --profile client < vpn-client-01.csr > /dev/null; then
+if tbs-build --ca subca-servers.pem --profile client --csr-subject < vpn-client-01.csr > /dev/null; then
     echo "demo: the servers sub CA issued a client certificate" >&2
     exit 1
 fi

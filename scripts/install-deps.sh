@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need, only when it is missing:
 # SoftHSM2, OpenSC's pkcs11-tool, GnuTLS's certtool and p11tool, p11-kit,
+# NSS's certutil,
 # OpenSSL with engine_pkcs11, mandoc (Debian packages), and pkilint from
 # PyPI into the project's venv. Safe to run again: it does nothing when
 # everything is there.
@@ -13,6 +14,8 @@ have softhsm2-util || need+=(softhsm2)
 have pkcs11-tool || need+=(opensc)
 { have certtool && have p11tool; } || need+=(gnutls-bin)
 have mandoc || need+=(mandoc)
+# NSS's certutil: an outside judge of the certificates (Firefox's verifier).
+have certutil || need+=(libnss3-tools)
 have openssl || need+=(openssl)
 have setsid || need+=(util-linux)
 [ -x /usr/bin/time ] || need+=(time)
