@@ -475,31 +475,27 @@ pub fn check_uri(uri: &str) -> Result<()> {
             _ => err("a URN is urn:NID:NSS".into()),
         };
     }
-    let Some(after) = rest.strip_prefix("//") else {
+    if !rest.starts_with("//") {
         return err(format!("a {scheme} URI has an authority (//host)"));
-    };
-    let authority = after.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => {
-            let Some(v6) = v6.split_once(']').map(|(a, _)| a) else { return err("unclosed [".into()) };
-            return match v6.parse::<std::net::Ipv6Addr>() {
-                Ok(_) => Ok(()),
-                Err(_) => err(format!("{v6:?} is not an IPv6 address")),
-            };
-        }
-        None => host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        }),
-    };
-    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+    }
+    let host = uri_host(uri).unwrap_or_default();
+    if host.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
-    check_dns(host, false).map_err(|e| e.context(format!("uri:{uri:?}: host")))
+    check_dns(&host, false).map_err(|e| e.context(format!("uri:{uri:?}: host")))
+}
+
+/// The host of a URI with an authority (`scheme://user@host:port/...`),
+/// lower-cased, an IPv6 literal without its brackets; None without one.
+pub fn uri_host(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host.split(':').next()?,
+    };
+    Some(host.to_ascii_lowercase())
 }
 
 /// An iPAddress: 4 octets for IPv4, 16 for IPv6 (RFC 5280 section

@@ -564,7 +564,7 @@ impl Form {
             GeneralName::DnsName(d) => Form::Dns(d.as_str().to_ascii_lowercase()),
             GeneralName::Rfc822Name(m) => Form::Email(m.as_str().to_string()),
             GeneralName::IpAddress(ip) => Form::Ip(unmap(ip.as_bytes())),
-            GeneralName::UniformResourceIdentifier(u) => Form::Uri(uri_host(u.as_str())),
+            GeneralName::UniformResourceIdentifier(u) => Form::Uri(names::uri_host(u.as_str())),
             GeneralName::DirectoryName(n) => Form::Dir(n.clone()),
             _ => return None,
         })
@@ -598,17 +598,6 @@ fn unmap(ip: &[u8]) -> Vec<u8> {
         return ip[12..].to_vec();
     }
     ip.to_vec()
-}
-
-fn uri_host(uri: &str) -> Option<String> {
-    let rest = uri.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => host.split(':').next()?,
-    };
-    Some(host.to_ascii_lowercase())
 }
 
 /// `name` equals `base` or lies below it (`www.ewak.net` in `ewak.net`).
