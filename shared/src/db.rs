@@ -370,7 +370,7 @@ pub struct DbLock(#[allow(dead_code)] File);
 fn refuse_links(e: Errno, path: &Path) -> Error {
     if e == Errno::LOOP || e == Errno::NOTDIR {
         Error::new(format!(
-            "{} is a symbolic link or not what it should be: refused (nothing inside a CA database is followed)",
+            "{} is a symbolic link (or not a plain file or directory): refused, nothing inside a CA database is followed",
             path.display()
         ))
     } else {
@@ -558,10 +558,9 @@ impl Db {
                     ));
                 }
                 (Err(e), true) => {
-                    return Err(e.context(format!(
-                        "{} line {line_no} cannot be read; nothing was changed (fix or remove that line)",
-                        self.path("index.txt").display()
-                    )))
+                    return Err(e
+                        .context(format!("{} line {line_no}", self.path("index.txt").display()))
+                        .hint("nothing was changed; correct or remove that line by hand"))
                 }
             }
         }
@@ -806,8 +805,8 @@ impl Db {
     }
 
     /// Writes a certificate file that no line names: created with O_EXCL
-    /// (a planted link is never written through); a file already there is
-    /// an orphan a crash left before its line, replaced.
+    /// (a planted link is never written through); a regular file already
+    /// there is an orphan a crash left before its line, replaced.
     fn write_certificate(&self, r: &Record) -> Result<()> {
         let name = format!("{}.pem", r.entry.serial);
         let path = self.path(&format!("certs/{name}"));
@@ -815,6 +814,13 @@ impl Db {
         let mode = Mode::from_raw_mode(FILE_MODE);
         let fd = match rustix::fs::openat(&self.certs, name.as_str(), flags, mode) {
             Err(Errno::EXIST) => {
+                // An orphan is a file this database wrote; anything else
+                // there (a planted link) is refused, not replaced.
+                let st = rustix::fs::statat(&self.certs, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| refuse_links(e, &path))?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                    return Err(refuse_links(Errno::LOOP, &path));
+                }
                 rustix::fs::unlinkat(&self.certs, name.as_str(), AtFlags::empty())
                     .map_err(|e| refuse_links(e, &path))?;
                 rustix::fs::openat(&self.certs, name.as_str(), flags, mode)
