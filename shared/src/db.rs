@@ -170,6 +170,11 @@ pub fn oneline(name: &Name) -> String {
     out
 }
 
+/// A DER Name in one-line form, for messages.
+fn name_text(der: &[u8]) -> String {
+    Name::from_der(der).map(|n| oneline(&n)).unwrap_or_else(|_| "an unreadable name".into())
+}
+
 /// One index.txt line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -316,18 +321,26 @@ impl Record {
     /// Whether `ca` issued this certificate: its issuer is the CA's
     /// subject and its signature verifies with the CA's key.
     pub fn check_issued_by(&self, ca: &CaCert) -> Result<()> {
-        if self.issuer != ca.tbs.subject.to_der()? {
-            let issuer = Name::from_der(&self.issuer).map(|n| oneline(&n)).unwrap_or_default();
+        let subject = ca.tbs.subject.to_der()?;
+        if self.issuer != subject {
+            let (issuer, subject) = (name_text(&self.issuer), name_text(&subject));
+            // Compared as DER, as the record keeps it: the same text in
+            // other string types is another name here.
+            let why = if issuer == subject { " (the same text, encoded differently)" } else { "" };
             return Err(Error::new(format!(
-                "serial {}: issued by {issuer}, not by {}",
-                self.entry.serial,
-                oneline(&ca.tbs.subject)
+                "serial {}: issued by {issuer}, not by {subject}{why}",
+                self.entry.serial
             )));
         }
         let signed = cert::split_signed(&self.der, "certificate")?;
         let alg = SigAlg::from_identifier(&signed.algorithm)?;
-        sign::verify(&ca.tbs.subject_public_key_info, alg, signed.tbs, &signed.signature)
-            .map_err(|e| e.context(format!("serial {}: the CA's key", self.entry.serial)))
+        sign::verify(&ca.tbs.subject_public_key_info, alg, signed.tbs, &signed.signature).map_err(|e| {
+            e.context(format!(
+                "serial {}: checked with the key of {}",
+                self.entry.serial,
+                oneline(&ca.tbs.subject)
+            ))
+        })
     }
 }
 
@@ -654,12 +667,11 @@ impl Db {
     }
 
     fn other_ca(&self, serial: &str, issuer: &[u8], owner: &[u8]) -> String {
-        let text = |der: &[u8]| Name::from_der(der).map(|n| oneline(&n)).unwrap_or_else(|_| "?".into());
         format!(
             "serial {serial} is issued by {}, but {} is the database of {} (one database per CA)",
-            text(issuer),
+            name_text(issuer),
             self.dir.display(),
-            text(owner)
+            name_text(owner)
         )
     }
 
@@ -675,11 +687,13 @@ impl Db {
             if let Some(der) = self.certificate(&serial)? {
                 let c = x509_cert::Certificate::from_der(&der)
                     .with_context(|| format!("the certificate file of serial {serial}"))?;
-                if c.tbs_certificate().issuer().to_der()? != issuer {
-                    return Err(Error::new(self.other_ca(
-                        &serial,
-                        &c.tbs_certificate().issuer().to_der()?,
-                        issuer,
+                let theirs = c.tbs_certificate().issuer().to_der()?;
+                if theirs != issuer {
+                    return Err(Error::new(format!(
+                        "{} already holds serial {serial}, issued by {}: it is not the database of {} (one database per CA)",
+                        self.dir.display(),
+                        name_text(&theirs),
+                        name_text(issuer)
                     ))
                     .hint("give each CA its own database directory"));
                 }
