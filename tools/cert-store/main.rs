@@ -72,10 +72,10 @@ Environment:
 
 Examples:
   $ tbs-build --ca servers.pem --profile server --san dns:www.ewak.net < www.csr \\
-      | card-sign --ca servers.pem | cert-store --db ca > www.pem
+      | card-sign --ca servers.pem | cert-store --db db/servers --ca servers.pem > www.pem
   $ card-sign --ca root.pem < servers.tbs \\
-      | cert-store --db ca --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
-  $ cert-store --db ca --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
+      | cert-store --db db/root --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
+  $ cert-store --db db/servers --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
 ";
 
 enum Mode {
