@@ -2,8 +2,9 @@
 # The seed article's CA, run with cardca on a local SoftHSM2 token in
 # ./demo: initialise the card, generate the root and one sub CA key per
 # functional area on it, issue the root and the sub CAs (servers, clients,
-# users) into the database demo/ca and onto the card, one certificate under
-# each sub CA, revoke one, sign a CRL per sub CA, and verify every chain
+# users) into the root's database and onto the card, one certificate under
+# each sub CA into that sub CA's database (one database per CA, as openssl
+# ca assumes: demo/db/<CA>), revoke one, sign a CRL per CA, and verify every chain
 # against the CRLs. Private keys never leave the token. Run by `make
 # demo`; starts from scratch each time.
 set -euo pipefail
@@ -53,7 +54,7 @@ root_key=$(key 'ewak.net Root CA')
 csr-make --key "$root_key" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' "${pins[@]}" \
     | tbs-build --self-signed --profile root \
     | card-sign --key "$root_key" "${pins[@]}" \
-    | cert-store --db ca --token "$token" "${pins[@]}" > root.pem
+    | cert-store --db db/root --token "$token" "${pins[@]}" > root.pem
 openssl x509 -in root.pem -noout -subject -dates
 
 step "one sub CA per functional area, signed by the root"
@@ -65,7 +66,7 @@ for area in servers clients users; do
         | tbs-build --ca root.pem --profile subca --eku "${ekus[$area]}" --path-len 0 \
             --crl-url "$url/root.crl" --ca-issuers-url "$url/root.crt" "${policy[@]}" \
         | card-sign --ca root.pem "${pins[@]}" \
-        | cert-store --db ca --token "$token" "${pins[@]}" > "subca-$area.pem"
+        | cert-store --db db/root --ca root.pem --token "$token" "${pins[@]}" > "subca-$area.pem"
     openssl x509 -in "subca-$area.pem" -noout -subject -ext extendedKeyUsage | paste -sd' '
 done
 
@@ -76,12 +77,12 @@ for who in www vpn-client-01 jan; do
 done
 tbs-build --ca subca-servers.pem --profile server --subject /C=NL/O=ewak.net/CN=www.ewak.net --san dns:www.ewak.net \
     --policy 2.23.140.1.2.1 --crl-url "$url/servers.crl" --ca-issuers-url "$url/servers.crt" < www.csr \
-    | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db ca > www.pem
+    | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > www.pem
 tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-01' < vpn-client-01.csr \
-    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db ca > vpn-client-01.pem
+    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-01.pem
 tbs-build --ca subca-users.pem --profile user --subject '/C=NL/O=ewak.net/CN=Jan Jansen' \
     --san email:jan@ewak.net < jan.csr \
-    | card-sign --ca subca-users.pem "${pins[@]}" | cert-store --db ca > jan.pem
+    | card-sign --ca subca-users.pem "${pins[@]}" | cert-store --db db/subca-users --ca subca-users.pem > jan.pem
 
 step "the servers sub CA refuses a client certificate (the seed's reason for one sub CA per area)"
 if tbs-build --ca subca-servers.pem --profile client --csr-subject < vpn-client-01.csr > /dev/null; then
@@ -93,12 +94,12 @@ step "a second client certificate, then revoked: its key was lost"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-02.key \
     -subj /CN=vpn-client-02 -out vpn-client-02.csr 2>/dev/null
 tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-02' < vpn-client-02.csr \
-    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db ca > vpn-client-02.pem
-cert-store --db ca --revoke - --reason keyCompromise < vpn-client-02.pem
+    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-02.pem
+cert-store --db db/subca-clients --revoke - --reason keyCompromise < vpn-client-02.pem
 
 step "a CRL per CA, signed on the card"
 for ca in root subca-servers subca-clients subca-users; do
-    tbs-build --crl --ca "$ca.pem" --db ca --days 7 | card-sign --ca "$ca.pem" "${pins[@]}" > "$ca.crl"
+    tbs-build --crl --ca "$ca.pem" --db "db/$ca" --days 7 | card-sign --ca "$ca.pem" "${pins[@]}" > "$ca.crl"
     printf '%s: ' "$ca.crl"
     openssl crl -in "$ca.crl" -CAfile "$ca.pem" -noout -verify 2>&1
 done
@@ -118,8 +119,11 @@ if check -purpose sslclient -untrusted subca-clients.pem vpn-client-02.pem 2>/de
 fi
 echo "vpn-client-02.pem: revoked, refused as it should be"
 
-step "the database (openssl ca's index.txt)"
-cut -f1,4,6 ca/index.txt
+step "the databases, one per CA (openssl ca's index.txt)"
+for ca in root subca-servers subca-clients subca-users; do
+    echo "db/$ca:"
+    cut -f1,4,6 "db/$ca/index.txt" | sed 's/^/  /'
+done
 
 step "what is on the card"
 card-ls --token "$token" --objects --login "${pins[@]}" | grep -E '^  [a-z]'

@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
+use cardca::cert::CaCert;
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::db::{self, Db, Record};
 use cardca::uri::Uri;
@@ -21,27 +22,36 @@ const USAGE: &str = "\
 cert-store: record issued certificates (CA database, token) and revoke them
 
 Usage:
-  cert-store [--db DIR] [--token URI [--label LABEL] [--id HEX]] [--der]
-             [--pin-source SRC] [--module PATH]
+  cert-store [--db DIR] [--ca FILE] [--token URI [--label LABEL] [--id HEX]]
+             [--der] [--pin-source SRC] [--module PATH]
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
 stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
-database in DIR (index.txt, index.txt.attr, certs/SERIAL.pem, crlnumber),
-created on first use: writes are locked, fsynced and atomic, so parallel
-runs and crashes never leave a torn line or a line without its file, and a
-serial already present is refused. Certificates waiting on stdin are
-recorded together, with one sync for the batch. --token stores each
-certificate on the card with the CKA_ID of the private key it certifies
-(the seed's `pkcs15-init --store-certificate`); a certificate already there
-is not stored twice.
+database of one CA in DIR (index.txt, index.txt.attr, issuer.der,
+certs/SERIAL.pem, crlnumber), created on first use: writes are locked,
+fsynced and atomic, so parallel runs and crashes never leave a torn line or
+a line without its file. A serial already in index.txt is refused, so is a
+subject that already has a valid certificate when index.txt.attr says
+unique_subject = yes, and so is another CA's certificate. No symbolic link
+inside DIR is followed. Certificates waiting on stdin are recorded
+together, with one sync for the batch. --ca checks that each certificate
+was issued and signed by that CA before anything is recorded. --token
+stores each certificate on the card with the CKA_ID of the private key it
+certifies (the seed's `pkcs15-init --store-certificate`); a certificate
+already there is not stored twice. With --db and --token, the card is
+written after the database's checks and before the index line, so a
+failure on the card leaves nothing recorded and the same certificates can
+be stored again.
 
 --revoke marks certificates revoked in the database, with the time (now)
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
 certificates read from stdin. Nothing is written to stdout then.
 
 Options:
-      --db DIR            the CA database directory
+      --db DIR            the CA database directory (one per CA)
+      --ca FILE           check each certificate's issuer and signature
+                          against this CA certificate first
       --token URI         also store the certificates on this token
       --label LABEL       the certificates' CKA_LABEL (default: subject CN)
       --id HEX            the CKA_ID to use when no key on the token matches
@@ -62,15 +72,16 @@ Environment:
 
 Examples:
   $ tbs-build --ca servers.pem --profile server --san dns:www.ewak.net < www.csr \\
-      | card-sign --ca servers.pem | cert-store --db ca > www.pem
+      | card-sign --ca servers.pem | cert-store --db db/servers --ca servers.pem > www.pem
   $ card-sign --ca root.pem < servers.tbs \\
-      | cert-store --db ca --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
-  $ cert-store --db ca --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
+      | cert-store --db db/root --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
+  $ cert-store --db db/servers --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
 ";
 
 enum Mode {
     Store {
         db: Option<PathBuf>,
+        ca: Option<String>,
         token: Option<Box<Uri>>,
         label: Option<String>,
         id: Option<Vec<u8>>,
@@ -91,8 +102,8 @@ struct Args {
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
     let mut flags = TokenFlags::default();
-    let (mut db, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
-        (None, None, None, None, None, None, false);
+    let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
+        (None, None, None, None, None, None, None, false);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -100,6 +111,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 flags.parse(&f, &mut parser)?;
             }
             Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
+            Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("token") => {
                 set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
             }
@@ -140,7 +152,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     let mode = match revoke {
         Some(serial) => {
-            if token.is_some() || label.is_some() || id.is_some() || der {
+            if token.is_some() || label.is_some() || id.is_some() || der || ca.is_some() {
                 return Err(Error::usage("--revoke takes only --db and --reason"));
             }
             let db = db.ok_or_else(|| Error::usage("--revoke needs --db DIR"))?;
@@ -158,7 +170,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             if token.is_none() && (label.is_some() || id.is_some()) {
                 return Err(Error::usage("--label and --id go with --token"));
             }
-            Mode::Store { db, token: token.map(Box::new), label, id, der }
+            Mode::Store { db, ca, token: token.map(Box::new), label, id, der }
         }
     };
     Ok(Args { flags, mode })
@@ -172,9 +184,10 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     match &args.mode {
         Mode::Revoke { db, serial, reason } => revoke(db, serial.as_ref(), reason.as_deref()),
-        Mode::Store { db, token, label, id, der } => {
+        Mode::Store { db, ca, token, label, id, der } => {
             let mut out = io::Writer::stdout(*der)?;
-            let db = db.as_deref().map(Db::open).transpose()?;
+            let ca = ca.as_deref().map(CaCert::read).transpose()?;
+            let mut db = db.as_deref().map(Db::open).transpose()?;
             let mut card =
                 token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone()));
             // A reader thread queues certificates as they arrive; each batch
@@ -204,17 +217,42 @@ fn run(args: Vec<OsString>) -> Result<()> {
                         break;
                     }
                 }
-                // Record what came before a bad object, then stop at it.
-                let mut count = batch.len();
-                if let Some(db) = db.as_ref() {
-                    let (n, refused) = db.record(&batch)?;
-                    count = n;
-                    if failure.is_none() {
-                        failure = refused;
+                // A certificate the CA did not issue stops the stream there.
+                if let Some(ca) = ca.as_ref() {
+                    if let Some((i, e)) = batch
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, r)| r.check_issued_by(ca).err().map(|e| (i, e)))
+                    {
+                        batch.truncate(i);
+                        failure = Some(e);
                     }
                 }
-                if let Some(card) = card.as_mut() {
-                    card.store(&batch[..count])?;
+                // Record what came before a bad object, then stop at it.
+                // The database is checked (and locked), then the card is
+                // written, then the index: a failure on the card leaves
+                // no line that would refuse the certificate next time.
+                let mut count = batch.len();
+                match db.as_mut() {
+                    Some(db) => {
+                        let pending = db.check(&batch)?;
+                        count = pending.count();
+                        if let Some(card) = card.as_mut() {
+                            card.store(&batch[..count])?;
+                        }
+                        let refused = pending.commit(&batch)?;
+                        if failure.is_none() {
+                            failure = refused;
+                        }
+                        for note in db.take_notes() {
+                            eprintln!("cert-store: {note}");
+                        }
+                    }
+                    None => {
+                        if let Some(card) = card.as_mut() {
+                            card.store(&batch)?;
+                        }
+                    }
                 }
                 for r in &batch[..count] {
                     out.write("CERTIFICATE", &r.der)?;
@@ -250,10 +288,14 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     if !dir.join("index.txt").exists() {
         return Err(Error::new(format!("{} holds no CA database", dir.display())));
     }
-    let db = Db::open(dir)?;
+    let mut db = Db::open(dir)?;
     let now = time::now()?;
     let when = db::time_text(&time::x509_time(now)?)?;
-    for e in db.revoke(&serials, &when, reason)? {
+    let revoked = db.revoke(&serials, &when, reason);
+    for note in db.take_notes() {
+        eprintln!("cert-store: {note}");
+    }
+    for e in revoked? {
         eprintln!(
             "cert-store: revoked {} {}{}",
             e.serial,
@@ -305,6 +347,7 @@ mod tests {
                 &["--db", "ca", "--revoke", "01", "--reason", "unspecified"],
                 &["--db", "ca", "--reason", "superseded"],
                 &["--db", "ca", "--revoke", "01", "--der"],
+                &["--db", "ca", "--revoke", "01", "--ca", "root.pem"],
             ],
         );
     }

@@ -15,7 +15,7 @@
 //! ```
 
 use cardca::cert::{self, CaCert};
-use cardca::db::{self, Db};
+use cardca::db::{self, CrlEntry, Db};
 use cardca::der::asn1::{OctetString, UintRef};
 use cardca::der::{Any, Decode, Encode, Tag};
 use cardca::keys::KeySpec;
@@ -23,8 +23,9 @@ use cardca::sign::{Hash, SigAlg};
 use cardca::x509_cert::certificate::Version;
 use cardca::x509_cert::crl::{RevokedCert, TbsCertList};
 use cardca::x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsages};
-use cardca::x509_cert::Certificate;
-use cardca::{time, Context, Error, Result};
+use cardca::x509_cert::name::Name;
+use cardca::x509_cert::serial_number::SerialNumber;
+use cardca::{hex, time, Context, Error, Result};
 
 pub fn build(
     ca: &CaCert,
@@ -45,28 +46,44 @@ pub fn build(
     if !dir.join("index.txt").exists() {
         return Err(Error::new(format!("{} holds no CA database", dir.display())));
     }
-    let db = Db::open(dir)?;
+    let mut db = Db::open(dir)?;
     let issuer = ca.tbs.subject.to_der()?;
-    let mut revoked = Vec::new();
-    for entry in db.entries()?.into_iter().filter(|e| e.status == 'R') {
-        // One database may hold the certificates of several CAs: only
-        // this CA's revocations go into its CRL.
-        let der = db.certificate(&entry.serial)?;
-        let c = Certificate::from_der(&der)?;
-        if c.tbs_certificate().issuer().to_der()? != issuer {
-            continue;
+    // One database per CA: index.txt has no issuer column, so a CRL from
+    // a database that holds another CA's certificates would revoke them.
+    match db.issuer()? {
+        Some(owner) if owner != issuer => {
+            let owner = Name::from_der(&owner).map(|n| db::oneline(&n)).unwrap_or_else(|_| "?".into());
+            return Err(Error::new(format!(
+                "{} is the database of {owner}, not of {} (one database per CA)",
+                dir.display(),
+                db::oneline(&ca.tbs.subject)
+            )));
         }
-        let (when, reason) = entry.revocation_parts();
+        Some(_) => {}
+        // Made by openssl ca or an older cardca: the certificate files it
+        // has must all be this CA's.
+        None => db.check_files_issued_by(&issuer).context("building the CRL")?,
+    }
+    let entries = db.entries();
+    for note in db.take_notes() {
+        eprintln!("tbs-build: {note}");
+    }
+    let mut revoked = Vec::new();
+    for entry in entries?.into_iter().filter(|e| e.status == 'R') {
+        let CrlEntry::Listed { time: when, reason } = entry.crl_entry()? else {
+            continue;
+        };
         let mut exts = Vec::new();
-        if let Some(name) = reason {
-            let code = db::reason_code(name).ok_or_else(|| {
-                Error::new(format!("serial {}: unknown reason {name:?} in index.txt", entry.serial))
-            })?;
+        if let Some(code) = reason {
             // CRLReason ::= ENUMERATED; never unspecified (RFC 5280 5.3.1).
             exts.push(cert::extension(cert::OID_CRL_REASON, false, &Any::new(Tag::Enumerated, [code])?)?);
         }
+        let digits =
+            if entry.serial.len() % 2 == 1 { format!("0{}", entry.serial) } else { entry.serial.clone() };
+        let serial =
+            SerialNumber::new(&hex::decode(&digits)?).with_context(|| format!("serial {}", entry.serial))?;
         revoked.push(RevokedCert {
-            serial_number: c.tbs_certificate().serial_number().clone(),
+            serial_number: serial,
             revocation_date: db::parse_time_text(when).with_context(|| format!("serial {}", entry.serial))?,
             crl_entry_extensions: (!exts.is_empty()).then_some(exts),
         });
