@@ -106,73 +106,11 @@ pub fn parse_time_text(text: &str) -> Result<Time> {
     Time::from_der(&der).map_err(|e| Error::new(format!("time {text:?}: {e}")))
 }
 
-/// OpenSSL's short names for the attributes it knows by name; any other
-/// attribute is written as its dotted OID, as OpenSSL does.
-const SHORT_NAMES: &[(&str, &str)] = &[
-    ("2.5.4.3", "CN"),
-    ("2.5.4.4", "SN"),
-    ("2.5.4.5", "serialNumber"),
-    ("2.5.4.6", "C"),
-    ("2.5.4.7", "L"),
-    ("2.5.4.8", "ST"),
-    ("2.5.4.9", "street"),
-    ("2.5.4.10", "O"),
-    ("2.5.4.11", "OU"),
-    ("2.5.4.12", "title"),
-    ("2.5.4.13", "description"),
-    ("2.5.4.15", "businessCategory"),
-    ("2.5.4.17", "postalCode"),
-    ("2.5.4.41", "name"),
-    ("2.5.4.42", "GN"),
-    ("2.5.4.43", "initials"),
-    ("2.5.4.44", "generationQualifier"),
-    ("2.5.4.46", "dnQualifier"),
-    ("2.5.4.65", "pseudonym"),
-    ("2.5.4.97", "organizationIdentifier"),
-    ("1.2.840.113549.1.9.1", "emailAddress"),
-    ("0.9.2342.19200300.100.1.1", "UID"),
-    ("0.9.2342.19200300.100.1.25", "DC"),
-    ("1.3.6.1.4.1.311.60.2.1.1", "jurisdictionL"),
-    ("1.3.6.1.4.1.311.60.2.1.2", "jurisdictionST"),
-    ("1.3.6.1.4.1.311.60.2.1.3", "jurisdictionC"),
-];
-
-/// A subject as `openssl ca` (OpenSSL 3.0) writes it into index.txt,
-/// checked against `openssl ca` itself: `/` before each RDN, `+` between
-/// the values of a multi-valued RDN, then `NAME=value` with the value's
-/// content octets (whatever its string type, BMPString included) as they
-/// are, except `/` and `+` written `\/` and `\+`, and every octet outside
-/// 0x20..0x7E written `\xHH`. So no TAB, LF, CR or NUL ever reaches the
-/// file, and a subject cannot forge a field or a line.
-pub fn oneline(name: &Name) -> String {
-    let mut out = String::new();
-    for rdn in name.iter_rdn() {
-        for (i, atv) in rdn.iter().enumerate() {
-            out.push(if i == 0 { '/' } else { '+' });
-            let oid = atv.oid.to_string();
-            match SHORT_NAMES.iter().find(|(o, _)| *o == oid) {
-                Some((_, short)) => out.push_str(short),
-                None => out.push_str(&oid),
-            }
-            out.push('=');
-            for &b in atv.value.value() {
-                match b {
-                    b'/' | b'+' => {
-                        out.push('\\');
-                        out.push(b as char);
-                    }
-                    0x20..=0x7e => out.push(b as char),
-                    _ => out.push_str(&format!("\\x{b:02X}")),
-                }
-            }
-        }
-    }
-    out
-}
-
 /// A DER Name in one-line form, for messages.
 fn name_text(der: &[u8]) -> String {
-    Name::from_der(der).map(|n| oneline(&n)).unwrap_or_else(|_| "an unreadable name".into())
+    Name::from_der(der)
+        .map(|n| crate::names::openssl_oneline(&n))
+        .unwrap_or_else(|_| "an unreadable name".into())
 }
 
 /// One index.txt line.
@@ -313,7 +251,7 @@ impl Record {
             revocation: String::new(),
             serial: serial_hex(tbs.serial_number.as_bytes()),
             file: "unknown".into(),
-            subject: oneline(&tbs.subject),
+            subject: crate::names::openssl_oneline(&tbs.subject),
         };
         Ok(Record { issuer: tbs.issuer.to_der()?, der, entry })
     }
@@ -338,7 +276,7 @@ impl Record {
             e.context(format!(
                 "serial {}: checked with the key of {}",
                 self.entry.serial,
-                oneline(&ca.tbs.subject)
+                crate::names::openssl_oneline(&ca.tbs.subject)
             ))
         })
     }
@@ -957,13 +895,13 @@ mod tests {
         // The subject `openssl ca` was seen to write for this CSR subject:
         // /O=x+OU=y/CN=a\x09b\x01 \xC3\xA9\x7F~\/c\x0A
         let name = Name::from_str("CN=a\\+b=c,O=x+OU=y").expect("name");
-        assert_eq!(oneline(&name), "/O=x+OU=y/CN=a\\+b=c");
+        assert_eq!(crate::names::openssl_oneline(&name), "/O=x+OU=y/CN=a\\+b=c");
         let mut der = name.to_der().expect("der");
         // Put raw control and non-ASCII octets into the CN's value.
         let pos = der.windows(5).position(|w| w == b"a+b=c").expect("value");
         der[pos..pos + 5].copy_from_slice(b"\t\n/\xc3\xa9");
         let name = Name::from_der(&der).expect("decode");
-        let text = oneline(&name);
+        let text = crate::names::openssl_oneline(&name);
         assert_eq!(text, "/O=x+OU=y/CN=\\x09\\x0A\\/\\xC3\\xA9");
         assert!(!text.bytes().any(|b| b.is_ascii_control()));
     }

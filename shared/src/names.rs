@@ -337,40 +337,48 @@ pub fn atv_text(atv: &AttributeTypeAndValue) -> Option<String> {
     }
 }
 
-/// OpenSSL's one-line form, `/C=NL/O=ewak.net/CN=www.ewak.net`, as
-/// `openssl ca` writes it into index.txt.
+/// Attribute types OpenSSL names that no certificate of ours carries.
+const OTHER_SHORT_NAMES: &[(&str, &str)] =
+    &[("2.5.4.13", "description"), ("2.5.4.41", "name"), ("2.5.4.44", "generationQualifier")];
+
+/// OpenSSL's short name of an attribute type, when it has one.
+fn short_name(oid: &ObjectIdentifier) -> Option<&'static str> {
+    by_oid(oid).map(|a| a.short).or_else(|| {
+        let text = oid.to_string();
+        OTHER_SHORT_NAMES.iter().find(|(o, _)| *o == text).map(|(_, short)| *short)
+    })
+}
+
+/// A name as `openssl ca` (OpenSSL 3.0) writes it into index.txt, checked
+/// against `openssl ca` itself: `/` before each RDN, `+` between the values
+/// of a multi-valued RDN, then `NAME=value` with the value's content octets
+/// (whatever its string type) as they are, except `/` and `+` written `\/`
+/// and `\+`, and every octet outside 0x20..0x7E written `\xHH`. So no TAB,
+/// LF, CR or NUL ever reaches index.txt or a message, and a subject cannot
+/// forge a field or a line.
 pub fn openssl_oneline(name: &Name) -> String {
     let mut out = String::new();
     for rdn in name.iter_rdn() {
         for (i, atv) in rdn.iter().enumerate() {
             out.push(if i == 0 { '/' } else { '+' });
-            match by_oid(&atv.oid) {
-                Some(a) => out.push_str(a.short),
+            match short_name(&atv.oid) {
+                Some(short) => out.push_str(short),
                 None => out.push_str(&atv.oid.to_string()),
             }
             out.push('=');
-            match atv_text(atv) {
-                Some(t) => escape_controls(&t, &mut out),
-                None => out.push_str(&crate::hex::encode(atv.value.value())),
+            for &b in atv.value.value() {
+                match b {
+                    b'/' | b'+' => {
+                        out.push('\\');
+                        out.push(b as char);
+                    }
+                    0x20..=0x7e => out.push(b as char),
+                    _ => out.push_str(&format!("\\x{b:02X}")),
+                }
             }
         }
     }
     out
-}
-
-/// Control characters as `\xHH` (per UTF-8 byte), so a hostile name
-/// cannot break a message or a line.
-fn escape_controls(text: &str, out: &mut String) {
-    for c in text.chars() {
-        if c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("\\x{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
 }
 
 /// The subject's first common name, for labels.
@@ -614,7 +622,7 @@ mod tests {
     #[test]
     fn escapes_stay_inside_values() {
         let n = parse_dn(r"/O=a\/b\, c\+d\=e/CN=x").expect("slash");
-        assert_eq!(openssl_oneline(&n), "/O=a/b, c+d=e/CN=x");
+        assert_eq!(openssl_oneline(&n), r"/O=a\/b, c\+d=e/CN=x");
         let n = parse_dn(r"CN=Smith\, John+UID=jsmith,O=ewak.net").expect("4514");
         assert_eq!(n.iter_rdn().count(), 2);
         assert_eq!(n.iter_rdn().last().map(|r| r.len()), Some(2));

@@ -52,11 +52,13 @@ pub fn build(
     // a database that holds another CA's certificates would revoke them.
     match db.issuer()? {
         Some(owner) if owner != issuer => {
-            let owner = Name::from_der(&owner).map(|n| db::oneline(&n)).unwrap_or_else(|_| "?".into());
+            let owner = Name::from_der(&owner)
+                .map(|n| cardca::names::openssl_oneline(&n))
+                .unwrap_or_else(|_| "?".into());
             return Err(Error::new(format!(
                 "{} is the database of {owner}, not of {} (one database per CA)",
                 dir.display(),
-                db::oneline(&ca.tbs.subject)
+                cardca::names::openssl_oneline(&ca.tbs.subject)
             )));
         }
         Some(_) => {}
