@@ -222,7 +222,7 @@ impl Db {
             None if tail_start == 0 => 0,
             None => return Err(Error::new("index.txt ends in a line longer than 64 KiB")),
         };
-        eprintln!("cert-store: index.txt ended in a torn line (an interrupted write); cut it off");
+        crate::cli::warn("index.txt ended in a torn line (an interrupted write); cut it off");
         index.set_len(keep)?;
         index.sync_data()?;
         Ok(())

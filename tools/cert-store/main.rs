@@ -100,9 +100,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 flags.parse(&f, &mut parser)?;
             }
             Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
-            Arg::Long("token") => {
-                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
-            }
+            Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
             Arg::Long("id") => set_once(&mut id, value_with(&mut parser, "--id", hex::decode)?, "--id")?,
             Arg::Long("revoke") => {
