@@ -38,7 +38,8 @@ Options:
       --token URI        only tokens (and with object attributes, objects)
                          that match the RFC 7512 URI
       --objects          list objects instead of tokens
-      --login            log in to list private objects too
+      --login            log in to list private objects too (the selector
+                         must name exactly one token)
       --uri              print one object URI per line
       --json             print tokens with their objects as JSON
       --pem              print the certificates and public keys as PEM
