@@ -139,6 +139,22 @@ pub fn unexpected(arg: Arg) -> Error {
     Error::usage(arg.unexpected())
 }
 
+/// Test helper: argv from a string list.
+pub fn args(list: &[&str]) -> Vec<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
+/// Test helper for every tool's argument parser: each of `cases` must be
+/// refused as a usage error (exit status 2), not accepted or failed later.
+pub fn assert_usage_errors<T>(parse: impl Fn(Vec<OsString>) -> Result<T>, cases: &[&[&str]]) {
+    for case in cases {
+        match parse(args(case)) {
+            Ok(_) => panic!("{case:?} was accepted"),
+            Err(e) => assert_eq!(e.kind(), Kind::Usage, "{case:?}: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,21 +179,5 @@ mod tests {
         let e = uri_arg("pkcs11:bogus=1?pin-value=s3cr3t-PIN").expect_err("bogus");
         assert!(!e.to_string().contains("s3cr3t") && e.to_string().contains("bogus"), "{e}");
         assert!(uri_arg("pkcs11:token=a?pin-source=file:/p").is_ok());
-    }
-}
-
-/// Test helper: argv from a string list.
-pub fn args(list: &[&str]) -> Vec<OsString> {
-    list.iter().map(OsString::from).collect()
-}
-
-/// Test helper for every tool's argument parser: each of `cases` must be
-/// refused as a usage error (exit status 2), not accepted or failed later.
-pub fn assert_usage_errors<T>(parse: impl Fn(Vec<OsString>) -> Result<T>, cases: &[&[&str]]) {
-    for case in cases {
-        match parse(args(case)) {
-            Ok(_) => panic!("{case:?} was accepted"),
-            Err(e) => assert_eq!(e.kind(), Kind::Usage, "{case:?}: {e}"),
-        }
     }
 }
