@@ -1,20 +1,35 @@
 //! What every tool's `main` shares: the exit-status contract, error
-//! printing, and the token flags.
+//! printing, warnings, and the token flags. This is the only module of the
+//! library that writes to stderr.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use lexopt::{Arg, Parser, ValueExt};
 
 use crate::error::{Error, Kind, Result};
 use crate::pin::PinSource;
+use crate::uri::Uri;
+
+/// The running tool's name, set once by [`main`], for [`warn`].
+static TOOL: OnceLock<&'static str> = OnceLock::new();
+
+/// The one way the library reports what is not an error (a PIN with few
+/// tries left, a repaired file): `tool: warning: message` on stderr.
+pub fn warn(message: impl fmt::Display) {
+    let tool = TOOL.get().copied().unwrap_or("cardca");
+    eprintln!("{tool}: warning: {message}");
+}
 
 /// Runs a tool: `tool: context: cause` on stderr and exit 1 on failure,
 /// exit 2 on a usage error, help and version on stdout with exit 0, and a
 /// quiet exit 0 when the reader of stdout has gone away.
-pub fn main(tool: &str, run: fn(Vec<OsString>) -> Result<()>) -> ExitCode {
+pub fn main(tool: &'static str, run: fn(Vec<OsString>) -> Result<()>) -> ExitCode {
+    let _ = TOOL.set(tool);
     let args = std::env::args_os().skip(1).collect();
     let Err(e) = run(args) else { return ExitCode::SUCCESS };
     match e.kind() {
@@ -27,6 +42,9 @@ pub fn main(tool: &str, run: fn(Vec<OsString>) -> Result<()>) -> ExitCode {
         Kind::BrokenPipe => ExitCode::SUCCESS,
         Kind::Usage => {
             eprintln!("{tool}: {}", e.message());
+            if let Some(hint) = e.hint_text() {
+                eprintln!("hint: {hint}");
+            }
             eprintln!("Try '{tool} --help' for more information.");
             ExitCode::from(2)
         }
@@ -54,6 +72,25 @@ pub fn value(parser: &mut Parser) -> Result<String> {
 pub fn value_with<T>(parser: &mut Parser, flag: &str, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
     let v = value(parser)?;
     f(&v).map_err(|e| Error::usage(format!("{flag}: {}", e.message())))
+}
+
+/// A PKCS#11 URI from the command line (`--token`, `--key`). A
+/// `pin-value` in it is refused: the command line is readable by every user
+/// (ps, /proc/PID/cmdline) and lands in shell history. Neither the refusal
+/// nor a parse error repeats the PIN.
+pub fn uri_value(parser: &mut Parser, flag: &str) -> Result<Uri> {
+    // Not lexopt's `string()`: its error would print the whole value.
+    let raw = parser.value()?;
+    let text = raw.to_str().ok_or_else(|| Error::usage(format!("{flag}: the URI is not UTF-8")))?;
+    let uri = Uri::parse(text).map_err(|e| Error::usage(format!("{flag}: {}", e.message())))?;
+    if uri.pin_value.is_some() {
+        return Err(Error::usage(format!(
+            "{flag}: refusing a pin-value on the command line (ps, /proc/PID/cmdline and shell \
+             history show it to others)"
+        ))
+        .hint("give the PIN with --pin-source file:PATH, env:VAR or fd:N, or pin-source= in the URI"));
+    }
+    Ok(uri)
 }
 
 /// A flag given twice is a mistake in a script, not a preference.
@@ -115,5 +152,32 @@ pub fn assert_usage_errors<T>(parse: impl Fn(Vec<OsString>) -> Result<T>, cases:
             Ok(_) => panic!("{case:?} was accepted"),
             Err(e) => assert_eq!(e.kind(), Kind::Usage, "{case:?}: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri_arg(text: &str) -> Result<Uri> {
+        let mut parser = Parser::from_args(args(&["--token", text]));
+        parser.next()?;
+        uri_value(&mut parser, "--token")
+    }
+
+    #[test]
+    fn pin_value_refused_and_never_repeated() {
+        for text in
+            ["pkcs11:token=a?pin-value=s3cr3t-PIN", "pkcs11:token=a?pin-source=file:/p&pin-value=s3cr3t-PIN"]
+        {
+            let e = uri_arg(text).expect_err(text);
+            assert_eq!(e.kind(), Kind::Usage);
+            assert!(!e.to_string().contains("s3cr3t"), "{e}");
+            assert!(e.hint_text().is_some_and(|h| h.contains("--pin-source")));
+        }
+        // A URI that fails to parse for another reason still hides it.
+        let e = uri_arg("pkcs11:bogus=1?pin-value=s3cr3t-PIN").expect_err("bogus");
+        assert!(!e.to_string().contains("s3cr3t") && e.to_string().contains("bogus"), "{e}");
+        assert!(uri_arg("pkcs11:token=a?pin-source=file:/p").is_ok());
     }
 }

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use cryptoki::error::RvError;
+
 /// What the tool wrapper does with an error: exit 1, exit 2, print help, or
 /// exit quietly because the reader of stdout went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,22 +27,25 @@ pub struct Error {
     kind: Kind,
     message: String,
     hint: Option<String>,
+    /// The PKCS#11 return value when a PKCS#11 call failed: callers decide
+    /// on the value (a wrong PIN, an initialised module), never on the text.
+    ckr: Option<RvError>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(message: impl fmt::Display) -> Error {
-        Error { kind: Kind::Failure, message: message.to_string(), hint: None }
+        Error { kind: Kind::Failure, message: message.to_string(), hint: None, ckr: None }
     }
 
     pub fn usage(message: impl fmt::Display) -> Error {
-        Error { kind: Kind::Usage, message: message.to_string(), hint: None }
+        Error { kind: Kind::Usage, message: message.to_string(), hint: None, ckr: None }
     }
 
     /// Help or version text, printed on stdout with exit status 0.
     pub fn info(text: impl fmt::Display) -> Error {
-        Error { kind: Kind::Info, message: text.to_string(), hint: None }
+        Error { kind: Kind::Info, message: text.to_string(), hint: None, ckr: None }
     }
 
     pub fn kind(&self) -> Kind {
@@ -68,10 +73,20 @@ impl Error {
         self
     }
 
-    /// The PKCS#11 return value name (`CKR_PIN_INCORRECT`) when this error
-    /// came from a PKCS#11 call.
-    pub fn is_ckr(&self, name: &str) -> bool {
-        self.message.ends_with(name)
+    /// The PKCS#11 return value, when this error came from a PKCS#11 call.
+    pub fn ckr(&self) -> Option<RvError> {
+        self.ckr
+    }
+
+    /// Whether a PKCS#11 call failed with `rv` (`RvError::PinIncorrect`).
+    pub fn is_ckr(&self, rv: RvError) -> bool {
+        self.ckr == Some(rv)
+    }
+
+    /// Keeps `from`'s PKCS#11 return value on an error that rewords it.
+    pub fn with_ckr_of(mut self, from: &Error) -> Error {
+        self.ckr = from.ckr;
+        self
     }
 }
 
@@ -86,8 +101,7 @@ impl std::error::Error for Error {}
 /// `CKR_PIN_INCORRECT` from cryptoki's `PinIncorrect`: the crate's Display
 /// is a paragraph of prose, while operators and vendor manuals speak in CKR
 /// names.
-pub fn ckr_name(rv: &cryptoki::error::RvError) -> String {
-    use cryptoki::error::RvError;
+pub fn ckr_name(rv: &RvError) -> String {
     match rv {
         RvError::VendorDefined(code) => format!("CKR_VENDOR_DEFINED+{code:#x}"),
         RvError::UnknownErrorCode(code) => format!("CKR {code:#x}"),
@@ -111,7 +125,9 @@ impl From<cryptoki::error::Error> for Error {
     fn from(e: cryptoki::error::Error) -> Error {
         use cryptoki::error::Error as E;
         match e {
-            E::Pkcs11(rv, function) => Error::new(format!("C_{function:?} failed: {}", ckr_name(&rv))),
+            E::Pkcs11(rv, function) => {
+                Error { ckr: Some(rv), ..Error::new(format!("C_{function:?} failed: {}", ckr_name(&rv))) }
+            }
             E::LibraryLoading(e) => Error::new(e),
             other => Error::new(other.to_string().to_lowercase()),
         }
@@ -121,7 +137,7 @@ impl From<cryptoki::error::Error> for Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Error { kind: Kind::BrokenPipe, message: "broken pipe".into(), hint: None };
+            return Error { kind: Kind::BrokenPipe, ..Error::new("broken pipe") };
         }
         Error::new(e)
     }
@@ -162,7 +178,6 @@ mod tests {
 
     #[test]
     fn ckr_names() {
-        use cryptoki::error::RvError;
         assert_eq!(ckr_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
         assert_eq!(ckr_name(&RvError::SlotIdInvalid), "CKR_SLOT_ID_INVALID");
         assert_eq!(ckr_name(&RvError::CryptokiAlreadyInitialized), "CKR_CRYPTOKI_ALREADY_INITIALIZED");
@@ -172,5 +187,20 @@ mod tests {
     fn context_composes() {
         let e = Error::new("cause").context("inner").context("outer");
         assert_eq!(e.to_string(), "outer: inner: cause");
+    }
+
+    #[test]
+    fn ckr_is_a_value_not_text() {
+        use cryptoki::context::Function;
+        use cryptoki::error::Error as P11;
+        let e = Error::from(P11::Pkcs11(RvError::PinIncorrect, Function::Login)).context("logging in");
+        assert!(e.is_ckr(RvError::PinIncorrect), "the code survives context");
+        assert!(!e.is_ckr(RvError::PinLocked));
+        assert_eq!(e.to_string(), "logging in: C_Login failed: CKR_PIN_INCORRECT");
+        // Text that merely ends in a CKR name is not a PKCS#11 failure.
+        let forged = Error::new("label CKR_PIN_INCORRECT");
+        assert!(!forged.is_ckr(RvError::PinIncorrect) && forged.ckr().is_none());
+        let reworded = Error::new("wrong PIN").with_ckr_of(&e);
+        assert_eq!(reworded.ckr(), Some(RvError::PinIncorrect));
     }
 }

@@ -2,13 +2,16 @@
 //!
 //! A PIN is never a command-line value (it would show in `ps` and shell
 //! history). It comes from `--pin-source` (`file:PATH`, `env:VAR`, `fd:N`),
-//! from the URI's `pin-source`/`pin-value`, or from a prompt on /dev/tty;
-//! it lives in a [`SecretString`], which zeroizes on drop.
+//! from the URI's `pin-source`, or from a prompt on /dev/tty; it lives in a
+//! [`SecretString`], which zeroizes on drop. Every read turns core dumps off
+//! first and fills a buffer allocated once at its final size, so neither a
+//! core file nor a reallocated buffer leaves a copy behind.
 
-use std::fs::OpenOptions;
-use std::io::Read;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use cryptoki::error::RvError;
 use cryptoki::session::{Session, UserType};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -19,7 +22,7 @@ use crate::uri::Uri;
 
 /// Largest PIN or password we read from a file or descriptor. PKCS#11 PINs
 /// are short; a larger read means the wrong file was named.
-const MAX_SECRET: u64 = 4096;
+const MAX_SECRET: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinSource {
@@ -58,46 +61,78 @@ impl PinSource {
     /// Reads the secret. One trailing newline (LF or CRLF) is stripped from
     /// files and descriptors, so `echo 1234 > pin` works.
     pub fn read(&self) -> Result<SecretString> {
-        let mut raw = Zeroizing::new(Vec::new());
+        forbid_core_dumps()?;
+        let too_long = |e: Error| e.context("not a PIN");
         match self {
             PinSource::Env(var) => {
-                let value = std::env::var(var)
-                    .map_err(|_| Error::new(format!("environment variable {var} is not set")))?;
-                raw.extend_from_slice(value.as_bytes());
-                drop(Zeroizing::new(value));
+                let value = Zeroizing::new(
+                    std::env::var(var)
+                        .map_err(|_| Error::new(format!("environment variable {var} is not set")))?,
+                );
+                Ok(SecretString::from(value.as_str()))
             }
-            PinSource::File(path) => read_bounded(path, &mut raw)
-                .with_context(|| format!("reading PIN file {}", path.display()))?,
+            PinSource::File(path) => File::open(path)
+                .map_err(Error::from)
+                .and_then(|f| read_secret(f, MAX_SECRET).map_err(too_long))
+                .and_then(|raw| one_line(&raw))
+                .with_context(|| format!("reading PIN file {}", path.display())),
             // /dev/fd/N opens the inherited descriptor without unsafe code.
-            PinSource::Fd(fd) => read_bounded(&PathBuf::from(format!("/dev/fd/{fd}")), &mut raw)
-                .with_context(|| format!("reading PIN from descriptor {fd}"))?,
+            PinSource::Fd(fd) => File::open(format!("/dev/fd/{fd}"))
+                .map_err(Error::from)
+                .and_then(|f| read_secret(f, MAX_SECRET).map_err(too_long))
+                .and_then(|raw| one_line(&raw))
+                .with_context(|| format!("reading PIN from descriptor {fd}")),
         }
-        if !matches!(self, PinSource::Env(_)) {
-            if raw.ends_with(b"\n") {
-                raw.pop();
-            }
-            if raw.ends_with(b"\r") {
-                raw.pop();
-            }
-        }
-        let text = std::str::from_utf8(&raw).map_err(|_| Error::new("the PIN is not UTF-8"))?;
-        Ok(SecretString::from(text))
     }
 }
 
-fn read_bounded(path: &PathBuf, into: &mut Vec<u8>) -> Result<()> {
-    let file = std::fs::File::open(path)?;
-    file.take(MAX_SECRET + 1).read_to_end(into)?;
-    if into.len() as u64 > MAX_SECRET {
-        return Err(Error::new("longer than 4096 bytes: not a PIN"));
+/// The secret in a file's bytes: one trailing LF or CRLF dropped.
+fn one_line(raw: &[u8]) -> Result<SecretString> {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let text = std::str::from_utf8(raw).map_err(|_| Error::new("the PIN is not UTF-8"))?;
+    Ok(SecretString::from(text))
+}
+
+/// Reads all of `source`, at most `max` bytes, into a zeroizing buffer
+/// allocated once at `max`: `read_to_end` would grow the buffer and leave
+/// the secret behind in each freed allocation.
+pub fn read_secret(mut source: impl Read, max: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(vec![0u8; max + 1]);
+    let mut len = 0;
+    while len < buf.len() {
+        match source.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(())
+    if len > max {
+        return Err(Error::new(format!("longer than {max} bytes")));
+    }
+    // Shortening never reallocates; the tail is zero already.
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Turns core dumps off for the rest of the process, before any secret is
+/// read: a core file, or a crash handler reading the process, would carry
+/// the PIN or key material out of zeroized memory onto disk. RLIMIT_CORE 0
+/// stops core files; PR_SET_DUMPABLE 0 also stops piped core handlers and
+/// ptrace by other processes of the same user. Idempotent and cheap.
+pub fn forbid_core_dumps() -> Result<()> {
+    use rustix::process::{set_dumpable_behavior, setrlimit, DumpableBehavior, Resource, Rlimit};
+    setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) })
+        .map_err(|e| Error::new(format!("cannot turn core dumps off (RLIMIT_CORE): {e}")))?;
+    set_dumpable_behavior(DumpableBehavior::NotDumpable)
+        .map_err(|e| Error::new(format!("cannot turn core dumps off (PR_SET_DUMPABLE): {e}")))
 }
 
 /// Where a PIN will come from, decided before the token is touched.
 pub enum Pin {
-    /// Read without asking anyone: a file, a variable, a descriptor or the
-    /// URI's pin-value. Refused on a token whose PIN is on its final try.
+    /// Read without asking anyone: a file, a variable or a descriptor.
+    /// Refused on a token whose PIN is on its final try.
     Automatic(SecretString),
     /// A person types it at /dev/tty.
     Prompt,
@@ -105,18 +140,20 @@ pub enum Pin {
     PinPad,
 }
 
-/// Resolves the PIN for a login: the flag first, then the URI.
+/// Resolves the PIN for a login: the flag first, then the URI's
+/// pin-source. A URI's pin-value is never used: every URI comes from a
+/// command line, where the PIN is readable by others (the tools refuse it
+/// while parsing their arguments; this is the second lock on that door).
 pub fn resolve(source: Option<&PinSource>, uri: Option<&Uri>) -> Result<Option<SecretString>> {
+    if uri.is_some_and(|u| u.pin_value.is_some()) {
+        return Err(Error::usage("refusing the URI's pin-value: the command line shows it to others")
+            .hint("give the PIN with --pin-source file:PATH, env:VAR or fd:N, or pin-source= in the URI"));
+    }
     if let Some(src) = source {
         return src.read().map(Some);
     }
-    if let Some(uri) = uri {
-        if let Some(src) = &uri.pin_source {
-            return PinSource::parse(src)?.read().context("the URI's pin-source").map(Some);
-        }
-        if let Some(value) = &uri.pin_value {
-            return Ok(Some(value.clone()));
-        }
+    if let Some(src) = uri.and_then(|u| u.pin_source.as_ref()) {
+        return PinSource::parse(src)?.read().context("the URI's pin-source").map(Some);
     }
     Ok(None)
 }
@@ -127,11 +164,49 @@ pub fn have_tty() -> bool {
     OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
 }
 
-/// Asks on /dev/tty. Stdout and stdin stay free for the data stream.
+/// Asks on /dev/tty with echo off. Stdout and stdin stay free for the
+/// data stream. The answer is read into one buffer of its final size (a
+/// line-reading library grows a String and keeps a read buffer, leaving
+/// copies of the PIN in freed memory).
 pub fn prompt(what: &str) -> Result<SecretString> {
-    let answer =
-        Zeroizing::new(rpassword::prompt_password(format!("{what}: ")).context("reading from /dev/tty")?);
-    Ok(SecretString::from(answer.as_str()))
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    forbid_core_dumps()?;
+    let mut tty = OpenOptions::new().read(true).write(true).open("/dev/tty").context("opening /dev/tty")?;
+    let saved = tcgetattr(&tty).map_err(|e| Error::new(format!("reading the terminal's mode: {e}")))?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    // The newline the person types still shows, so the next line starts clean.
+    quiet.local_modes.insert(LocalModes::ECHONL | LocalModes::ICANON);
+    tcsetattr(&tty, OptionalActions::Flush, &quiet)
+        .map_err(|e| Error::new(format!("turning the terminal's echo off: {e}")))?;
+    let answer = write!(tty, "{what}: ").map_err(Error::from).and_then(|()| read_line(&mut tty));
+    // Echo back on whatever happened.
+    let restored = tcsetattr(&tty, OptionalActions::Flush, &saved);
+    let answer = answer.context("reading from /dev/tty")?;
+    restored.map_err(|e| Error::new(format!("turning the terminal's echo back on: {e}")))?;
+    Ok(answer)
+}
+
+/// One line from a terminal in canonical mode, which hands over at most a
+/// line per read; the newline is dropped.
+fn read_line(tty: &mut File) -> Result<SecretString> {
+    let mut buf = Zeroizing::new(vec![0u8; MAX_SECRET]);
+    let mut len = 0;
+    loop {
+        let n = match tty.read(&mut buf[len..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        len += n;
+        if n == 0 || buf[..len].ends_with(b"\n") {
+            break;
+        }
+        if len == buf.len() {
+            return Err(Error::new(format!("longer than {MAX_SECRET} bytes: not a PIN")));
+        }
+    }
+    one_line(&buf[..len])
 }
 
 /// Asks twice for a new PIN and insists both agree.
@@ -196,19 +271,21 @@ fn warn_or_refuse(name: &str, who: &str, final_try: bool, low: bool, automatic: 
         .hint("enter it at the prompt (run without a PIN source, on a terminal) after checking it"));
     }
     if final_try {
-        eprintln!("warning: the {who} PIN of {name} is on its final try: a wrong PIN locks it");
+        crate::cli::warn(format_args!("the {who} PIN of {name} is on its final try: a wrong PIN locks it"));
     } else if low {
-        eprintln!("warning: {name} has counted wrong {who} PINs; few tries remain before it locks");
+        crate::cli::warn(format_args!(
+            "{name} has counted wrong {who} PINs; few tries remain before it locks"
+        ));
     }
     Ok(())
 }
 
 /// What a failed C_Login or C_SetPIN means to the operator.
 pub fn pin_error(e: Error, who: &str, token: &Token) -> Error {
-    if e.is_ckr("CKR_PIN_INCORRECT") {
-        Error::new(format!("wrong {who} PIN for {} ({e}); not retried", token.describe()))
-    } else if e.is_ckr("CKR_PIN_LOCKED") {
-        Error::new(format!("the {who} PIN of {} is locked ({e})", token.describe()))
+    if e.is_ckr(RvError::PinIncorrect) {
+        Error::new(format!("wrong {who} PIN for {} ({e}); not retried", token.describe())).with_ckr_of(&e)
+    } else if e.is_ckr(RvError::PinLocked) {
+        Error::new(format!("the {who} PIN of {} is locked ({e})", token.describe())).with_ckr_of(&e)
     } else {
         e
     }
@@ -234,7 +311,7 @@ pub fn login(
     };
     match session.login(UserType::User, secret.as_ref()).map_err(Error::from) {
         Ok(()) => Ok(secret),
-        Err(e) if e.is_ckr("CKR_USER_ALREADY_LOGGED_IN") => Ok(secret),
+        Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => Ok(secret),
         Err(e) => Err(pin_error(e, "user", token)),
     }
 }
@@ -278,7 +355,39 @@ mod tests {
         let pin = PinSource::File(path.clone()).read().expect("read");
         assert_eq!(pin.expose_secret(), "1234\n");
         std::fs::write(&path, "1234\r\n").expect("write");
-        assert_eq!(PinSource::File(path).read().expect("read").expose_secret(), "1234");
+        assert_eq!(PinSource::File(path.clone()).read().expect("read").expose_secret(), "1234");
+        std::fs::write(&path, "x".repeat(MAX_SECRET + 1)).expect("write");
+        let e = PinSource::File(path).read().expect_err("too long");
+        assert!(e.to_string().ends_with("not a PIN: longer than 4096 bytes"), "{e}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn secrets_read_into_one_allocation() {
+        let buf = read_secret(&b"1234\n"[..], MAX_SECRET).expect("read");
+        assert_eq!(&buf[..], b"1234\n");
+        // Allocated once at the bound and only shortened since: no
+        // reallocation left a copy anywhere.
+        assert_eq!(buf.capacity(), MAX_SECRET + 1);
+        assert!(read_secret(&[b'x'; 11][..], 10).is_err());
+        assert_eq!(read_secret(&[b'x'; 10][..], 10).expect("at the bound").len(), 10);
+    }
+
+    #[test]
+    fn core_dumps_off() {
+        use rustix::process::{dumpable_behavior, getrlimit, DumpableBehavior, Resource};
+        forbid_core_dumps().expect("forbid");
+        forbid_core_dumps().expect("twice is fine");
+        let limit = getrlimit(Resource::Core);
+        assert_eq!((limit.current, limit.maximum), (Some(0), Some(0)));
+        assert_eq!(dumpable_behavior().expect("prctl"), DumpableBehavior::NotDumpable);
+    }
+
+    #[test]
+    fn pin_value_is_never_used() {
+        let uri = Uri::parse("pkcs11:token=t?pin-value=1234").expect("parse");
+        let e = resolve(None, Some(&uri)).expect_err("pin-value");
+        assert_eq!(e.kind(), crate::error::Kind::Usage);
+        assert!(!e.to_string().contains("1234"));
     }
 }

@@ -77,6 +77,10 @@ impl KeySession {
         let session = ctx.open_ro_session(token.slot).context("C_OpenSession")?;
         let pin = crate::pin::login(&session, &token, flags.pin_source.as_ref(), Some(&uri))?;
         let key = token::select_object(&session, &token, &uri, ObjectClass::PRIVATE_KEY)?;
+        // The PIN is kept only for a key that wants it before every
+        // signature; otherwise it is wiped (dropped) now, right after the
+        // login, instead of staying in memory for the whole run.
+        let pin = if needs_context_login(&session, key)? { pin } else { None };
         let spki = public_key_of(&session, &token, key)?;
         if let Some(want) = expect {
             if &spki != want {
@@ -120,12 +124,21 @@ impl KeySession {
     }
 }
 
+/// CKA_ALWAYS_AUTHENTICATE: the key needs a context-specific login (the
+/// PIN again) before each signature, PKCS#11 section 4.9.
+fn needs_context_login(session: &Session, key: ObjectHandle) -> Result<bool> {
+    let attrs =
+        session.get_attributes(key, &[AttributeType::AlwaysAuthenticate]).context("C_GetAttributeValue")?;
+    Ok(attrs.contains(&Attribute::AlwaysAuthenticate(true)))
+}
+
 /// The one token `uri` names, a read-write session on it, and one login:
 /// what the tools that create objects (card-keygen, cert-store) start with.
 pub fn open_rw(ctx: &Pkcs11, flags: &TokenFlags, uri: &Uri) -> Result<(Token, Session)> {
     let tok = token::select(ctx, uri)?;
     let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
-    crate::pin::login(&session, &tok, flags.pin_source.as_ref(), Some(uri))?;
+    // Nothing these tools do needs the PIN again: wiped as it drops here.
+    drop(crate::pin::login(&session, &tok, flags.pin_source.as_ref(), Some(uri))?);
     Ok((tok, session))
 }
 
@@ -148,18 +161,45 @@ pub fn public_key_of(
                 .find_objects(&[Attribute::Class(class), Attribute::Id(id.clone())])
                 .context("C_FindObjects")
         };
-        let publics = by_id(ObjectClass::PUBLIC_KEY)?;
-        if publics.len() == 1 {
-            return Ok(keys::public_key_info(session, publics[0])?.1);
+        // Several objects with one id are only fine when they all carry the
+        // same public key (a certificate renewed for the same key); which
+        // one was found first must never decide which key is trusted.
+        let mut found: Vec<(ObjectHandle, SubjectPublicKeyInfoOwned)> = Vec::new();
+        for h in by_id(ObjectClass::PUBLIC_KEY)? {
+            found.push((h, keys::public_key_info(session, h)?.1));
         }
-        let certs = by_id(ObjectClass::CERTIFICATE)?;
-        if let Some(&cert) = certs.first() {
-            if let Some(Attribute::Value(der)) =
-                session.get_attributes(cert, &[AttributeType::Value]).context("C_GetAttributeValue")?.pop()
-            {
-                let cert = x509_cert::Certificate::from_der(&der).context("the key's certificate")?;
-                return Ok(cert.tbs_certificate().subject_public_key_info().clone());
+        if found.is_empty() {
+            for h in by_id(ObjectClass::CERTIFICATE)? {
+                let der = match session
+                    .get_attributes(h, &[AttributeType::Value])
+                    .context("C_GetAttributeValue")?
+                    .pop()
+                {
+                    Some(Attribute::Value(der)) => der,
+                    _ => continue,
+                };
+                let cert = x509_cert::Certificate::from_der(&der).with_context(|| {
+                    format!("the key's certificate {}", token::object_uri(session, token, h))
+                })?;
+                found.push((h, cert.tbs_certificate().subject_public_key_info().clone()));
             }
+        }
+        if let Some((_, first)) = found.first() {
+            if found.iter().all(|(_, spki)| spki == first) {
+                return Ok(first.clone());
+            }
+            let mut uris: Vec<String> =
+                found.iter().map(|&(h, _)| token::object_uri(session, token, h).to_string()).collect();
+            uris.sort();
+            return Err(token::ambiguous(
+                &format!(
+                    "{} objects with the id of {} carry different public keys",
+                    found.len(),
+                    token::object_uri(session, token, key)
+                ),
+                uris.into_iter(),
+            )
+            .hint("remove the objects that do not belong to the key, or give each key its own CKA_ID"));
         }
     }
     if let keys::KeySpec::Rsa(_) = spec {

@@ -28,6 +28,11 @@ pub fn now() -> Result<Seconds> {
 /// second are dropped (X.509 times have none).
 pub fn parse_rfc3339(text: &str) -> Result<Seconds> {
     let bad = || Error::new(format!("{text:?} is not an RFC 3339 time like 2026-01-01T00:00:00Z"));
+    // RFC 3339 times are ASCII; checking that first makes every byte offset
+    // below a character boundary, so no slice can panic on `é` or `٣`.
+    if !text.is_ascii() {
+        return Err(bad());
+    }
     let b = text.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -128,6 +133,34 @@ mod tests {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
         assert_eq!(display(1767225600), "2026-01-01T00:00:00Z");
+    }
+
+    /// Flag values and CARDCA_NOW are anyone's text: every character
+    /// (ASCII or not) at every place, and every cut, is an error or a
+    /// time, never a panic.
+    #[test]
+    fn no_panic_on_any_text() {
+        let good = "2026-01-01T01:00:00.5+01:00";
+        for (i, _) in good.char_indices().chain([(good.len(), ' ')]) {
+            let _ = parse_rfc3339(&good[..i]);
+            for c in ['é', '٣', '\u{10ffff}', '\0', '9', '+', ':', 'Z', '.'] {
+                let mut s = good.to_string();
+                s.insert(i, c);
+                let _ = parse_rfc3339(&s);
+                if i < good.len() {
+                    s.remove(i + c.len_utf8());
+                    let _ = parse_rfc3339(&s);
+                }
+            }
+        }
+        for bad in [
+            "2026-01-01T00:00:0é",
+            "2026-01-01T00:00:00é",
+            "2026-01-01T00:00:00+0é:00",
+            "２０２６-01-01T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

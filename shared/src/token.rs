@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::RvError;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use cryptoki::slot::{Slot, SlotInfo, TokenInfo};
@@ -104,7 +105,7 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
         Ok(()) => Ok(ctx),
         Err(e) => {
             let e = Error::from(e);
-            if e.is_ckr("CKR_CRYPTOKI_ALREADY_INITIALIZED") {
+            if e.is_ckr(RvError::CryptokiAlreadyInitialized) {
                 Ok(ctx)
             } else {
                 Err(e.context(format!("initialising {}", path.display())))
@@ -203,7 +204,7 @@ pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
         let info = match ctx.get_token_info(slot).map_err(Error::from) {
             Ok(info) => info,
             // A token pulled out between the two calls is simply gone.
-            Err(e) if e.is_ckr("CKR_TOKEN_NOT_PRESENT") => continue,
+            Err(e) if e.is_ckr(RvError::TokenNotPresent) => continue,
             Err(e) => return Err(e.context(format!("reading the token in slot {}", slot.id()))),
         };
         let slot_info = ctx.get_slot_info(slot).context("reading slot info")?;

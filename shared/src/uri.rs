@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::error::{Error, Result};
 
@@ -76,12 +76,13 @@ impl Uri {
     /// Parses an RFC 7512 URI or one of the libp11 forms.
     pub fn parse(s: &str) -> Result<Uri> {
         if let Some(rest) = strip_prefix_ignore_case(s, "pkcs11:") {
-            return parse_rfc7512(rest).map_err(|e| e.context(format!("bad PKCS#11 URI {s:?}")));
+            return parse_rfc7512(rest).map_err(|e| e.context(format!("bad PKCS#11 URI {:?}", redact(s))));
         }
         parse_legacy(s).ok_or_else(|| {
             Error::usage(format!(
-                "bad key or token selector {s:?}: expected a pkcs11: URI (RFC 7512) \
-                 or slot_N-id_HEX, slot_N-key_HEX, N:HEX, id_HEX"
+                "bad key or token selector {:?}: expected a pkcs11: URI (RFC 7512) \
+                 or slot_N-id_HEX, slot_N-key_HEX, N:HEX, id_HEX",
+                redact(s)
             ))
         })
     }
@@ -114,6 +115,32 @@ impl Uri {
     }
 }
 
+/// What messages and [`Uri`]'s Display show in place of a PIN.
+const REDACTED: &str = "[REDACTED]";
+
+/// `text` with whatever follows each `pin-value` replaced, for messages
+/// that quote what was typed. The value runs to the next `&` (RFC 7512's
+/// query separator) or the end: hiding too much is harmless, too little is
+/// not. Any case matches, and a mistyped `pin-value:1234` too.
+pub fn redact(text: &str) -> String {
+    const KEY: &str = "pin-value";
+    // ASCII lower-casing keeps every byte offset.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(KEY) {
+        let mut value = at + found + KEY.len();
+        if lower[value..].starts_with('=') {
+            value += 1;
+        }
+        out.push_str(&text[at..value]);
+        out.push_str(REDACTED);
+        at = lower[value..].find('&').map_or(text.len(), |end| value + end);
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
@@ -126,8 +153,9 @@ fn parse_rfc7512(rest: &str) -> Result<Uri> {
     };
     let mut uri = Uri::default();
     for attr in path.split(';').filter(|a| !a.is_empty()) {
-        let (name, value) =
-            attr.split_once('=').ok_or_else(|| Error::new(format!("path attribute {attr:?} has no '='")))?;
+        let (name, value) = attr
+            .split_once('=')
+            .ok_or_else(|| Error::new(format!("path attribute {:?} has no '='", redact(attr))))?;
         let bytes = percent_decode(value)?;
         let text = || {
             String::from_utf8(bytes.clone())
@@ -181,13 +209,21 @@ fn parse_rfc7512(rest: &str) -> Result<Uri> {
         }
     }
     for attr in query.unwrap_or("").split('&').filter(|a| !a.is_empty()) {
-        let (name, value) =
-            attr.split_once('=').ok_or_else(|| Error::new(format!("query attribute {attr:?} has no '='")))?;
+        // Not quoted: a mistyped `pin-value:1234` would be the PIN.
+        let (name, value) = attr.split_once('=').ok_or_else(|| Error::new("a query attribute has no '='"))?;
+        if name == "pin-value" {
+            // Decoded into a buffer of its final size, and never quoted.
+            let bytes = zeroize::Zeroizing::new(
+                percent_decode(value).map_err(|_| Error::new("bad percent-encoding in the pin-value"))?,
+            );
+            let text = std::str::from_utf8(&bytes).map_err(|_| Error::new("the pin-value is not UTF-8"))?;
+            uri.pin_value = Some(SecretString::from(text));
+            continue;
+        }
         let value = String::from_utf8(percent_decode(value)?)
             .map_err(|_| Error::new(format!("attribute {name:?} is not UTF-8")))?;
         match name {
             "pin-source" => uri.pin_source = Some(value),
-            "pin-value" => uri.pin_value = Some(SecretString::from(value)),
             "module-path" => uri.module_path = Some(value),
             "module-name" => uri.module_name = Some(value),
             // Section 2.3: unknown query attributes may be ignored.
@@ -310,8 +346,8 @@ impl fmt::Display for Uri {
         if let Some(v) = &self.pin_source {
             addq("pin-source", v);
         }
-        if let Some(v) = &self.pin_value {
-            addq("pin-value", v.expose_secret());
+        if self.pin_value.is_some() {
+            query.push(format!("pin-value={REDACTED}"));
         }
         if !query.is_empty() {
             write!(f, "?{}", query.join("&"))?;
@@ -351,6 +387,7 @@ mod tests {
 
         let u = Uri::parse("pkcs11:token=Software%20PKCS%2311%20softtoken;manufacturer=Snake%20Oil,%20Inc.?pin-value=the-pin")
             .expect("pin-value");
+        use secrecy::ExposeSecret;
         assert_eq!(u.pin_value.as_ref().map(|p| p.expose_secret().to_string()).as_deref(), Some("the-pin"));
 
         let u = Uri::parse("pkcs11:slot-description=Sun%20Metaslot").expect("slot");
@@ -399,6 +436,32 @@ mod tests {
             assert!(Uri::parse(bad).is_err(), "{bad}");
         }
         assert!(Uri::parse("PKCS11:token=a").is_ok(), "the scheme is case-insensitive");
+    }
+
+    #[test]
+    fn pin_value_never_shown() {
+        let u = Uri::parse("pkcs11:token=t?pin-value=s3cr3t%41&module-name=softhsm2").expect("parse");
+        assert_eq!(u.to_string(), "pkcs11:token=t?module-name=softhsm2&pin-value=[REDACTED]");
+        assert!(!format!("{u:?}").contains("s3cr3t"));
+        for bad in [
+            "pkcs11:bogus=1?pin-value=s3cr3t",
+            "pkcs11:token=%zz?pin-value=s3cr3t",
+            "pkcs11:token=t?pin-value=s3cr3t%zz",
+            "pkcs11:token=t?pin-value=s3cr3t%ff",
+            "pkcs11:pin-value=s3cr3t;bogus",
+            "pkcs11:token=t?PIN-VALUE=s3cr3t&x",
+            "pkcs11:token=t;x?pin-value:s3cr3t",
+            "pkcs:token=t?pin-value=s3cr3t",
+        ] {
+            if let Err(e) = Uri::parse(bad) {
+                assert!(!e.to_string().contains("s3cr3t"), "{bad}: {e}");
+            }
+        }
+        assert_eq!(
+            redact("a?pin-value=1&b=2&Pin-Value=3"),
+            "a?pin-value=[REDACTED]&b=2&Pin-Value=[REDACTED]"
+        );
+        assert_eq!(redact("no pin here"), "no pin here");
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut slot, t, "--slot")?;
             }
             Arg::Long("token") => {
-                let uri = cli::value_with(&mut parser, "--token", Uri::parse)?;
+                let uri = cli::uri_value(&mut parser, "--token")?;
                 set_once(&mut token, uri, "--token")?;
             }
             Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,

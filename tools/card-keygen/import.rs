@@ -60,22 +60,63 @@ const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.10
 const OID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const OID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
 
-/// Reads a key file's bytes, bounded so a wrong file is noticed.
+/// The most work a password-protected file may ask of us before its
+/// password is even checked. OpenSSL 3 writes 2048 PBKDF2 and PKCS#12 MAC
+/// iterations and scrypt with N = 2^14..2^20, r = 8, p = 1; a file asking
+/// for more than these bounds would hold the tool for minutes (2^31 - 1
+/// PBKDF2 iterations) or exhaust memory (scrypt needs 128 * N * r bytes).
+pub const MAX_ITERATIONS: u64 = 10_000_000;
+pub const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
+pub const MAX_SCRYPT_P: u16 = 16;
+
+/// Reads a key file's bytes, bounded so a wrong file is noticed, into one
+/// buffer of its final size (no reallocation leaves key material behind).
 pub fn read_file(path: &str) -> Result<Secret> {
-    use std::io::Read;
-    let mut buf = Zeroizing::new(Vec::new());
-    let limit = MAX_OBJECT as u64 + 1;
+    let too_big = |_| Error::new(format!("{path}: larger than 1 MiB, not a key file"));
     if path == "-" {
-        std::io::stdin().lock().take(limit).read_to_end(&mut buf).context("reading the key from stdin")?;
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(limit).read_to_end(&mut buf))
-            .with_context(|| format!("reading {path}"))?;
+        let stdin = std::io::stdin().lock();
+        return cardca::pin::read_secret(stdin, MAX_OBJECT).map_err(too_big);
     }
-    if buf.len() > MAX_OBJECT {
-        return Err(Error::new(format!("{path}: larger than 1 MiB, not a key file")));
+    let file = std::fs::File::open(path).with_context(|| format!("reading {path}"))?;
+    cardca::pin::read_secret(file, MAX_OBJECT).map_err(too_big)
+}
+
+/// Refuses key derivations beyond the bounds above, before any is run.
+fn check_kdf(scheme: &pkcs5::EncryptionScheme) -> Result<()> {
+    use pkcs5::pbes2::Kdf;
+    let params = match scheme {
+        // PBES1 counts iterations in 16 bits: bounded by its format.
+        pkcs5::EncryptionScheme::Pbes1(_) => return Ok(()),
+        pkcs5::EncryptionScheme::Pbes2(params) => params,
+        _ => return Err(Error::new("unsupported password-based encryption scheme in the key file")),
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(p) => check_iterations("PBKDF2", i64::from(p.iteration_count)),
+        Kdf::Scrypt(p) => {
+            let (n, r, par) = (p.cost_parameter, p.block_size, p.parallelization);
+            let memory = 128 * u128::from(n) * u128::from(r);
+            if memory > MAX_SCRYPT_MEMORY || par > MAX_SCRYPT_P {
+                return Err(Error::new(format!(
+                    "scrypt with N={n}, r={r}, p={par} asks for more than cardca allows \
+                     (128*N*r at most 1 GiB, p at most {MAX_SCRYPT_P})"
+                ))
+                .hint("re-encrypt the key with OpenSSL's defaults: openssl pkcs8 -topk8 -v2 aes-256-cbc"));
+            }
+            Ok(())
+        }
+        _ => Err(Error::new("unsupported key derivation function in the key file")),
     }
-    Ok(buf)
+}
+
+/// PBKDF2 and PKCS#12 MAC iteration counts: positive and bounded.
+fn check_iterations(what: &str, count: i64) -> Result<()> {
+    if count < 1 || count as u64 > MAX_ITERATIONS {
+        return Err(Error::new(format!(
+            "{what} with {count} iterations: cardca accepts 1 to {MAX_ITERATIONS}"
+        ))
+        .hint("re-encrypt the key with OpenSSL's defaults (openssl pkcs8 -topk8, openssl pkcs12 -export)"));
+    }
+    Ok(())
 }
 
 /// What kind of container the bytes are, told by PEM label or DER shape.
@@ -146,17 +187,41 @@ pub fn parse(bytes: &[u8], password: Option<&SecretString>) -> Result<Imported> 
             .ok_or_else(|| Error::new("the key is encrypted and no password was given"))
     };
     let key_only = |key| Imported { key, certs: Vec::new() };
-    match classify(bytes)? {
+    let imported = match classify(bytes)? {
         Form::Pkcs8(der) => pkcs8_key(&der).map(key_only),
         Form::EncryptedPkcs8(der) => decrypt_pkcs8(&der, pass()?).map(key_only),
         Form::Pkcs1(der) => rsa_key(&der).map(key_only),
         Form::Sec1(der) => ec_key(&der, None).map(key_only),
         Form::Pkcs12(der) => pkcs12_contents(&der, pass()?),
+    }?;
+    // A CA key must be one tbs-build would certify: the same rules (RSA
+    // size and exponent 65537, a point on the curve) in the same place.
+    cardca::policy::check_subject_key(&imported.key.spki()?)?;
+    Ok(imported)
+}
+
+/// The work a file's key derivations ask for, checked without a password:
+/// card-keygen asks for the password only after this passed.
+pub fn check_limits(bytes: &[u8]) -> Result<()> {
+    match classify(bytes)? {
+        Form::EncryptedPkcs8(der) => {
+            let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der).context("encrypted PKCS#8")?;
+            check_kdf(&info.encryption_algorithm)
+        }
+        Form::Pkcs12(der) => {
+            let pfx = pkcs12::pfx::Pfx::from_der(&der).context("PKCS#12")?;
+            match &pfx.mac_data {
+                Some(mac) => check_iterations("the PKCS#12 MAC's key derivation", i64::from(mac.iterations)),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
     }
 }
 
 fn decrypt_pkcs8(der: &[u8], password: &str) -> Result<Material> {
     let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(der).context("encrypted PKCS#8")?;
+    check_kdf(&info.encryption_algorithm)?;
     let plain = info.decrypt(password).map_err(|e| {
         Error::new(format!("cannot decrypt the key: wrong password or unsupported cipher ({e})"))
     })?;
@@ -197,10 +262,8 @@ fn rsa_key(der: &[u8]) -> Result<Material> {
     if k.other_prime_infos.is_some() {
         return Err(Error::new("multi-prime RSA keys are not supported"));
     }
-    let bits = keys::bit_len(k.modulus.as_bytes());
-    if bits < 2048 {
-        return Err(Error::new(format!("RSA key of {bits} bits: cardca only signs with 2048 bits or more")));
-    }
+    // Size and exponent are checked with every other key type, by the
+    // policy tbs-build applies to CSRs (see `parse`).
     let secret = |u: cardca::der::asn1::UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
     Ok(Material::Rsa {
         n: k.modulus.as_bytes().to_vec(),
@@ -290,6 +353,7 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
                     eci.content_enc_alg.oid
                 ))
             })?;
+            check_kdf(&scheme)?;
             let cipher = eci.encrypted_content.ok_or_else(|| Error::new("EncryptedData without content"))?;
             Zeroizing::new(
                 scheme
@@ -345,6 +409,7 @@ fn bag_value(bag: &pkcs12::SafeBag) -> Result<&[u8]> {
 /// PKCS#12 KDF with the MAC's own hash. A mismatch means a wrong password
 /// (or a corrupted file); either way nothing is imported.
 fn verify_mac(mac: &pkcs12::MacData, password: &str, data: &[u8]) -> Result<()> {
+    check_iterations("the PKCS#12 MAC's key derivation", i64::from(mac.iterations))?;
     let salt = mac.mac_salt.as_bytes();
     let rounds = mac.iterations;
     let alg = mac.mac.algorithm.oid;

@@ -99,9 +99,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 flags.parse(&f, &mut parser)?;
             }
-            Arg::Long("token") => {
-                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
-            }
+            Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("type") => {
                 set_once(&mut spec, value_with(&mut parser, "--type", KeySpec::parse)?, "--type")?
             }
@@ -148,6 +146,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
     let (tok, session) = cardca::session::open_rw(&ctx, &args.flags, &args.token)?;
     refuse_taken_label(&session, &tok, &args.label)?;
+    if let Some(id) = &args.id {
+        refuse_taken_id(&session, &tok, id)?;
+    }
 
     let made = match (&args.source, imported) {
         (Source::Generate(spec), _) => generate(&session, *spec, &args)?,
@@ -163,7 +164,10 @@ fn run(args: Vec<OsString>) -> Result<()> {
 }
 
 fn read_import(path: &str, pass_source: Option<&PinSource>) -> Result<import::Imported> {
+    // Key material and the password follow: no core file may hold them.
+    pin::forbid_core_dumps()?;
     let bytes = import::read_file(path)?;
+    import::check_limits(&bytes).with_context(|| format!("reading {path}"))?;
     let password = if import::needs_password(&bytes).with_context(|| format!("reading {path}"))? {
         Some(pin::obtain(pass_source, &format!("password for {path}"), "--pass-source", false)?)
     } else {
@@ -182,35 +186,49 @@ struct Made {
 /// A second key with the same label would make every `object=` URI for it
 /// ambiguous; refuse before creating anything.
 fn refuse_taken_label(session: &Session, tok: &Token, label: &str) -> Result<()> {
+    let mut taken = Vec::new();
     for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
-        let found = session
-            .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
-            .context("C_FindObjects")?;
-        if let Some(&h) = found.first() {
-            return Err(Error::new(format!(
-                "a key labelled {label:?} is already on {}: {}",
-                tok.describe(),
-                token::object_uri(session, tok, h)
-            ))
-            .hint("choose another --label"));
-        }
+        taken.extend(
+            session
+                .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+                .context("C_FindObjects")?,
+        );
     }
-    Ok(())
+    refuse_taken(session, tok, &taken, &format!("labelled {label:?}"))
+        .map_err(|e| e.hint("choose another --label"))
 }
 
+/// A second object with the key's CKA_ID would make `id=` URIs ambiguous
+/// and could pair the key with another key's public half or certificate;
+/// refuse before creating anything.
 fn refuse_taken_id(session: &Session, tok: &Token, id: &[u8]) -> Result<()> {
-    let found = session
-        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.to_vec())])
-        .context("C_FindObjects")?;
-    if let Some(&h) = found.first() {
-        return Err(Error::new(format!(
-            "a private key with id {} is already on {}: {}",
-            hex::encode(id),
-            tok.describe(),
-            token::object_uri(session, tok, h)
-        )));
+    let taken = session.find_objects(&[Attribute::Id(id.to_vec())]).context("C_FindObjects")?;
+    refuse_taken(session, tok, &taken, &format!("with id {}", hex::encode(id)))
+        .map_err(|e| e.hint("choose another --id, or remove the objects first"))
+}
+
+fn refuse_taken(session: &Session, tok: &Token, taken: &[ObjectHandle], what: &str) -> Result<()> {
+    if taken.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let mut uris: Vec<String> =
+        taken.iter().map(|&h| format!("\n  {}", token::object_uri(session, tok, h))).collect();
+    uris.sort();
+    Err(Error::new(format!(
+        "{} already on {}:{}",
+        objects_phrase(taken.len(), what),
+        tok.describe(),
+        uris.concat()
+    )))
+}
+
+/// "an object labelled "k" is", "2 objects with id 01 are".
+fn objects_phrase(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("an object {what} is")
+    } else {
+        format!("{n} objects {what} are")
+    }
 }
 
 fn generate(session: &Session, spec: KeySpec, args: &Args) -> Result<Made> {
@@ -278,7 +296,11 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
     let spec = imp.key.spec();
     let spki = imp.key.spki()?;
     let id = args.id.clone().unwrap_or_else(|| keys::key_id(&spki));
-    refuse_taken_id(session, tok, &id)?;
+    // An explicit --id was checked in run(); the key identifier is taken
+    // when this very key is on the token already.
+    if args.id.is_none() {
+        refuse_taken_id(session, tok, &id)?;
+    }
     let common = [Attribute::Label(args.label.as_bytes().to_vec()), Attribute::Id(id.clone())];
 
     let mut private = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
@@ -381,7 +403,7 @@ fn own_certificate<'a>(certs: &'a [Vec<u8>], spki: &SubjectPublicKeyInfoOwned) -
         }
     }
     if !certs.is_empty() {
-        eprintln!("card-keygen: warning: no certificate in the file matches the key; none stored");
+        cli::warn("no certificate in the file matches the key; none stored");
     }
     Ok(None)
 }

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use cardca::cli::{self, set_once, value_with, TokenFlags};
+use cardca::cli::{self, set_once, TokenFlags};
 use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cardca::cryptoki::session::Session;
@@ -38,7 +38,8 @@ Options:
       --token URI        only tokens (and with object attributes, objects)
                          that match the RFC 7512 URI
       --objects          list objects instead of tokens
-      --login            log in to list private objects too
+      --login            log in to list private objects too (the selector
+                         must name exactly one token)
       --uri              print one object URI per line
       --json             print tokens with their objects as JSON
       --pem              print the certificates and public keys as PEM
@@ -84,9 +85,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 flags.parse(&f, &mut parser)?;
             }
-            Arg::Long("token") => {
-                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
-            }
+            Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("login") => login = true,
             Arg::Long("objects") => objects = true,
             Arg::Long("uri") => set_once(&mut format, Format::Uri, "an output format")?,
@@ -112,6 +111,23 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         ));
     }
     Ok(Args { flags, token, login, format })
+}
+
+/// One PIN is for one token: tried on every matching token, it would count
+/// a wrong try on each token it does not belong to (and reveal it to each).
+/// So `--login` needs a selector that names exactly one token, checked
+/// before any login.
+fn refuse_login_on_several(args: &Args, tokens: &[Token]) -> Result<()> {
+    let initialised: Vec<&Token> = tokens.iter().filter(|t| t.info.token_initialized()).collect();
+    if !args.login || initialised.len() <= 1 {
+        return Ok(());
+    }
+    let what = match &args.token {
+        Some(uri) => format!("--login: {} tokens match {}", initialised.len(), uri.token_part()),
+        None => format!("--login: {} tokens are present", initialised.len()),
+    };
+    Err(token::ambiguous(&what, initialised.iter().map(|t| format!("slot {}: {}", t.slot.id(), t.uri())))
+        .hint("name one token with --token (token=, serial=); a PIN is tried on one token only"))
 }
 
 /// What card-ls prints: text, or PEM objects for the shared writer.
@@ -154,6 +170,7 @@ fn listing(args: &Args) -> Result<Output> {
         }
         None => token::tokens(&ctx)?,
     };
+    refuse_login_on_several(args, &tokens)?;
     let mut out = String::new();
     match args.format {
         Format::Tokens => {

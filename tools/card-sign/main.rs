@@ -97,7 +97,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 flags.parse(&f, &mut parser)?;
             }
-            Arg::Long("key") => set_once(&mut key, value_with(&mut parser, "--key", Uri::parse)?, "--key")?,
+            Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {

@@ -112,9 +112,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             }
             Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
-            Arg::Long("token") => {
-                set_once(&mut token, value_with(&mut parser, "--token", Uri::parse)?, "--token")?
-            }
+            Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
             Arg::Long("id") => set_once(&mut id, value_with(&mut parser, "--id", hex::decode)?, "--id")?,
             Arg::Long("revoke") => {
@@ -245,7 +243,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
                             failure = refused;
                         }
                         for note in db.take_notes() {
-                            eprintln!("cert-store: {note}");
+                            cli::warn(note);
                         }
                     }
                     None => {
@@ -293,7 +291,7 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     let when = db::time_text(&time::x509_time(now)?)?;
     let revoked = db.revoke(&serials, &when, reason);
     for note in db.take_notes() {
-        eprintln!("cert-store: {note}");
+        cli::warn(note);
     }
     for e in revoked? {
         eprintln!(

@@ -79,7 +79,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 flags.parse(&f, &mut parser)?;
             }
-            Arg::Long("key") => set_once(&mut key, value_with(&mut parser, "--key", Uri::parse)?, "--key")?,
+            Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
             Arg::Long("subject") => {
                 set_once(&mut subject, value_with(&mut parser, "--subject", names::parse_dn)?, "--subject")?
             }

@@ -68,7 +68,7 @@ pub fn build(
     }
     let entries = db.entries();
     for note in db.take_notes() {
-        eprintln!("tbs-build: {note}");
+        cardca::cli::warn(note);
     }
     let mut revoked = Vec::new();
     for entry in entries?.into_iter().filter(|e| e.status == 'R') {
