@@ -82,7 +82,9 @@ extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 CNF
-fresh_db() { mkdir -p "$1/certs"; : > "$1/index.txt"; }
+# Both sides issue the same eight subjects over and over: unique_subject
+# = no, as in openssl.cnf below (a missing index.txt.attr means yes).
+fresh_db() { mkdir -p "$1/certs"; : > "$1/index.txt"; echo "unique_subject = no" > "$1/index.txt.attr"; }
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
