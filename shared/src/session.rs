@@ -110,8 +110,7 @@ impl KeySession {
     /// The key, its public key, the token's mechanisms and the PIN, for
     /// signers on other sessions (other threads).
     pub fn signer_spec(&self) -> Result<SignerSpec> {
-        let mechanisms =
-            self.parts()?.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
+        let mechanisms = crate::sign::Mechanisms::read(&self.parts()?.ctx, self.token.slot)?;
         Ok(SignerSpec { key: self.key, spki: self.spki.clone().into(), mechanisms, pin: self.pin.clone() })
     }
 
