@@ -25,8 +25,9 @@ pub struct KeySession {
     pin: Option<SecretString>,
 }
 
-/// The module and session, dropped (C_CloseSession, C_Finalize) in this
-/// order and under the token lock: SoftHSM2 writes its files then too.
+/// The module and session, dropped (C_CloseSession) under the token lock:
+/// SoftHSM2 writes its files then too. The module itself stays loaded
+/// until the process exits (`token::load`).
 struct Open {
     session: Session,
     ctx: Pkcs11,
@@ -65,7 +66,7 @@ impl KeySession {
     ) -> Result<KeySession> {
         let _lock = token::lock();
         // Moved in after the lock, so dropped before it: a failed open
-        // also finalises the module under the lock.
+        // also closes its session under the lock.
         let ctx = ctx;
         let (token, uri) = match (key_uri, expect) {
             (Some(uri), _) => (token::select(&ctx, uri)?, uri.clone()),

@@ -138,7 +138,7 @@ enum Output {
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    // Everything that touches the token happens (and is finalised) under
+    // Everything that touches the token happens (sessions closed too) under
     // the lock inside listing(); printing happens after it is released.
     match listing(&args)? {
         Output::Pem(objects) => {

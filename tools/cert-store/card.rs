@@ -24,7 +24,7 @@ pub struct Card {
 
 impl Drop for Card {
     fn drop(&mut self) {
-        // C_CloseSession and C_Finalize under the lock too: SoftHSM2
+        // C_CloseSession under the lock too: SoftHSM2
         // writes its files then.
         let _lock = token::lock();
         self.open.take();

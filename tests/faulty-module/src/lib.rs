@@ -172,6 +172,7 @@ fn load() -> Result<Loaded, String> {
     let mut ours = real;
     ours.C_GetFunctionList = Some(C_GetFunctionList);
     ours.C_Initialize = Some(initialize);
+    ours.C_Finalize = Some(finalize);
     ours.C_GetTokenInfo = Some(get_token_info);
     ours.C_GetMechanismList = Some(get_mechanism_list);
     ours.C_Login = Some(login);
@@ -244,6 +245,12 @@ unsafe extern "C" fn initialize(args: CK_VOID_PTR) -> CK_RV {
         }
         _ => real!(l, C_Initialize(args)),
     }
+}
+
+unsafe extern "C" fn finalize(reserved: CK_VOID_PTR) -> CK_RV {
+    let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
+    l.faults.log(format_args!("C_Finalize"));
+    real!(l, C_Finalize(reserved))
 }
 
 unsafe extern "C" fn get_token_info(slot: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) -> CK_RV {
