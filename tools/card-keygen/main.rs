@@ -135,13 +135,15 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    let _lock = token::lock();
-    // A bad key file fails before the token is touched.
+    // A bad key file fails before the token is touched, and the key (from
+    // stdin, perhaps) and its password are read before the token lock is
+    // taken.
     let imported = match &args.source {
         Source::Import(path) => Some(read_import(path, args.pass_source.as_ref())?),
         Source::Generate(_) => None,
     };
     let out = io::Writer::stdout(false)?;
+    let _lock = token::lock(args.flags.module.as_deref(), Some(&args.token));
     let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
     // What the token cannot do is refused before the login and before
     // anything is created: a key it cannot sign with is no CA key.

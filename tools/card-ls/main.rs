@@ -157,7 +157,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
 }
 
 fn listing(args: &Args) -> Result<Output> {
-    let _lock = token::lock();
+    let _lock = token::lock(args.flags.module.as_deref(), args.token.as_ref());
     let ctx = token::load(args.flags.module.as_deref(), args.token.as_ref())?;
     let tokens: Vec<Token> = match &args.token {
         Some(uri) => {

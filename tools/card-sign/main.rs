@@ -214,6 +214,7 @@ fn sign_stream(
     let stop = AtomicBool::new(false);
     let sessions: Vec<_> = (0..args.jobs).map(|_| ks.fork()).collect::<Result<_>>()?;
     let spec = ks.signer_spec()?;
+    let module = ks.module();
     std::thread::scope(|scope| {
         for session in sessions {
             let (jobs, results, stop, spec) = (Arc::clone(&jobs), result_tx.clone(), &stop, spec.clone());
@@ -239,7 +240,7 @@ fn sign_stream(
                     }
                 }
                 // C_CloseSession under the token lock, like every change.
-                let _lock = cardca::token::lock();
+                let _lock = cardca::token::lock_module(module);
                 drop(signer);
                 drop(session);
             });
