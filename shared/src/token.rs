@@ -185,6 +185,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// C_Finalize; the operating system closes what the module holds.
 static KEPT: std::sync::Mutex<Vec<Pkcs11>> = std::sync::Mutex::new(Vec::new());
 
+/// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was
+/// initialised for one thread, and nothing may call it from two.
+static SINGLE_THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the loaded module may be called from several threads at once
+/// (`card-sign --jobs`). Only what the module says can be known: one that
+/// accepts CKF_OS_LOCKING_OK promises to be thread-safe.
+pub fn threads_ok() -> bool {
+    !SINGLE_THREADED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Loads and initialises the module, and keeps it loaded until the process
 /// exits (see [`KEPT`]). A module that another part of the process already
 /// initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED).
@@ -195,7 +206,17 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
             .context("cannot load the PKCS#11 module")
             .hint("check --module, module-path= or $CARDCA_MODULE")
     })?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(Error::from) {
+    let init = |flags| ctx.initialize(CInitializeArgs::new(flags)).map_err(Error::from);
+    let done = match init(CInitializeFlags::OS_LOCKING_OK) {
+        // PKCS#11 section 5.4: a module that cannot use the system's locks
+        // may still be used by one thread at a time.
+        Err(e) if e.is_ckr(RvError::CantLock) => {
+            SINGLE_THREADED.store(true, std::sync::atomic::Ordering::SeqCst);
+            init(CInitializeFlags::empty())
+        }
+        other => other,
+    };
+    match done {
         Ok(()) => {}
         Err(e) if e.is_ckr(RvError::CryptokiAlreadyInitialized) => {}
         Err(e) => return Err(e.context(format!("initialising {}", path.display()))),

@@ -212,6 +212,14 @@ fn sign_stream(
     });
     let jobs = Arc::new(Mutex::new(job_rx));
     let stop = AtomicBool::new(false);
+    if args.jobs > 1 && !cardca::token::threads_ok() {
+        return Err(Error::new(format!(
+            "--jobs {}: the module {} cannot lock for several threads (C_Initialize: CKR_CANT_LOCK)",
+            args.jobs,
+            ks.module().display()
+        ))
+        .hint("sign with --jobs 1"));
+    }
     let sessions: Vec<_> = (0..args.jobs).map(|_| ks.fork()).collect::<Result<_>>()?;
     let spec = ks.signer_spec()?;
     let module = ks.module();
