@@ -449,7 +449,9 @@ impl Mechanisms {
                 "this token has neither {c} nor {raw}: it cannot make {} signatures",
                 alg.name()
             ))),
-            None => Err(Error::new(format!("this token has no {raw}: it cannot make {} signatures", alg.name()))),
+            None => {
+                Err(Error::new(format!("this token has no {raw}: it cannot make {} signatures", alg.name())))
+            }
         }
     }
 
@@ -576,9 +578,15 @@ impl<'s> Signer<'s> {
             (SigAlg::RsaPkcs1(Hash::Sha384), true) => (Mechanism::Sha384RsaPkcs, message.clone()),
             (SigAlg::RsaPkcs1(Hash::Sha512), true) => (Mechanism::Sha512RsaPkcs, message.clone()),
             (SigAlg::RsaPkcs1(h), false) => (Mechanism::RsaPkcs, h.digest_info(&h.digest(&message))?),
-            (SigAlg::RsaPss(h @ Hash::Sha256), true) => (Mechanism::Sha256RsaPkcsPss(pss(h)), message.clone()),
-            (SigAlg::RsaPss(h @ Hash::Sha384), true) => (Mechanism::Sha384RsaPkcsPss(pss(h)), message.clone()),
-            (SigAlg::RsaPss(h @ Hash::Sha512), true) => (Mechanism::Sha512RsaPkcsPss(pss(h)), message.clone()),
+            (SigAlg::RsaPss(h @ Hash::Sha256), true) => {
+                (Mechanism::Sha256RsaPkcsPss(pss(h)), message.clone())
+            }
+            (SigAlg::RsaPss(h @ Hash::Sha384), true) => {
+                (Mechanism::Sha384RsaPkcsPss(pss(h)), message.clone())
+            }
+            (SigAlg::RsaPss(h @ Hash::Sha512), true) => {
+                (Mechanism::Sha512RsaPkcsPss(pss(h)), message.clone())
+            }
             (SigAlg::RsaPss(h), false) => (Mechanism::RsaPkcsPss(pss(h)), h.digest(&message)),
             (SigAlg::Ecdsa(Hash::Sha256), true) => (Mechanism::EcdsaSha256, message.clone()),
             (SigAlg::Ecdsa(Hash::Sha384), true) => (Mechanism::EcdsaSha384, message.clone()),

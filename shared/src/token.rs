@@ -146,7 +146,10 @@ fn lock_path(module: &Path) -> Option<PathBuf> {
         return Some(beside);
     }
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
-    Some(PathBuf::from(runtime).join(format!("cardca-{:016x}.lock", fnv1a(store.as_os_str().as_encoded_bytes()))))
+    Some(
+        PathBuf::from(runtime)
+            .join(format!("cardca-{:016x}.lock", fnv1a(store.as_os_str().as_encoded_bytes()))),
+    )
 }
 
 /// SoftHSM2's token directory when it keeps tokens in files (its default
@@ -322,13 +325,12 @@ pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
             // which openCryptoki fills with "        19:44:54". cryptoki
             // 0.12 offers no way to read the rest of such a token's info.
             Err(e) if e.ckr().is_none() => {
-                return Err(e
-                    .context(format!(
-                        "reading the token in slot {}: its clock (utcTime in C_GetTokenInfo) is not in the \
+                return Err(e.context(format!(
+                    "reading the token in slot {}: its clock (utcTime in C_GetTokenInfo) is not in the \
                          PKCS#11 form, and the PKCS#11 crate cardca uses (cryptoki 0.12) cannot read the \
                          token info without it",
-                        slot.id()
-                    )))
+                    slot.id()
+                )))
             }
             Err(e) => return Err(e.context(format!("reading the token in slot {}", slot.id()))),
         };

@@ -229,7 +229,9 @@ unsafe extern "C" fn initialize(args: CK_VOID_PTR) -> CK_RV {
     } else {
         // SAFETY: an init string in pReserved is NUL-terminated (NSS's
         // convention, the one cardca follows).
-        unsafe { std::ffi::CStr::from_ptr(reserved as *const std::ffi::c_char) }.to_string_lossy().into_owned()
+        unsafe { std::ffi::CStr::from_ptr(reserved as *const std::ffi::c_char) }
+            .to_string_lossy()
+            .into_owned()
     };
     l.faults.log(format_args!("C_Initialize flags={flags:#x} reserved={reserved_text}"));
     if let Some(rv) = l.faults.initialize.filter(|_| flags & CKF_OS_LOCKING_OK != 0) {
