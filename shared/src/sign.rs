@@ -686,6 +686,23 @@ mod tests {
         }
     }
 
+    /// Combined mechanism first, then the raw one, never one not listed.
+    #[test]
+    fn mechanism_routes() {
+        use MechanismType as M;
+        let list = |ms: &[MechanismType]| Mechanisms(ms.to_vec());
+        let pss = SigAlg::RsaPss(Hash::Sha256);
+        assert_eq!(list(&[M::SHA256_RSA_PKCS_PSS, M::RSA_PKCS_PSS]).route(pss).expect("on"), Route::OnToken);
+        assert_eq!(list(&[M::RSA_PKCS_PSS]).route(pss).expect("host"), Route::OnHost);
+        let e = list(&[M::RSA_PKCS, M::SHA256_RSA_PKCS]).route(pss).expect_err("no pss");
+        assert!(e.to_string().contains("neither CKM_SHA256_RSA_PKCS_PSS nor CKM_RSA_PKCS_PSS"), "{e}");
+        let e = list(&[M::ECDSA]).route(SigAlg::Ed25519).expect_err("no eddsa");
+        assert!(e.to_string().contains("no CKM_EDDSA: it cannot make Ed25519 signatures"), "{e}");
+        let e = list(&[M::RSA_PKCS_KEY_PAIR_GEN]).keygen(KeySpec::Ec(Curve::P256)).expect_err("no ec");
+        assert!(e.to_string().contains("no CKM_EC_KEY_PAIR_GEN: it cannot make EC keys"), "{e}");
+        assert!(list(&[M::RSA_PKCS_KEY_PAIR_GEN]).keygen(KeySpec::Rsa(2048)).is_ok());
+    }
+
     #[test]
     fn ecdsa_conversion() {
         let mut raw = vec![0u8; 64];

@@ -501,3 +501,23 @@ pub fn create_certificate(
     ];
     session.create_object(&template).context("storing the certificate (C_CreateObject)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock file's name in $XDG_RUNTIME_DIR must be the same in every
+    /// build: FNV-1a's published test vectors.
+    #[test]
+    fn fnv1a_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    /// Only modules that can reach SoftHSM2's file store take the lock.
+    #[test]
+    fn lock_only_for_softhsm_and_p11_kit() {
+        assert!(lock_path(Path::new("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")).is_none());
+        assert!(lock_path(Path::new("/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1")).is_none());
+    }
+}
