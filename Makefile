@@ -12,6 +12,8 @@ DESTDIR ?=
 CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 export CARDCA_VENV := $(VENV)
+# The fault-injecting PKCS#11 module the golden tests load (tests/faulty-module).
+export CARDCA_FAULTY_MODULE := $(CURDIR)/target/debug/libcardca_faulty_module.so
 
 TOOLS := card-ls card-init card-keygen csr-make tbs-build card-sign cert-store
 PAGES1 := $(TOOLS:%=man/%.1)
@@ -33,6 +35,7 @@ lint:
 	mandoc -Tlint -W warning $(PAGES1) $(PAGES7)
 
 test:
+	$(CARGO) build --locked -p cardca-faulty-module
 	$(CARGO) test --workspace --locked
 
 check: deps lint test

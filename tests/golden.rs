@@ -48,6 +48,10 @@ fn main() {
         eprintln!("golden: SoftHSM2 is not installed (run `make check`, which installs it)");
         std::process::exit(1);
     });
+    let faulty = faulty_module().unwrap_or_else(|e| {
+        eprintln!("golden: {e}");
+        std::process::exit(1);
+    });
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -57,7 +61,7 @@ fn main() {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(i) else { break };
                 let label = format!("{}/{}", case.tool, case.name);
-                match run_case(case, module, overwrite) {
+                match run_case(case, module, &faulty, overwrite) {
                     Ok(()) => println!("golden {label} ... ok"),
                     Err(report) => {
                         println!("golden {label} ... FAILED");
@@ -112,7 +116,31 @@ fn read(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok()
 }
 
-fn run_case(case: &Case, module: &str, overwrite: bool) -> Result<(), String> {
+/// The fault-injecting module (`tests/faulty-module`): `$CARDCA_FAULTY_MODULE`
+/// when `make check` built it, else built here, beside the tools, with the
+/// same profile. Cases load it as `$FAULTY_MODULE`; it wraps `$MODULE`.
+fn faulty_module() -> Result<String, String> {
+    if let Ok(path) = std::env::var("CARDCA_FAULTY_MODULE") {
+        return Ok(path);
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_card-ls")).parent().expect("bin dir");
+    let profile = match file_name(bin_dir).as_str() {
+        "debug" => "dev".to_string(),
+        other => other.to_string(),
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--locked", "-p", "cardca-faulty-module", "--profile", &profile])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .map_err(|e| format!("building tests/faulty-module: {e}"))?;
+    if !status.success() {
+        return Err(format!("building tests/faulty-module failed ({status})"));
+    }
+    Ok(bin_dir.join("libcardca_faulty_module.so").display().to_string())
+}
+
+fn run_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Result<(), String> {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden").join(&case.tool).join(&case.name);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("tokens")).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
@@ -137,6 +165,8 @@ fn run_case(case: &Case, module: &str, overwrite: bool) -> Result<(), String> {
         ("SOFTHSM2_CONF".into(), conf.display().to_string()),
         ("CARDCA_MODULE".into(), module.into()),
         ("MODULE".into(), module.into()),
+        ("FAULTY_MODULE".into(), faulty.into()),
+        ("FAULTY_REAL_MODULE".into(), module.into()),
         ("FIXTURES".into(), fixtures.display().to_string()),
         ("CASE".into(), case.dir.display().to_string()),
     ];

@@ -61,6 +61,11 @@ impl PinSource {
     /// Reads the secret. One trailing newline (LF or CRLF) is stripped from
     /// files and descriptors, so `echo 1234 > pin` works.
     pub fn read(&self) -> Result<SecretString> {
+        // A descriptor may be a pipe someone writes to later.
+        crate::token::unlocked(|| self.read_now())
+    }
+
+    fn read_now(&self) -> Result<SecretString> {
         forbid_core_dumps()?;
         let too_long = |e: Error| e.context("not a PIN");
         match self {
@@ -169,6 +174,11 @@ pub fn have_tty() -> bool {
 /// line-reading library grows a String and keeps a read buffer, leaving
 /// copies of the PIN in freed memory).
 pub fn prompt(what: &str) -> Result<SecretString> {
+    // Nobody waits on the token lock while a person types.
+    crate::token::unlocked(|| prompt_now(what))
+}
+
+fn prompt_now(what: &str) -> Result<SecretString> {
     use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
     forbid_core_dumps()?;
     let mut tty = OpenOptions::new().read(true).write(true).open("/dev/tty").context("opening /dev/tty")?;

@@ -23,10 +23,13 @@ pub struct KeySession {
     pub spki: SubjectPublicKeyInfoOwned,
     pub uri: Uri,
     pin: Option<SecretString>,
+    /// The module's path, for its token lock.
+    module: std::path::PathBuf,
 }
 
-/// The module and session, dropped (C_CloseSession, C_Finalize) in this
-/// order and under the token lock: SoftHSM2 writes its files then too.
+/// The module and session, dropped (C_CloseSession) under the token lock:
+/// SoftHSM2 writes its files then too. The module itself stays loaded
+/// until the process exits (`token::load`).
 struct Open {
     session: Session,
     ctx: Pkcs11,
@@ -34,7 +37,7 @@ struct Open {
 
 impl Drop for KeySession {
     fn drop(&mut self) {
-        let _lock = token::lock();
+        let _lock = self.lock();
         self.open.take();
     }
 }
@@ -49,7 +52,7 @@ impl KeySession {
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
         let ctx = {
-            let _lock = token::lock();
+            let _lock = token::lock(flags.module.as_deref(), key_uri);
             token::load(flags.module.as_deref(), key_uri)?
         };
         KeySession::open_loaded(ctx, flags, key_uri, expect)
@@ -63,9 +66,10 @@ impl KeySession {
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
-        let _lock = token::lock();
+        let module = token::module_path(flags.module.as_deref(), key_uri)?;
+        let _lock = token::lock_module(&module);
         // Moved in after the lock, so dropped before it: a failed open
-        // also finalises the module under the lock.
+        // also closes its session under the lock.
         let ctx = ctx;
         let (token, uri) = match (key_uri, expect) {
             (Some(uri), _) => (token::select(&ctx, uri)?, uri.clone()),
@@ -91,7 +95,17 @@ impl KeySession {
             }
         }
         let uri = token::object_uri(&session, &token, key);
-        Ok(KeySession { open: Some(Open { session, ctx }), token, key, spki, uri, pin })
+        Ok(KeySession { open: Some(Open { session, ctx }), token, key, spki, uri, pin, module })
+    }
+
+    /// The token lock of this key's module.
+    pub fn lock(&self) -> token::Lock {
+        token::lock_module(&self.module)
+    }
+
+    /// The module's path (for [`token::lock_module`] on other threads).
+    pub fn module(&self) -> &std::path::Path {
+        &self.module
     }
 
     fn parts(&self) -> Result<&Open> {
@@ -110,8 +124,7 @@ impl KeySession {
     /// The key, its public key, the token's mechanisms and the PIN, for
     /// signers on other sessions (other threads).
     pub fn signer_spec(&self) -> Result<SignerSpec> {
-        let mechanisms =
-            self.parts()?.ctx.get_mechanism_list(self.token.slot).context("C_GetMechanismList")?;
+        let mechanisms = crate::sign::Mechanisms::read(&self.parts()?.ctx, self.token.slot)?;
         Ok(SignerSpec { key: self.key, spki: self.spki.clone().into(), mechanisms, pin: self.pin.clone() })
     }
 
@@ -119,7 +132,7 @@ impl KeySession {
     /// belongs to the application, so it needs no second one (PKCS#11
     /// section 5.6).
     pub fn fork(&self) -> Result<Session> {
-        let _lock = token::lock();
+        let _lock = self.lock();
         self.parts()?.ctx.open_ro_session(self.token.slot).context("C_OpenSession")
     }
 }

@@ -183,6 +183,39 @@ impl SigAlg {
         }
     }
 
+    /// The mechanism that hashes on the token, if PKCS#11 has one, and the
+    /// one that signs a hash made on the host (Ed25519 has only one).
+    fn mechanism_types(self) -> (Option<MechanismType>, MechanismType) {
+        use MechanismType as M;
+        match self {
+            SigAlg::RsaPkcs1(h) => (
+                Some(match h {
+                    Hash::Sha256 => M::SHA256_RSA_PKCS,
+                    Hash::Sha384 => M::SHA384_RSA_PKCS,
+                    Hash::Sha512 => M::SHA512_RSA_PKCS,
+                }),
+                M::RSA_PKCS,
+            ),
+            SigAlg::RsaPss(h) => (
+                Some(match h {
+                    Hash::Sha256 => M::SHA256_RSA_PKCS_PSS,
+                    Hash::Sha384 => M::SHA384_RSA_PKCS_PSS,
+                    Hash::Sha512 => M::SHA512_RSA_PKCS_PSS,
+                }),
+                M::RSA_PKCS_PSS,
+            ),
+            SigAlg::Ecdsa(h) => (
+                Some(match h {
+                    Hash::Sha256 => M::ECDSA_SHA256,
+                    Hash::Sha384 => M::ECDSA_SHA384,
+                    Hash::Sha512 => M::ECDSA_SHA512,
+                }),
+                M::ECDSA,
+            ),
+            SigAlg::Ed25519 => (None, M::EDDSA),
+        }
+    }
+
     pub fn fits(self, spec: KeySpec) -> bool {
         matches!(
             (self, spec),
@@ -380,13 +413,72 @@ fn ring_algorithm(
     })
 }
 
+/// Where a signature's hash is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The token has the combined mechanism (CKM_SHA256_RSA_PKCS, ...).
+    OnToken,
+    /// The token signs a hash made here (CKM_RSA_PKCS, CKM_ECDSA, ...).
+    OnHost,
+}
+
+/// A token's mechanism list (C_GetMechanismList): cardca uses only the
+/// mechanisms in it, and a refusal names the one that is missing, because
+/// a token asked for another one fails later with a bare
+/// CKR_MECHANISM_INVALID (or, worse, in the middle of a stream).
+#[derive(Debug, Clone, Default)]
+pub struct Mechanisms(Vec<MechanismType>);
+
+impl Mechanisms {
+    pub fn read(ctx: &cryptoki::context::Pkcs11, slot: cryptoki::slot::Slot) -> Result<Mechanisms> {
+        Ok(Mechanisms(ctx.get_mechanism_list(slot).context("C_GetMechanismList")?))
+    }
+
+    pub fn has(&self, m: MechanismType) -> bool {
+        self.0.contains(&m)
+    }
+
+    /// How the token can make `alg` signatures, or which mechanisms it
+    /// lacks for them.
+    pub fn route(&self, alg: SigAlg) -> Result<Route> {
+        let (combined, raw) = alg.mechanism_types();
+        match combined {
+            Some(c) if self.has(c) => Ok(Route::OnToken),
+            _ if self.has(raw) => Ok(Route::OnHost),
+            Some(c) => Err(Error::new(format!(
+                "this token has neither {c} nor {raw}: it cannot make {} signatures",
+                alg.name()
+            ))),
+            None => {
+                Err(Error::new(format!("this token has no {raw}: it cannot make {} signatures", alg.name())))
+            }
+        }
+    }
+
+    /// The key pair generation mechanism for `spec`, if the token has it.
+    pub fn keygen(&self, spec: KeySpec) -> Result<Mechanism<'static>> {
+        let (m, mechanism, kind) = match spec {
+            KeySpec::Rsa(_) => (MechanismType::RSA_PKCS_KEY_PAIR_GEN, Mechanism::RsaPkcsKeyPairGen, "RSA"),
+            KeySpec::Ec(_) => (MechanismType::ECC_KEY_PAIR_GEN, Mechanism::EccKeyPairGen, "EC"),
+            KeySpec::Ed25519 => {
+                (MechanismType::ECC_EDWARDS_KEY_PAIR_GEN, Mechanism::EccEdwardsKeyPairGen, "Ed25519")
+            }
+        };
+        if self.has(m) {
+            Ok(mechanism)
+        } else {
+            Err(Error::new(format!("this token has no {m}: it cannot make {kind} keys")))
+        }
+    }
+}
+
 /// What a signer needs besides a session, owned and sendable, so that
 /// each signing thread can make a signer on its own session.
 #[derive(Clone)]
 pub struct SignerSpec {
     pub key: ObjectHandle,
     pub spki: Arc<SubjectPublicKeyInfoOwned>,
-    pub mechanisms: Vec<MechanismType>,
+    pub mechanisms: Mechanisms,
     pub pin: Option<SecretString>,
 }
 
@@ -405,7 +497,7 @@ pub struct Signer<'s> {
     /// CKA_ALWAYS_AUTHENTICATE keys need the PIN again before every
     /// signature (PKCS#11 section 5.2, context-specific login).
     context_pin: Option<SecretString>,
-    mechanisms: Vec<MechanismType>,
+    mechanisms: Mechanisms,
 }
 
 impl<'s> Signer<'s> {
@@ -415,7 +507,7 @@ impl<'s> Signer<'s> {
         session: &'s Session,
         key: ObjectHandle,
         spki: Arc<SubjectPublicKeyInfoOwned>,
-        mechanisms: Vec<MechanismType>,
+        mechanisms: Mechanisms,
         pin: Option<SecretString>,
     ) -> Result<Signer<'s>> {
         let spec = KeySpec::from_spki(&spki)?;
@@ -433,10 +525,6 @@ impl<'s> Signer<'s> {
             .hint("give the PIN with --pin-source instead of a PIN pad"));
         }
         Ok(Signer { session, key, spec, spki, context_pin: if always { pin } else { None }, mechanisms })
-    }
-
-    fn has(&self, m: MechanismType) -> bool {
-        self.mechanisms.contains(&m)
     }
 
     /// PKCS#11 section 5.2: the context-specific login comes after
@@ -477,49 +565,34 @@ impl<'s> Signer<'s> {
         if !alg.fits(self.spec) {
             return Err(Error::new(format!("a {} key cannot make {} signatures", self.spec, alg.name())));
         }
-        let (mechanism, data): (Mechanism, Vec<u8>) = match alg {
-            SigAlg::RsaPkcs1(h) => {
-                let combined = match h {
-                    Hash::Sha256 => (MechanismType::SHA256_RSA_PKCS, Mechanism::Sha256RsaPkcs),
-                    Hash::Sha384 => (MechanismType::SHA384_RSA_PKCS, Mechanism::Sha384RsaPkcs),
-                    Hash::Sha512 => (MechanismType::SHA512_RSA_PKCS, Mechanism::Sha512RsaPkcs),
-                };
-                if self.has(combined.0) {
-                    (combined.1, message.clone())
-                } else {
-                    (Mechanism::RsaPkcs, h.digest_info(&h.digest(&message))?)
-                }
+        // Hash on the token when it has the combined mechanism, else on the
+        // host for the raw one; the mechanism list decided which exists.
+        let on_token = self.mechanisms.route(alg)? == Route::OnToken;
+        let pss = |h: Hash| PkcsPssParams {
+            hash_alg: h.mechanism(),
+            mgf: h.mgf(),
+            s_len: (h.output_len() as u64).into(),
+        };
+        let (mechanism, data): (Mechanism, Vec<u8>) = match (alg, on_token) {
+            (SigAlg::RsaPkcs1(Hash::Sha256), true) => (Mechanism::Sha256RsaPkcs, message.clone()),
+            (SigAlg::RsaPkcs1(Hash::Sha384), true) => (Mechanism::Sha384RsaPkcs, message.clone()),
+            (SigAlg::RsaPkcs1(Hash::Sha512), true) => (Mechanism::Sha512RsaPkcs, message.clone()),
+            (SigAlg::RsaPkcs1(h), false) => (Mechanism::RsaPkcs, h.digest_info(&h.digest(&message))?),
+            (SigAlg::RsaPss(h @ Hash::Sha256), true) => {
+                (Mechanism::Sha256RsaPkcsPss(pss(h)), message.clone())
             }
-            SigAlg::RsaPss(h) => {
-                let params = PkcsPssParams {
-                    hash_alg: h.mechanism(),
-                    mgf: h.mgf(),
-                    s_len: (h.output_len() as u64).into(),
-                };
-                let combined = match h {
-                    Hash::Sha256 => (MechanismType::SHA256_RSA_PKCS_PSS, Mechanism::Sha256RsaPkcsPss(params)),
-                    Hash::Sha384 => (MechanismType::SHA384_RSA_PKCS_PSS, Mechanism::Sha384RsaPkcsPss(params)),
-                    Hash::Sha512 => (MechanismType::SHA512_RSA_PKCS_PSS, Mechanism::Sha512RsaPkcsPss(params)),
-                };
-                if self.has(combined.0) {
-                    (combined.1, message.clone())
-                } else {
-                    (Mechanism::RsaPkcsPss(params), h.digest(&message))
-                }
+            (SigAlg::RsaPss(h @ Hash::Sha384), true) => {
+                (Mechanism::Sha384RsaPkcsPss(pss(h)), message.clone())
             }
-            SigAlg::Ecdsa(h) => {
-                let combined = match h {
-                    Hash::Sha256 => (MechanismType::ECDSA_SHA256, Mechanism::EcdsaSha256),
-                    Hash::Sha384 => (MechanismType::ECDSA_SHA384, Mechanism::EcdsaSha384),
-                    Hash::Sha512 => (MechanismType::ECDSA_SHA512, Mechanism::EcdsaSha512),
-                };
-                if self.has(combined.0) {
-                    (combined.1, message.clone())
-                } else {
-                    (Mechanism::Ecdsa, h.digest(&message))
-                }
+            (SigAlg::RsaPss(h @ Hash::Sha512), true) => {
+                (Mechanism::Sha512RsaPkcsPss(pss(h)), message.clone())
             }
-            SigAlg::Ed25519 => {
+            (SigAlg::RsaPss(h), false) => (Mechanism::RsaPkcsPss(pss(h)), h.digest(&message)),
+            (SigAlg::Ecdsa(Hash::Sha256), true) => (Mechanism::EcdsaSha256, message.clone()),
+            (SigAlg::Ecdsa(Hash::Sha384), true) => (Mechanism::EcdsaSha384, message.clone()),
+            (SigAlg::Ecdsa(Hash::Sha512), true) => (Mechanism::EcdsaSha512, message.clone()),
+            (SigAlg::Ecdsa(h), false) => (Mechanism::Ecdsa, h.digest(&message)),
+            (SigAlg::Ed25519, _) => {
                 (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), message.clone())
             }
         };
@@ -611,6 +684,23 @@ mod tests {
             verify(&spki, alg, b"cardca", sig.as_bytes()).expect("verifies");
             assert!(verify(&spki, alg, b"cardcA", sig.as_bytes()).is_err());
         }
+    }
+
+    /// Combined mechanism first, then the raw one, never one not listed.
+    #[test]
+    fn mechanism_routes() {
+        use MechanismType as M;
+        let list = |ms: &[MechanismType]| Mechanisms(ms.to_vec());
+        let pss = SigAlg::RsaPss(Hash::Sha256);
+        assert_eq!(list(&[M::SHA256_RSA_PKCS_PSS, M::RSA_PKCS_PSS]).route(pss).expect("on"), Route::OnToken);
+        assert_eq!(list(&[M::RSA_PKCS_PSS]).route(pss).expect("host"), Route::OnHost);
+        let e = list(&[M::RSA_PKCS, M::SHA256_RSA_PKCS]).route(pss).expect_err("no pss");
+        assert!(e.to_string().contains("neither CKM_SHA256_RSA_PKCS_PSS nor CKM_RSA_PKCS_PSS"), "{e}");
+        let e = list(&[M::ECDSA]).route(SigAlg::Ed25519).expect_err("no eddsa");
+        assert!(e.to_string().contains("no CKM_EDDSA: it cannot make Ed25519 signatures"), "{e}");
+        let e = list(&[M::RSA_PKCS_KEY_PAIR_GEN]).keygen(KeySpec::Ec(Curve::P256)).expect_err("no ec");
+        assert!(e.to_string().contains("no CKM_EC_KEY_PAIR_GEN: it cannot make EC keys"), "{e}");
+        assert!(list(&[M::RSA_PKCS_KEY_PAIR_GEN]).keygen(KeySpec::Rsa(2048)).is_ok());
     }
 
     #[test]

@@ -68,32 +68,140 @@ fn find_named_module(name: &str) -> Result<PathBuf> {
     Err(Error::new(format!("no PKCS#11 module named {name:?} found")).hint("use module-path= or --module"))
 }
 
-/// Serialises the token work of cardca processes on this machine.
+/// Serialises the token work of cardca processes on one SoftHSM2 token
+/// store.
 ///
-/// SoftHSM2 rewrites its token files on login and on object changes, and a
-/// second process reading them meanwhile gets CKR_GENERAL_ERROR or misses
-/// the token altogether (measured: 9 of 30 parallel `card-ls --login`). The
-/// tools hold this lock while they enumerate, log in and create or destroy
-/// objects, and never while they write to stdout, so pipelines of several
-/// token users cannot deadlock on it. Signing runs outside it.
-pub struct Lock(#[allow(dead_code)] Option<std::fs::File>);
+/// SoftHSM2's file store rewrites its token files on login and on object
+/// changes, and a second process reading them meanwhile gets
+/// CKR_GENERAL_ERROR or misses the token altogether (measured: 9 of 30
+/// parallel `card-ls --login`). The tools hold this lock while they
+/// enumerate, log in and create or destroy objects, never while they write
+/// to stdout, read stdin, or wait for a PIN (see [`unlocked`]), so
+/// pipelines of several token users cannot deadlock on it. Signing runs
+/// outside it.
+///
+/// Only modules that may reach that store take it: SoftHSM2 itself and
+/// p11-kit's proxy or client, which load it for the user. Other modules
+/// (smart cards, HSMs, TPMs) do their own locking. The lock file lives
+/// beside the store it protects (`.cardca.lock` in SoftHSM2's tokendir),
+/// so every user of one store meets on it, and in `$XDG_RUNTIME_DIR` when
+/// the store is not writable.
+pub struct Lock(Option<std::fs::File>);
 
-pub fn lock() -> Lock {
-    let path = std::env::temp_dir().join("cardca-pkcs11.lock");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .or_else(|_| std::fs::File::open(&path));
-    // Without a lock file (a read-only /tmp) the tools still work; they are
-    // only exposed to the module's own concurrency again.
-    Lock(file.ok().filter(|f| f.lock().is_ok()))
+thread_local! {
+    /// The lock this thread holds, for [`unlocked`].
+    static HELD: std::cell::RefCell<Option<std::fs::File>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Loads and initialises the module. A module that another part of the
-/// process already initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED).
+/// The lock for the module `--module`, the URI or the environment names
+/// (see [`module_path`]); none when it names none.
+pub fn lock(explicit: Option<&Path>, uri: Option<&Uri>) -> Lock {
+    module_path(explicit, uri).map_or(Lock(None), |m| lock_module(&m))
+}
+
+pub fn lock_module(module: &Path) -> Lock {
+    let Some(path) = lock_path(module) else { return Lock(None) };
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+    // Without a lock file the tools still work; they are only exposed to
+    // the module's own concurrency again.
+    let file = file.ok().filter(|f| f.lock().is_ok());
+    if let Some(f) = &file {
+        HELD.with(|h| *h.borrow_mut() = f.try_clone().ok());
+    }
+    Lock(file)
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            HELD.with(|h| h.borrow_mut().take());
+        }
+    }
+}
+
+/// Runs `f` (reading a PIN, a password, stdin) with this thread's token
+/// lock released, so a person typing slowly or an upstream tool that has
+/// not written yet never holds up other cardca processes.
+pub fn unlocked<T>(f: impl FnOnce() -> T) -> T {
+    let held = HELD.with(|h| h.borrow().as_ref().and_then(|f| f.try_clone().ok()));
+    if let Some(file) = &held {
+        let _ = file.unlock();
+    }
+    let out = f();
+    if let Some(file) = &held {
+        let _ = file.lock();
+    }
+    out
+}
+
+/// The lock file for `module`, or None when the module needs no lock.
+fn lock_path(module: &Path) -> Option<PathBuf> {
+    let name = module.file_name()?.to_string_lossy().to_lowercase();
+    if !(name.contains("softhsm") || name.contains("p11-kit")) {
+        return None;
+    }
+    let store = softhsm_file_store()?;
+    let beside = store.join(".cardca.lock");
+    if std::fs::OpenOptions::new().append(true).create(true).open(&beside).is_ok() {
+        return Some(beside);
+    }
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
+    Some(
+        PathBuf::from(runtime)
+            .join(format!("cardca-{:016x}.lock", fnv1a(store.as_os_str().as_encoded_bytes()))),
+    )
+}
+
+/// SoftHSM2's token directory when it keeps tokens in files (its default
+/// backend), from `$SOFTHSM2_CONF` or its default configuration; None for
+/// its SQLite backend, which locks for itself.
+fn softhsm_file_store() -> Option<PathBuf> {
+    let conf = std::env::var_os("SOFTHSM2_CONF")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/softhsm/softhsm2.conf"));
+    let text = std::fs::read_to_string(conf).ok()?;
+    let setting = |key: &str| {
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    };
+    if setting("objectstore.backend").is_some_and(|b| b != "file") {
+        return None;
+    }
+    setting("directories.tokendir").map(PathBuf::from)
+}
+
+/// A stable name for a path (the lock file's in `$XDG_RUNTIME_DIR`):
+/// FNV-1a, 64 bits, the same in every build, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Every module this process initialised, kept until it exits: a module is
+/// never finalised or unloaded (dlclose) while a thread that called into
+/// it may still be running. kryoptic, which links OpenSSL statically,
+/// crashed at exit in a few percent of card-sign runs when it was unloaded
+/// before a signing thread's thread-exit destructors (OpenSSL's) had run;
+/// kept loaded, 0 crashes in 760 runs. PKCS#11 does not require
+/// C_Finalize; the operating system closes what the module holds.
+static KEPT: std::sync::Mutex<Vec<Pkcs11>> = std::sync::Mutex::new(Vec::new());
+
+/// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was
+/// initialised for one thread, and nothing may call it from two.
+static SINGLE_THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the loaded module may be called from several threads at once
+/// (`card-sign --jobs`). Only what the module says can be known: one that
+/// accepts CKF_OS_LOCKING_OK promises to be thread-safe.
+pub fn threads_ok() -> bool {
+    !SINGLE_THREADED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Loads and initialises the module, and keeps it loaded until the process
+/// exits (see [`KEPT`]). A module that another part of the process already
+/// initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED).
 pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
     let path = module_path(explicit, uri)?;
     let ctx = Pkcs11::new(&path).map_err(|e| {
@@ -101,17 +209,25 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
             .context("cannot load the PKCS#11 module")
             .hint("check --module, module-path= or $CARDCA_MODULE")
     })?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) => Ok(ctx),
-        Err(e) => {
-            let e = Error::from(e);
-            if e.is_ckr(RvError::CryptokiAlreadyInitialized) {
-                Ok(ctx)
-            } else {
-                Err(e.context(format!("initialising {}", path.display())))
-            }
+    let init = |flags| ctx.initialize(CInitializeArgs::new(flags)).map_err(Error::from);
+    let done = match init(CInitializeFlags::OS_LOCKING_OK) {
+        // PKCS#11 section 5.4: a module that cannot use the system's locks
+        // may still be used by one thread at a time.
+        Err(e) if e.is_ckr(RvError::CantLock) => {
+            SINGLE_THREADED.store(true, std::sync::atomic::Ordering::SeqCst);
+            init(CInitializeFlags::empty())
         }
+        other => other,
+    };
+    match done {
+        Ok(()) => {}
+        Err(e) if e.is_ckr(RvError::CryptokiAlreadyInitialized) => {}
+        Err(e) => return Err(e.context(format!("initialising {}", path.display()))),
     }
+    // A poisoned lock only means another thread panicked while pushing:
+    // the list is still a list.
+    KEPT.lock().unwrap_or_else(|p| p.into_inner()).push(ctx.clone());
+    Ok(ctx)
 }
 
 /// The module, loaded and initialised on a thread of its own while the
@@ -125,7 +241,7 @@ impl Preload {
     pub fn start(explicit: Option<&Path>, uri: Option<&Uri>) -> Preload {
         let (explicit, uri) = (explicit.map(Path::to_path_buf), uri.cloned());
         Preload(Some(std::thread::spawn(move || {
-            let _lock = lock();
+            let _lock = lock(explicit.as_deref(), uri.as_ref());
             load(explicit.as_deref(), uri.as_ref())
         })))
     }
@@ -141,12 +257,11 @@ impl Preload {
 }
 
 impl Drop for Preload {
-    /// Not used (empty or bad input): finalised under the lock like
-    /// every other close.
+    /// Not used (empty or bad input): the loading thread is joined, so no
+    /// thread that used the module outlives the process's work.
     fn drop(&mut self) {
-        if let Some(Ok(Ok(ctx))) = self.0.take().map(|h| h.join()) {
-            let _lock = lock();
-            drop(ctx);
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
         }
     }
 }
@@ -205,6 +320,18 @@ pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
             Ok(info) => info,
             // A token pulled out between the two calls is simply gone.
             Err(e) if e.is_ckr(RvError::TokenNotPresent) => continue,
+            // The module answered, but cryptoki could not parse the
+            // answer: the one field it parses is the clock (utcTime),
+            // which openCryptoki fills with "        19:44:54". cryptoki
+            // 0.12 offers no way to read the rest of such a token's info.
+            Err(e) if e.ckr().is_none() => {
+                return Err(e.context(format!(
+                    "reading the token in slot {}: its clock (utcTime in C_GetTokenInfo) is not in the \
+                         PKCS#11 form, and the PKCS#11 crate cardca uses (cryptoki 0.12) cannot read the \
+                         token info without it",
+                    slot.id()
+                )))
+            }
             Err(e) => return Err(e.context(format!("reading the token in slot {}", slot.id()))),
         };
         let slot_info = ctx.get_slot_info(slot).context("reading slot info")?;
@@ -373,4 +500,24 @@ pub fn create_certificate(
         Attribute::Value(cert_der.to_vec()),
     ];
     session.create_object(&template).context("storing the certificate (C_CreateObject)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock file's name in $XDG_RUNTIME_DIR must be the same in every
+    /// build: FNV-1a's published test vectors.
+    #[test]
+    fn fnv1a_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    /// Only modules that can reach SoftHSM2's file store take the lock.
+    #[test]
+    fn lock_only_for_softhsm_and_p11_kit() {
+        assert!(lock_path(Path::new("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")).is_none());
+        assert!(lock_path(Path::new("/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1")).is_none());
+    }
 }

@@ -166,12 +166,12 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    let _lock = token::lock();
     let uri = match &args.mode {
         Mode::Init { target: Target::Token(u), .. } => Some(&**u),
         Mode::ChangePin(u) | Mode::Unblock(u) => Some(u),
         _ => None,
     };
+    let _lock = token::lock(args.flags.module.as_deref(), uri);
     let ctx = token::load(args.flags.module.as_deref(), uri)?;
     match &args.mode {
         Mode::Init { target, label, erase } => init(&ctx, &args, target, label, *erase),

@@ -10,14 +10,13 @@ mod import;
 use std::ffi::OsString;
 
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
-use cardca::cryptoki::mechanism::Mechanism;
 use cardca::cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cardca::cryptoki::session::Session;
 use cardca::der::asn1::OctetString;
 use cardca::der::Encode;
 use cardca::keys::{self, KeySpec};
 use cardca::pin::{self, PinSource};
-use cardca::sign::{SigAlg, Signer};
+use cardca::sign::{Mechanisms, SigAlg, Signer};
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
 use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -136,14 +135,31 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    let _lock = token::lock();
-    // A bad key file fails before the token is touched.
+    // A bad key file fails before the token is touched, and the key (from
+    // stdin, perhaps) and its password are read before the token lock is
+    // taken.
     let imported = match &args.source {
         Source::Import(path) => Some(read_import(path, args.pass_source.as_ref())?),
         Source::Generate(_) => None,
     };
     let out = io::Writer::stdout(false)?;
+    let _lock = token::lock(args.flags.module.as_deref(), Some(&args.token));
     let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
+    // What the token cannot do is refused before the login and before
+    // anything is created: a key it cannot sign with is no CA key.
+    let chosen = token::select(&ctx, &args.token)?;
+    let mechanisms = Mechanisms::read(&ctx, chosen.slot)?;
+    let spec = match (&args.source, &imported) {
+        (Source::Generate(spec), _) => *spec,
+        (_, Some(imp)) => imp.key.spec(),
+        (Source::Import(_), None) => return Err(Error::new("internal: import without a key")),
+    };
+    let able = match args.source {
+        Source::Generate(_) => mechanisms.keygen(spec).map(drop),
+        Source::Import(_) => Ok(()),
+    };
+    able.and_then(|()| mechanisms.route(SigAlg::for_key(spec, None, false)?).map(drop))
+        .with_context(|| chosen.describe())?;
     let (tok, session) = cardca::session::open_rw(&ctx, &args.flags, &args.token)?;
     refuse_taken_label(&session, &tok, &args.label)?;
     if let Some(id) = &args.id {
@@ -151,8 +167,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
     }
 
     let made = match (&args.source, imported) {
-        (Source::Generate(spec), _) => generate(&session, *spec, &args)?,
-        (Source::Import(_), Some(imp)) => store_import(&session, &tok, &imp, &args)?,
+        (Source::Generate(spec), _) => generate(&session, *spec, &mechanisms, &args)?,
+        (Source::Import(_), Some(imp)) => store_import(&session, &tok, &imp, &mechanisms, &args)?,
         (Source::Import(_), None) => return Err(Error::new("internal: import without a key")),
     };
     let mut out = out;
@@ -231,7 +247,7 @@ fn objects_phrase(n: usize, what: &str) -> String {
     }
 }
 
-fn generate(session: &Session, spec: KeySpec, args: &Args) -> Result<Made> {
+fn generate(session: &Session, spec: KeySpec, mechanisms: &Mechanisms, args: &Args) -> Result<Made> {
     let label = Attribute::Label(args.label.as_bytes().to_vec());
     let mut public = keys::public_policy();
     let mut private = keys::private_policy();
@@ -241,15 +257,11 @@ fn generate(session: &Session, spec: KeySpec, args: &Args) -> Result<Made> {
         public.push(Attribute::Id(id.clone()));
         private.push(Attribute::Id(id.clone()));
     }
-    let mechanism = match spec {
-        KeySpec::Rsa(bits) => {
-            public.push(Attribute::ModulusBits((bits as u64).into()));
-            public.push(Attribute::PublicExponent(keys::RSA_EXPONENT.to_vec()));
-            Mechanism::RsaPkcsKeyPairGen
-        }
-        KeySpec::Ec(_) => Mechanism::EccKeyPairGen,
-        KeySpec::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
-    };
+    let mechanism = mechanisms.keygen(spec)?;
+    if let KeySpec::Rsa(bits) = spec {
+        public.push(Attribute::ModulusBits((bits as u64).into()));
+        public.push(Attribute::PublicExponent(keys::RSA_EXPONENT.to_vec()));
+    }
     if let Some(params) = spec.ec_params() {
         public.push(Attribute::EcParams(params));
     }
@@ -292,7 +304,13 @@ fn destroy_after(session: &Session, handles: &[ObjectHandle], e: Error) -> Error
     e
 }
 
-fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &Args) -> Result<Made> {
+fn store_import(
+    session: &Session,
+    tok: &Token,
+    imp: &import::Imported,
+    mechanisms: &Mechanisms,
+    args: &Args,
+) -> Result<Made> {
     let spec = imp.key.spec();
     let spki = imp.key.spki()?;
     let id = args.id.clone().unwrap_or_else(|| keys::key_id(&spki));
@@ -365,7 +383,7 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
         made.push(pub_h);
         keys::check_attributes(session, priv_h, &keys::private_policy())
             .context("the imported private key")?;
-        self_test(session, priv_h, &spki)?;
+        self_test(session, priv_h, &spki, mechanisms)?;
         if let Some(cert) = own_certificate(&imp.certs, &spki)? {
             let label = args.cert_label.as_deref().unwrap_or(&args.label);
             made.push(token::create_certificate(session, cert, label, &id)?);
@@ -381,11 +399,14 @@ fn store_import(session: &Session, tok: &Token, imp: &import::Imported, args: &A
 /// Signs a test message with the imported key and verifies it: a key whose
 /// parts do not belong together (a corrupted file, a wrong CRT value)
 /// would otherwise first show up as a bad signature during issuance.
-fn self_test(session: &Session, key: ObjectHandle, spki: &SubjectPublicKeyInfoOwned) -> Result<()> {
-    // No mechanism list: the signer then uses the raw mechanisms
-    // (CKM_RSA_PKCS, CKM_ECDSA, CKM_EDDSA) every token has.
+fn self_test(
+    session: &Session,
+    key: ObjectHandle,
+    spki: &SubjectPublicKeyInfoOwned,
+    mechanisms: &Mechanisms,
+) -> Result<()> {
     let spec = KeySpec::from_spki(spki)?;
-    let signer = Signer::new(session, key, spki.clone().into(), Vec::new(), None)?;
+    let signer = Signer::new(session, key, spki.clone().into(), mechanisms.clone(), None)?;
     signer
         .sign(SigAlg::for_key(spec, None, false)?, b"cardca import self-test")
         .context("self-test of the imported key")?;

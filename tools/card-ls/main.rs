@@ -138,7 +138,7 @@ enum Output {
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    // Everything that touches the token happens (and is finalised) under
+    // Everything that touches the token happens (sessions closed too) under
     // the lock inside listing(); printing happens after it is released.
     match listing(&args)? {
         Output::Pem(objects) => {
@@ -157,7 +157,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
 }
 
 fn listing(args: &Args) -> Result<Output> {
-    let _lock = token::lock();
+    let _lock = token::lock(args.flags.module.as_deref(), args.token.as_ref());
     let ctx = token::load(args.flags.module.as_deref(), args.token.as_ref())?;
     let tokens: Vec<Token> = match &args.token {
         Some(uri) => {

@@ -212,8 +212,17 @@ fn sign_stream(
     });
     let jobs = Arc::new(Mutex::new(job_rx));
     let stop = AtomicBool::new(false);
+    if args.jobs > 1 && !cardca::token::threads_ok() {
+        return Err(Error::new(format!(
+            "--jobs {}: the module {} cannot lock for several threads (C_Initialize: CKR_CANT_LOCK)",
+            args.jobs,
+            ks.module().display()
+        ))
+        .hint("sign with --jobs 1"));
+    }
     let sessions: Vec<_> = (0..args.jobs).map(|_| ks.fork()).collect::<Result<_>>()?;
     let spec = ks.signer_spec()?;
+    let module = ks.module();
     std::thread::scope(|scope| {
         for session in sessions {
             let (jobs, results, stop, spec) = (Arc::clone(&jobs), result_tx.clone(), &stop, spec.clone());
@@ -239,7 +248,7 @@ fn sign_stream(
                     }
                 }
                 // C_CloseSession under the token lock, like every change.
-                let _lock = cardca::token::lock();
+                let _lock = cardca::token::lock_module(module);
                 drop(signer);
                 drop(session);
             });

@@ -24,9 +24,9 @@ pub struct Card {
 
 impl Drop for Card {
     fn drop(&mut self) {
-        // C_CloseSession and C_Finalize under the lock too: SoftHSM2
+        // C_CloseSession under the lock too: SoftHSM2
         // writes its files then.
-        let _lock = token::lock();
+        let _lock = token::lock(self.flags.module.as_deref(), Some(&self.uri));
         self.open.take();
     }
 }
@@ -50,7 +50,7 @@ impl Card {
         };
         // Enumeration, login and object creation under the token lock;
         // never held while stdout is written.
-        let _lock = token::lock();
+        let _lock = token::lock(self.flags.module.as_deref(), Some(&self.uri));
         if let Some(ctx) = loaded {
             let (tok, session) = session::open_rw(&ctx, &self.flags, &self.uri)?;
             self.open = Some((session, tok, ctx));
