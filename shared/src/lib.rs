@@ -4,9 +4,11 @@
 
 pub mod cert;
 pub mod cli;
+pub mod csr;
 pub mod db;
 pub mod error;
 pub mod hex;
+pub mod import;
 pub mod io;
 pub mod keys;
 pub mod names;
