@@ -7,6 +7,9 @@ pub mod cli;
 pub mod csr;
 pub mod db;
 pub mod error;
+/// Fuzz target bodies, shared by `fuzz/` and the corpus replay test.
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hex;
 pub mod import;
 pub mod io;
