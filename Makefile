@@ -5,12 +5,17 @@
 #                  clippy, every unit and golden-file test, mandoc -Tlint
 #   make demo      the seed article's CA on a local SoftHSM2 token in ./demo
 #   make bench     cardca against openssl ca + engine_pkcs11 on one token
+#   make fuzz      every parser under cargo-fuzz on stable (-s none) for
+#                  FUZZ_S seconds each (default 60), two at a time; installs
+#                  cargo-fuzz when missing. `make check` replays the
+#                  committed corpus (fuzz/corpus, fuzz/artifacts) instead
 #   make install   binaries and man pages under $(DESTDIR)$(PREFIX)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
+FUZZ_S ?= 60
 export CARDCA_VENV := $(VENV)
 # The fault-injecting PKCS#11 module the golden tests load (tests/faulty-module).
 export CARDCA_FAULTY_MODULE := $(CURDIR)/target/debug/libcardca_faulty_module.so
@@ -19,7 +24,7 @@ TOOLS := card-ls card-init card-keygen csr-make tbs-build card-sign cert-store
 PAGES1 := $(TOOLS:%=man/%.1)
 PAGES7 := $(wildcard man/*.7)
 
-.PHONY: all build deps check lint test demo bench install clean
+.PHONY: all build deps check lint test demo bench fuzz install clean
 
 all: build
 
@@ -49,6 +54,9 @@ bench: build
 	./scripts/install-deps.sh
 	./scripts/bench.sh
 
+fuzz:
+	FUZZ_S=$(FUZZ_S) ./scripts/fuzz.sh
+
 install: build
 	for t in $(TOOLS); do install -Dm755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	for p in $(PAGES1); do install -Dm644 $$p $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$p); done
@@ -56,4 +64,5 @@ install: build
 
 clean:
 	$(CARGO) clean
+	rm -rf fuzz/target fuzz/work
 	rm -rf demo bench-work

@@ -4,9 +4,14 @@
 
 pub mod cert;
 pub mod cli;
+pub mod csr;
 pub mod db;
 pub mod error;
+/// Fuzz target bodies, shared by `fuzz/` and the corpus replay test.
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hex;
+pub mod import;
 pub mod io;
 pub mod keys;
 pub mod names;

@@ -5,8 +5,6 @@
 //! public key (SubjectPublicKeyInfo, PEM) to stdout and its URI to stderr.
 //! Touches the token: creates objects, read-write.
 
-mod import;
-
 use std::ffi::OsString;
 
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
@@ -14,6 +12,7 @@ use cardca::cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cardca::cryptoki::session::Session;
 use cardca::der::asn1::OctetString;
 use cardca::der::Encode;
+use cardca::import::{self, Material};
 use cardca::keys::{self, KeySpec};
 use cardca::pin::{self, PinSource};
 use cardca::sign::{Mechanisms, SigAlg, Signer};
@@ -21,8 +20,8 @@ use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
 use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
 use cardca::{hex, io, Context, Error, Result};
-use import::Material;
 use lexopt::{Arg, Parser};
+use zeroize::Zeroizing;
 
 const USAGE: &str = "\
 card-keygen: generate a CA key pair on a PKCS#11 token, or import one
@@ -179,10 +178,22 @@ fn run(args: Vec<OsString>) -> Result<()> {
     Ok(())
 }
 
+/// Reads a key file's bytes, bounded so a wrong file is noticed, into one
+/// buffer of its final size (no reallocation leaves key material behind).
+fn read_key_file(path: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let too_big = |_| Error::new(format!("{path}: larger than 1 MiB, not a key file"));
+    if path == "-" {
+        let stdin = std::io::stdin().lock();
+        return cardca::pin::read_secret(stdin, io::MAX_OBJECT).map_err(too_big);
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("reading {path}"))?;
+    cardca::pin::read_secret(file, io::MAX_OBJECT).map_err(too_big)
+}
+
 fn read_import(path: &str, pass_source: Option<&PinSource>) -> Result<import::Imported> {
     // Key material and the password follow: no core file may hold them.
     pin::forbid_core_dumps()?;
-    let bytes = import::read_file(path)?;
+    let bytes = read_key_file(path)?;
     import::check_limits(&bytes).with_context(|| format!("reading {path}"))?;
     let password = if import::needs_password(&bytes).with_context(|| format!("reading {path}"))? {
         Some(pin::obtain(pass_source, &format!("password for {path}"), "--pass-source", false)?)

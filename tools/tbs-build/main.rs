@@ -6,7 +6,6 @@
 //! CERTIFICATE` block per CSR to stdout. Never touches a token.
 
 mod crl;
-mod csr;
 mod profile;
 
 use std::ffi::OsString;
@@ -25,7 +24,7 @@ use cardca::x509_cert::ext::pkix::name::GeneralName;
 use cardca::x509_cert::name::{Name, RelativeDistinguishedName};
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::x509_cert::time::Validity;
-use cardca::{hex, io, names, policy, time, Context, Error, Result};
+use cardca::{csr, hex, io, names, policy, time, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use profile::{Options, Profile};
 

@@ -4,13 +4,13 @@
 //! Key material lives in zeroizing buffers only, and the file is never
 //! copied anywhere: it is read into memory, parsed, sent to the token.
 
-use cardca::der::asn1::{ObjectIdentifier, OctetString};
-use cardca::der::{Decode, Encode};
-use cardca::io::{Reader, MAX_OBJECT};
-use cardca::keys::{self, Curve, KeySpec};
-use cardca::secrecy::{ExposeSecret, SecretString};
-use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
-use cardca::{Context, Error, Result};
+use crate::der::asn1::{ObjectIdentifier, OctetString};
+use crate::der::{Decode, Encode};
+use crate::io::Reader;
+use crate::keys::{self, Curve, KeySpec};
+use crate::secrecy::{ExposeSecret, SecretString};
+use crate::x509_cert::spki::SubjectPublicKeyInfoOwned;
+use crate::{Context, Error, Result};
 use hmac::{Hmac, KeyInit, Mac};
 use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
 use zeroize::Zeroizing;
@@ -68,18 +68,6 @@ const OID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.10
 pub const MAX_ITERATIONS: u64 = 10_000_000;
 pub const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
 pub const MAX_SCRYPT_P: u16 = 16;
-
-/// Reads a key file's bytes, bounded so a wrong file is noticed, into one
-/// buffer of its final size (no reallocation leaves key material behind).
-pub fn read_file(path: &str) -> Result<Secret> {
-    let too_big = |_| Error::new(format!("{path}: larger than 1 MiB, not a key file"));
-    if path == "-" {
-        let stdin = std::io::stdin().lock();
-        return cardca::pin::read_secret(stdin, MAX_OBJECT).map_err(too_big);
-    }
-    let file = std::fs::File::open(path).with_context(|| format!("reading {path}"))?;
-    cardca::pin::read_secret(file, MAX_OBJECT).map_err(too_big)
-}
 
 /// Refuses key derivations beyond the bounds above, before any is run.
 fn check_kdf(scheme: &pkcs5::EncryptionScheme) -> Result<()> {
@@ -196,7 +184,7 @@ pub fn parse(bytes: &[u8], password: Option<&SecretString>) -> Result<Imported> 
     }?;
     // A CA key must be one tbs-build would certify: the same rules (RSA
     // size and exponent 65537, a point on the curve) in the same place.
-    cardca::policy::check_subject_key(&imported.key.spki()?)?;
+    crate::policy::check_subject_key(&imported.key.spki()?)?;
     Ok(imported)
 }
 
@@ -264,7 +252,7 @@ fn rsa_key(der: &[u8]) -> Result<Material> {
     }
     // Size and exponent are checked with every other key type, by the
     // policy tbs-build applies to CSRs (see `parse`).
-    let secret = |u: cardca::der::asn1::UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
+    let secret = |u: crate::der::asn1::UintRef<'_>| Zeroizing::new(u.as_bytes().to_vec());
     Ok(Material::Rsa {
         n: k.modulus.as_bytes().to_vec(),
         e: k.public_exponent.as_bytes().to_vec(),
@@ -396,10 +384,10 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
 /// The bag inside `bagValue [0] EXPLICIT`: the pkcs12 crate hands over the
 /// whole tagged TLV.
 fn bag_value(bag: &pkcs12::SafeBag) -> Result<&[u8]> {
-    let tagged = cardca::der::AnyRef::from_der(&bag.bag_value).context("SafeBag")?;
+    let tagged = crate::der::AnyRef::from_der(&bag.bag_value).context("SafeBag")?;
     let explicit_zero =
-        cardca::der::Tag::ContextSpecific { constructed: true, number: cardca::der::TagNumber(0) };
-    if cardca::der::Tagged::tag(&tagged) != explicit_zero {
+        crate::der::Tag::ContextSpecific { constructed: true, number: crate::der::TagNumber(0) };
+    if crate::der::Tagged::tag(&tagged) != explicit_zero {
         return Err(Error::new("SafeBag value is not [0] EXPLICIT"));
     }
     Ok(tagged.value())

@@ -2,19 +2,19 @@
 //! everything but the key and (optionally) the names is ignored, and the
 //! key itself must be strong enough to certify.
 
-use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
-use cardca::der::asn1::ObjectIdentifier;
-use cardca::der::Decode;
-use cardca::io::Object;
-use cardca::keys::KeySpec;
-use cardca::sign::{self, SigAlg};
-use cardca::x509_cert::ext::pkix::name::GeneralName;
-use cardca::x509_cert::ext::pkix::SubjectAltName;
-use cardca::x509_cert::ext::Extension;
-use cardca::x509_cert::name::Name;
-use cardca::x509_cert::request::{CertReqInfo, Version};
-use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
-use cardca::{Context, Error, Result};
+use crate::cert::{self, OID_SUBJECT_ALT_NAME};
+use crate::der::asn1::ObjectIdentifier;
+use crate::der::Decode;
+use crate::io::Object;
+use crate::keys::KeySpec;
+use crate::sign::{self, SigAlg};
+use crate::x509_cert::ext::pkix::name::GeneralName;
+use crate::x509_cert::ext::pkix::SubjectAltName;
+use crate::x509_cert::ext::Extension;
+use crate::x509_cert::name::Name;
+use crate::x509_cert::request::{CertReqInfo, Version};
+use crate::x509_cert::spki::SubjectPublicKeyInfoOwned;
+use crate::{Context, Error, Result};
 
 const OID_EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
 
@@ -36,7 +36,7 @@ pub fn read(object: &Object) -> Result<Csr> {
         return Err(Error::new("CSR version is not v1"));
     }
     let alg = SigAlg::from_identifier(&signed.algorithm).context("CSR signature")?;
-    let spec = cardca::policy::check_subject_key(&info.public_key)?;
+    let spec = crate::policy::check_subject_key(&info.public_key)?;
     // Over the bytes as received: der sorts SET OF when decoding, so a
     // re-encoding could differ from what the requester signed.
     sign::verify(&info.public_key, alg, signed.tbs, &signed.signature)
