@@ -57,23 +57,10 @@ pub fn read(object: &Object) -> Result<Csr> {
                         .context("requested subjectAltName")?
                         .0;
                 } else {
-                    ignored.push(format!("extension {}", extension_name(&ext.extn_id)));
+                    ignored.push(format!("extension {}", crate::policy::extension_name(&ext.extn_id)));
                 }
             }
         }
     }
     Ok(Csr { subject: info.subject, spki: info.public_key, spec, requested_san, ignored })
-}
-
-fn extension_name(oid: &ObjectIdentifier) -> String {
-    let name = match oid.to_string().as_str() {
-        "2.5.29.19" => "basicConstraints",
-        "2.5.29.15" => "keyUsage",
-        "2.5.29.37" => "extKeyUsage",
-        "2.5.29.30" => "nameConstraints",
-        "2.5.29.32" => "certificatePolicies",
-        "2.5.29.14" => "subjectKeyIdentifier",
-        _ => return oid.to_string(),
-    };
-    format!("{name} ({oid})")
 }
