@@ -51,6 +51,9 @@ Options:
       --unblock             set a new user PIN by SO login (C_InitPIN)
       --module PATH         the PKCS#11 module (default: $CARDCA_MODULE, then
                             p11-kit's proxy, then SoftHSM2)
+      --module-args STR     the module's C_Initialize init string, which NSS
+                            softokn needs (default: the URI's x-module-args,
+                            then $CARDCA_MODULE_ARGS)
   -h, --help                print this help
   -V, --version             print the version
 
@@ -172,7 +175,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         _ => None,
     };
     let _lock = token::lock(args.flags.module.as_deref(), uri);
-    let ctx = token::load(args.flags.module.as_deref(), uri)?;
+    let ctx = token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), uri)?;
     match &args.mode {
         Mode::Init { target, label, erase } => init(&ctx, &args, target, label, *erase),
         Mode::ChangePin(uri) => change_pin(&ctx, &args, uri),

@@ -59,6 +59,9 @@ Options:
                            fd:N; default: the URI's pin-source, then the tty)
       --module PATH        the PKCS#11 module (default: $CARDCA_MODULE, then
                            p11-kit's proxy, then SoftHSM2)
+      --module-args STR    the module's C_Initialize init string, which NSS
+                           softokn needs (default: the URI's x-module-args,
+                           then $CARDCA_MODULE_ARGS)
   -h, --help               print this help
   -V, --version            print the version
 
@@ -143,7 +146,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
     };
     let out = io::Writer::stdout(false)?;
     let _lock = token::lock(args.flags.module.as_deref(), Some(&args.token));
-    let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
+    let ctx =
+        token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), Some(&args.token))?;
     // What the token cannot do is refused before the login and before
     // anything is created: a key it cannot sign with is no CA key.
     let chosen = token::select(&ctx, &args.token)?;
