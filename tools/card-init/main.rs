@@ -286,7 +286,24 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     }
     let fresh = find_initialised(ctx, chosen, &all, label)?;
     let session = ctx.open_rw_session(fresh.slot).context("C_OpenSession")?;
-    so_login(&session, &fresh, &so_pin, "no SO can set its user PIN")?;
+    so_login(&session, &fresh, &so_pin, "no SO can set its user PIN").map_err(|e| {
+        if !e.is_ckr(RvError::PinIncorrect) {
+            return e;
+        }
+        // C_InitToken took this SO PIN a moment ago: the module does not
+        // keep it. NSS softokn accepts any and keeps an empty one.
+        Error::new(format!(
+            "slot {}: the token is initialised, but its SO refuses the SO PIN that C_InitToken was \
+             given (C_Login: CKR_PIN_INCORRECT), so its user PIN is not set",
+            fresh.slot.id()
+        ))
+        .with_ckr_of(&e)
+        .hint(format!(
+            "initialise it again with the SO PIN the module keeps (NSS softokn's is empty): \
+             card-init --slot {} --label ... --erase --so-pin-source file:/dev/null",
+            fresh.slot.id()
+        ))
+    })?;
     session.init_pin(&user_pin).context("setting the user PIN (C_InitPIN)")?;
     session.logout().context("C_Logout")?;
     eprintln!("card-init: initialised {}", fresh.uri());
