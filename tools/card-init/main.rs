@@ -304,7 +304,7 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
             fresh.slot.id()
         ))
     })?;
-    session.init_pin(&user_pin).context("setting the user PIN (C_InitPIN)")?;
+    session.init_pin(&user_pin).map_err(|e| new_pin_error(e.into(), "user", &fresh))?;
     session.logout().context("C_Logout")?;
     eprintln!("card-init: initialised {}", fresh.uri());
     Ok(())
@@ -371,6 +371,21 @@ fn so_login(session: &Session, token: &Token, so_pin: &SecretString, without: &s
     }
 }
 
+/// A failed C_InitPIN or C_SetPIN: a new PIN the token does not accept
+/// (too short or long, or a rule of its own: openCryptoki refuses the
+/// current PIN as the new one) is said as such.
+fn new_pin_error(e: Error, who: &str, token: &Token) -> Error {
+    if e.is_ckr(RvError::PinInvalid) || e.is_ckr(RvError::PinLenRange) {
+        return Error::new(format!(
+            "{} refuses the new {who} PIN ({e}): it is too short or too long for the token, or breaks a \
+             rule of its own (some refuse the current PIN again)",
+            token.describe()
+        ))
+        .with_ckr_of(&e);
+    }
+    pin::pin_error(e, who, token).context(format!("setting the {who} PIN"))
+}
+
 /// C_SetPIN changes the PIN of whoever is logged in (PKCS#11 section
 /// 5.6). Logging in first is what NSS softokn requires, and it is the same
 /// on every token: one check of the current PIN (a wrong one fails here,
@@ -392,7 +407,7 @@ fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
         Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => {}
         Err(e) => return Err(pin::pin_error(e, "user", &token)),
     }
-    session.set_pin(&old, &new).map_err(|e| pin::pin_error(e.into(), "user", &token))?;
+    session.set_pin(&old, &new).map_err(|e| new_pin_error(e.into(), "user", &token))?;
     session.logout().context("C_Logout")?;
     eprintln!("card-init: changed the user PIN of {}", token.describe());
     Ok(())
@@ -405,7 +420,7 @@ fn unblock(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
     so_login(&session, &token, &so, "no SO PIN can set a new user PIN")?;
-    session.init_pin(&new).context("setting the user PIN (C_InitPIN)")?;
+    session.init_pin(&new).map_err(|e| new_pin_error(e.into(), "user", &token))?;
     session.logout().context("C_Logout")?;
     eprintln!("card-init: set a new user PIN on {}", token.describe());
     Ok(())
@@ -425,7 +440,7 @@ fn change_so_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let new = pin::obtain(args.new_so_pin_source.as_ref(), "SO PIN", "--new-so-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
     so_login(&session, &token, &old, "there is no SO PIN to change")?;
-    session.set_pin(&old, &new).map_err(|e| pin::pin_error(e.into(), "SO", &token))?;
+    session.set_pin(&old, &new).map_err(|e| new_pin_error(e.into(), "SO", &token))?;
     session.logout().context("C_Logout")?;
     eprintln!("card-init: changed the SO PIN of {}", token.describe());
     Ok(())
