@@ -268,6 +268,19 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
         let e = Error::from(e);
         let factory = !was_initialized && e.is_ckr(RvError::PinIncorrect);
         let e = pin::pin_error(e, "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()));
+        let refused = was_initialized
+            && [RvError::ArgumentsBad, RvError::FunctionNotSupported, RvError::FunctionFailed]
+                .into_iter()
+                .any(|rv| e.is_ckr(rv));
+        if refused {
+            // tpm2-pkcs11 initialises a token once, in the empty slot it
+            // always offers; it answers CKR_ARGUMENTS_BAD to a second time.
+            return e.hint(
+                "this token may not be re-initialised through PKCS#11 (tpm2-pkcs11 cannot): remove it \
+                 with the module's own tool (tpm2_ptool rmtoken) and initialise the free slot with \
+                 card-init --slot free",
+            );
+        }
         if factory {
             // openCryptoki checks C_InitToken's PIN against the SO PIN the
             // token was made with, and keeps it.

@@ -21,6 +21,7 @@
 //! | `FAULTY_LOCAL_FALSE` | `1`: C_GetAttributeValue reads CKA_LOCAL as FALSE on every object (NSS softokn on the keys it generates) |
 //! | `FAULTY_DUPLICATE_SLOTS` | `1`: C_GetSlotList lists every slot twice (tpm2-pkcs11 lists one id twice) |
 //! | `FAULTY_INIT_TOKEN_SO_PIN` | C_InitToken returns CKR_PIN_INCORRECT for any other SO PIN: a token that checks a factory SO PIN (openCryptoki's) |
+//! | `FAULTY_REINIT` | a CKR name C_InitToken returns for a token that is initialised already (tpm2-pkcs11: CKR_ARGUMENTS_BAD) |
 //! | `FAULTY_LOG` | a file that gets one line per wrapped call, so a test can count logins |
 //!
 //! "The Nth C_Sign" counts the calls that produce a signature (not the
@@ -47,6 +48,7 @@ struct Faults {
     local_false: bool,
     duplicate_slots: bool,
     init_token_so_pin: Option<Vec<u8>>,
+    reinit: Option<CK_RV>,
     initialize: Option<CK_RV>,
     sign_fail: Option<(u64, CK_RV)>,
     sign_flip: Option<u64>,
@@ -184,6 +186,7 @@ impl Faults {
         f.local_false = flag("FAULTY_LOCAL_FALSE")?;
         f.duplicate_slots = flag("FAULTY_DUPLICATE_SLOTS")?;
         f.init_token_so_pin = var("FAULTY_INIT_TOKEN_SO_PIN").map(String::into_bytes);
+        f.reinit = var("FAULTY_REINIT").map(|v| lookup(RETURN_CODES, &v, "return code")).transpose()?;
         f.initialize =
             var("FAULTY_INITIALIZE").map(|v| lookup(RETURN_CODES, &v, "return code")).transpose()?;
         if let Some(v) = var("FAULTY_SIGN_FAIL") {
@@ -436,6 +439,12 @@ unsafe extern "C" fn init_token(
 ) -> CK_RV {
     let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
     l.faults.log(format_args!("C_InitToken"));
+    if let Some(rv) = l.faults.reinit {
+        let mut info = CK_TOKEN_INFO::default();
+        if real!(l, C_GetTokenInfo(slot, &mut info)) == CKR_OK && info.flags & CKF_TOKEN_INITIALIZED != 0 {
+            return rv;
+        }
+    }
     if let Some(factory) = &l.faults.init_token_so_pin {
         let given = if pin.is_null() {
             &[][..]
