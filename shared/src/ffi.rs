@@ -103,6 +103,10 @@ pub fn token_info_without_clock(module: &Path, slot: Slot) -> Result<TokenInfo> 
         return Err(fail(format!("C_GetTokenInfo returned {rv:#x}")));
     }
     raw.flags &= !CKF_CLOCK_ON_TOKEN;
+    // cryptoki's own conversion, so every other field reads exactly as
+    // `get_token_info` would have read it. The impl is public but
+    // `#[doc(hidden)]` (0.12.1 and upstream as of 2026-08): a cryptoki
+    // upgrade that drops it fails to compile here, loudly.
     TokenInfo::try_from(raw)
         .map_err(|e| Error::from(e).context(format!("reading the token in slot {}", slot.id())))
 }
