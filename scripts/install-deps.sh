@@ -42,13 +42,17 @@ if $with_tokens; then
     dpkg_has libnss3 || need+=(libnss3)
     dpkg_has p11-kit-modules || need+=(p11-kit-modules)
     have p11-kit || need+=(p11-kit)
-    # TPM 2.0: swtpm, tpm2-pkcs11 and tpm2_ptool, the swtpm TCTI (no daemon).
+    # TPM 2.0: swtpm, tpm2-pkcs11 and tpm2_ptool, and tpm2-abrmd (the
+    # resource manager, on a private D-Bus) with its TCTI and swtpm's.
     have swtpm || need+=(swtpm)
     have swtpm_setup || need+=(swtpm-tools)
     have tpm2_startup || need+=(tpm2-tools)
     dpkg_has libtpm2-pkcs11-1 || need+=(libtpm2-pkcs11-1)
     have tpm2_ptool || need+=(libtpm2-pkcs11-tools)
     dpkg_has libtss2-tcti-swtpm0 || need+=(libtss2-tcti-swtpm0)
+    have tpm2-abrmd || need+=(tpm2-abrmd)
+    dpkg_has libtss2-tcti-tabrmd0 || need+=(libtss2-tcti-tabrmd0)
+    have dbus-daemon || need+=(dbus)
     # openCryptoki's soft token and its slot daemon.
     have pkcsslotd || need+=(opencryptoki)
     # kryoptic's build: bindgen (libclang and its headers), OpenSSL's
