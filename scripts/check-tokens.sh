@@ -211,11 +211,13 @@ setup_tpm2() {
 # openCryptoki: one system-wide soft token in slot 3 under
 # /var/lib/opencryptoki/swtok, served by pkcsslotd (started here when not
 # running, as root). Its SO PIN stays the factory one (C_InitToken checks
-# it and does not change it), so every run can re-initialise the token.
-# Runs on one machine are serialised by a lock.
-OCK_SO_PIN=87654321
+# it and does not change it), so every run can re-initialise the token
+# ($CARDCA_OCK_SO_PIN where someone changed it). Runs on one machine are
+# serialised by a lock. The token keeps this run's keys until the next run.
+OCK_SO_PIN=${CARDCA_OCK_SO_PIN:-87654321}
 setup_opencryptoki() {
     [ "$(id -u)" = 0 ] || { say "openCryptoki needs root (pkcsslotd, /var/lib/opencryptoki)"; return 1; }
+    mkdir -p /run/lock
     exec 8> /run/lock/cardca-opencryptoki.lock
     flock -w 120 8 || { say "openCryptoki is in use by another run"; return 1; }
     systemd-tmpfiles --create /usr/lib/tmpfiles.d/opencryptoki.conf >/dev/null 2>&1 || true
@@ -315,12 +317,21 @@ step_keygen() {
         refused $(needs "$t") -- card-keygen --token "$TOKEN" --type "$t" --label "k-$t" "${PIN[@]}"
         return
     fi
-    card-keygen --token "$TOKEN" --type "$t" --label "k-$t" "${PIN[@]}" > "k-$t.pub.pem"
+    local notes=()
+    if ! card-keygen --token "$TOKEN" --type "$t" --label "k-$t" "${PIN[@]}" > "k-$t.pub.pem" 2> keygen.err; then
+        cat keygen.err >&2
+        return 1
+    fi
+    cat keygen.err >&2
+    # The warnings a token earns (issue 11's degraded templates, CKA_LOCAL).
+    grep -q 'minimal one' keygen.err && notes+=("minimal template")
+    grep -q 'CKA_LOCAL' keygen.err && notes+=("CKA_LOCAL false")
     openssl pkey -pubin -in "k-$t.pub.pem" -noout -text
     csr-make --key "$(key "k-$t")" --subject "/CN=$t on $NAME" "${PIN[@]}" > "k-$t.csr"
     openssl req -in "k-$t.csr" -noout -verify
     card-ls --token "$(key "k-$t");type=private" --objects --login "${PIN[@]}" | tee "k-$t.objects"
     grep -q 'never extractable' "k-$t.objects"
+    [ ${#notes[@]} = 0 ] || (IFS=,; echo "✔ warned: ${notes[*]}" >&3)
 }
 
 # The CA keys: the strongest EC key the token makes, else RSA.
