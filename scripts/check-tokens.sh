@@ -37,6 +37,8 @@
 #   KEEP=1                       keep the work directory
 set -uo pipefail
 export LC_ALL=C.UTF-8
+# pkcsslotd and tpm2-abrmd live in sbin.
+export PATH=$PATH:/usr/sbin:/sbin
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 opencryptoki"
@@ -112,12 +114,13 @@ build_kryoptic() {
     fi
     say "building kryoptic into target/kryoptic (once; a few minutes)"
     mkdir -p "$dir"
-    if [ ! -e "$dir/openssl/libcrypto.a" ]; then
-        src=$(cargo metadata --manifest-path "$manifest" --locked --format-version 1 \
-            | python3 -c 'import json, sys, os
+    src=$(cargo metadata --manifest-path "$manifest" --locked --format-version 1 \
+        | python3 -c 'import json, sys, os
 print([os.path.dirname(p["manifest_path"]) for p in json.load(sys.stdin)["packages"] if p["name"] == "openssl-src"][0])') \
-            || return 1
-        rm -rf "$dir/openssl"
+        || return 1
+    # The OpenSSL build is kept while Cargo.lock names the same sources.
+    if [ ! -e "$dir/openssl/libcrypto.a" ] || [ "$(cat "$dir/openssl.src" 2>/dev/null)" != "$src" ]; then
+        rm -rf "$dir/openssl" "$dir/openssl.src"
         cp -a "$src/openssl" "$dir/openssl"
         (cd "$dir/openssl" \
             && ./Configure no-deprecated no-aria no-argon2 no-atexit no-des no-dsa no-cast no-mdc2 no-ec2m \
@@ -125,6 +128,7 @@ print([os.path.dirname(p["manifest_path"]) for p in json.load(sys.stdin)["packag
                 enable-ec_nistp_64_gcc_128 '-DDEVRANDOM=\"/dev/urandom\"' \
             && make -j"$(nproc)" build_generated && make -j"$(nproc)" libcrypto.a) > "$dir/openssl-build.log" 2>&1 \
             || { tail -30 "$dir/openssl-build.log" >&2; say "OpenSSL for kryoptic did not build"; return 1; }
+        echo "$src" > "$dir/openssl.src"
     fi
     KRYOPTIC_OPENSSL_SOURCES=$dir/openssl cargo build --release --locked --quiet \
         --manifest-path "$manifest" --target-dir "$dir" || return 1
@@ -231,6 +235,7 @@ setup_opencryptoki() {
     fi
     export CARDCA_MODULE=$LIB/pkcs11/libopencryptoki.so
     printf '%s\n' "$OCK_SO_PIN" > so.pin
+    STAGED=1
     INIT_WITH=card-init INIT_ARGS=(--slot 3 --erase)
 }
 
@@ -240,6 +245,35 @@ setup_opencryptoki() {
 # cannot do call `refused` instead.
 
 PIN=(--pin-source file:user.pin)
+
+# flow IN OUT COMMAND... [| COMMAND...]...: the commands as a pipeline from
+# IN (- for none) to OUT. On a token where a process must not start while
+# another works on the token (STAGED=1: openCryptoki 3.8, where a process
+# starting during another's login intermittently sees no slot at all),
+# they run one after the other, through files.
+flow() {
+    local in=$1 out=$2 a stage=() stages=() i
+    shift 2
+    [ "$in" = - ] && in=/dev/null
+    for a in "$@" '|'; do
+        if [ "$a" = '|' ]; then
+            stages+=("$(printf '%q ' "${stage[@]}")")
+            stage=()
+        else
+            stage+=("$a")
+        fi
+    done
+    if [ "${STAGED:-}" = 1 ]; then
+        cp "$in" flow.0
+        for ((i = 0; i < ${#stages[@]}; i++)); do
+            eval "${stages[i]}" < "flow.$i" > "flow.$((i + 1))"
+        done
+        mv "flow.$i" "$out"
+    else
+        eval "$(IFS='|'; echo "${stages[*]}")" < "$in" > "$out"
+    fi
+}
+
 key() { printf '%s;object=%s' "$TOKEN" "$(printf '%s' "$1" | sed 's/ /%20/g; s/:/%3a/g')"; }
 
 # refused WHAT MECHANISMS... -- COMMAND...: COMMAND must fail with cardca's
@@ -342,20 +376,20 @@ ca_keys() {
 
 step_root() {
     ca_keys
-    csr-make --key "$(key $ROOT_KEY)" --subject "/O=cardca/CN=Root CA on $NAME" "${PIN[@]}" \
-        | tbs-build --self-signed --profile root \
-        | card-sign --key "$(key $ROOT_KEY)" "${PIN[@]}" \
-        | cert-store --db db/root --token "$TOKEN" "${PIN[@]}" > root.pem
+    flow - root.pem csr-make --key "$(key $ROOT_KEY)" --subject "/O=cardca/CN=Root CA on $NAME" "${PIN[@]}" \
+        '|' tbs-build --self-signed --profile root \
+        '|' card-sign --key "$(key $ROOT_KEY)" "${PIN[@]}" \
+        '|' cert-store --db db/root --token "$TOKEN" "${PIN[@]}"
     openssl verify -x509_strict -CAfile root.pem root.pem
     echo "✔ ${ROOT_KEY#k-}" >&3
 }
 
 step_subca() {
     ca_keys
-    csr-make --key "$(key $SUB_KEY)" --subject "/O=cardca/CN=Sub CA on $NAME" "${PIN[@]}" \
-        | tbs-build --ca root.pem --profile subca --eku serverAuth --path-len 0 \
-        | card-sign --ca root.pem "${PIN[@]}" \
-        | cert-store --db db/root --ca root.pem --token "$TOKEN" "${PIN[@]}" > sub.pem
+    flow - sub.pem csr-make --key "$(key $SUB_KEY)" --subject "/O=cardca/CN=Sub CA on $NAME" "${PIN[@]}" \
+        '|' tbs-build --ca root.pem --profile subca --eku serverAuth --path-len 0 \
+        '|' card-sign --ca root.pem "${PIN[@]}" \
+        '|' cert-store --db db/root --ca root.pem --token "$TOKEN" "${PIN[@]}"
     openssl verify -x509_strict -CAfile root.pem sub.pem
     echo "✔ ${SUB_KEY#k-}" >&3
 }
@@ -367,8 +401,9 @@ step_leaf() {
     for who in www old; do
         openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$who.key" \
             -subj "/CN=$who" -out "$who.csr" 2>/dev/null
-        tbs-build --ca sub.pem --profile server --subject "/CN=$who.example.test" --san "dns:$who.example.test" < "$who.csr" \
-            | card-sign --ca sub.pem "${PIN[@]}" | cert-store --db db/sub --ca sub.pem > "$who.pem"
+        flow "$who.csr" "$who.pem" \
+            tbs-build --ca sub.pem --profile server --subject "/CN=$who.example.test" --san "dns:$who.example.test" \
+            '|' card-sign --ca sub.pem "${PIN[@]}" '|' cert-store --db db/sub --ca sub.pem
         openssl verify -x509_strict -purpose sslserver -CAfile root.pem -untrusted sub.pem "$who.pem"
     done
 }
@@ -384,7 +419,7 @@ step_pss() {
     fi
     csr-make --key "$k" --subject "/CN=PSS root on $NAME" --pss "${PIN[@]}" > pss.csr
     openssl req -in pss.csr -noout -verify
-    tbs-build --self-signed --profile root --pss < pss.csr | card-sign --key "$k" "${PIN[@]}" > pss-root.pem
+    flow pss.csr pss-root.pem tbs-build --self-signed --profile root --pss '|' card-sign --key "$k" "${PIN[@]}"
     openssl x509 -in pss-root.pem -noout -text > pss-root.txt
     grep 'Signature Algorithm: rsassaPss' pss-root.txt
     openssl verify -x509_strict -CAfile pss-root.pem pss-root.pem
@@ -406,8 +441,8 @@ step_cert_on_token() {
 
 step_crl() {
     cert-store --db db/sub --revoke - --reason superseded < old.pem
-    tbs-build --crl --ca root.pem --db db/root --days 7 | card-sign --ca root.pem "${PIN[@]}" > root.crl
-    tbs-build --crl --ca sub.pem --db db/sub --days 7 | card-sign --ca sub.pem "${PIN[@]}" > sub.crl
+    flow - root.crl tbs-build --crl --ca root.pem --db db/root --days 7 '|' card-sign --ca root.pem "${PIN[@]}"
+    flow - sub.crl tbs-build --crl --ca sub.pem --db db/sub --days 7 '|' card-sign --ca sub.pem "${PIN[@]}"
     openssl crl -in root.crl -CAfile root.pem -noout -verify
     openssl crl -in sub.crl -CAfile sub.pem -noout -verify
     openssl crl -in sub.crl -noout -text > sub.crl.txt
@@ -501,6 +536,12 @@ tokens=${CHECK_TOKENS:-$ALL_TOKENS}
 runs=${KRYOPTIC_RUNS:-1000}
 WORK=$(mktemp -d /tmp/cardca-check-tokens.XXXXXX)
 cleanup() {
+    local f p
+    # Daemons of a token process that was killed before its own cleanup.
+    for f in "$WORK"/*/pids; do
+        [ -e "$f" ] || continue
+        while read -r p || [ -n "$p" ]; do kill "$p" 2>/dev/null; done < "$f"
+    done
     if [ -n "${KEEP:-}" ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT

@@ -50,11 +50,11 @@ if $with_tokens; then
     dpkg_has libtpm2-pkcs11-1 || need+=(libtpm2-pkcs11-1)
     have tpm2_ptool || need+=(libtpm2-pkcs11-tools)
     dpkg_has libtss2-tcti-swtpm0 || need+=(libtss2-tcti-swtpm0)
-    have tpm2-abrmd || need+=(tpm2-abrmd)
+    dpkg_has tpm2-abrmd || need+=(tpm2-abrmd)
     dpkg_has libtss2-tcti-tabrmd0 || need+=(libtss2-tcti-tabrmd0)
     have dbus-daemon || need+=(dbus)
     # openCryptoki's soft token and its slot daemon.
-    have pkcsslotd || need+=(opencryptoki)
+    dpkg_has opencryptoki || need+=(opencryptoki)
     # kryoptic's build: bindgen (libclang and its headers), OpenSSL's
     # Configure (perl, make), rusqlite (sqlite3).
     dpkg_has libclang1-14 || need+=(libclang1-14)
