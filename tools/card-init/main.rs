@@ -319,7 +319,48 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     })?;
     session.init_pin(&user_pin).map_err(|e| new_pin_error(e.into(), "user", &fresh))?;
     session.logout().context("C_Logout")?;
+    if was_initialized {
+        remove_left_over(&session, &fresh, &user_pin)?;
+    }
     eprintln!("card-init: initialised {}", fresh.uri());
+    Ok(())
+}
+
+/// What C_InitToken left behind: NSS softokn's clears the private keys and
+/// the password but keeps the certificates and public keys. --erase
+/// promises an empty token, so they are destroyed now, logged in with the
+/// new user PIN; what cannot be destroyed is named.
+fn remove_left_over(session: &Session, token: &Token, user_pin: &SecretString) -> Result<()> {
+    let left = session.find_objects(&[]).context("C_FindObjects")?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    session.login(UserType::User, Some(user_pin)).map_err(|e| pin::pin_error(e.into(), "user", token))?;
+    let all = session.find_objects(&[]).context("C_FindObjects")?;
+    let mut kept = Vec::new();
+    for &h in &all {
+        let uri = token::object_uri(session, token, h);
+        if let Err(e) = session.destroy_object(h) {
+            kept.push(format!("\n  {uri} ({})", Error::from(e)));
+        }
+    }
+    session.logout().context("C_Logout")?;
+    eprintln!(
+        "card-init: destroyed {} object(s) that C_InitToken left on the token in slot {} (NSS softokn \
+         keeps certificates and public keys)",
+        all.len() - kept.len(),
+        token.slot.id()
+    );
+    if !kept.is_empty() {
+        kept.sort();
+        return Err(Error::new(format!(
+            "the token in slot {} is initialised, but {} object(s) C_InitToken left could not be destroyed:{}",
+            token.slot.id(),
+            kept.len(),
+            kept.concat()
+        ))
+        .hint("remove them with the module's own tools"));
+    }
     Ok(())
 }
 

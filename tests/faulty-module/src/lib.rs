@@ -168,11 +168,18 @@ impl Faults {
                 }
                 None => (None, v.as_str()),
             };
-            f.login = Some((user, lookup(RETURN_CODES, name, "return code")?));
+            f.login = Some((
+                user,
+                lookup(RETURN_CODES, name, "return code").map_err(|e| format!("FAULTY_LOGIN: {e}"))?,
+            ));
         }
         if let Some(v) = var("FAULTY_KEYGEN_REFUSE_ATTR") {
             let (names, rv) = match v.split_once(':') {
-                Some((names, rv)) => (names, lookup(RETURN_CODES, rv, "return code")?),
+                Some((names, rv)) => (
+                    names,
+                    lookup(RETURN_CODES, rv, "return code")
+                        .map_err(|e| format!("FAULTY_KEYGEN_REFUSE_ATTR: {e}"))?,
+                ),
                 None => (v.as_str(), CKR_GENERAL_ERROR),
             };
             for name in names.split(',') {
@@ -186,7 +193,9 @@ impl Faults {
         f.local_false = flag("FAULTY_LOCAL_FALSE")?;
         f.duplicate_slots = flag("FAULTY_DUPLICATE_SLOTS")?;
         f.init_token_so_pin = var("FAULTY_INIT_TOKEN_SO_PIN").map(String::into_bytes);
-        f.reinit = var("FAULTY_REINIT").map(|v| lookup(RETURN_CODES, &v, "return code")).transpose()?;
+        f.reinit = var("FAULTY_REINIT")
+            .map(|v| lookup(RETURN_CODES, &v, "return code").map_err(|e| format!("FAULTY_REINIT: {e}")))
+            .transpose()?;
         f.initialize =
             var("FAULTY_INITIALIZE").map(|v| lookup(RETURN_CODES, &v, "return code")).transpose()?;
         if let Some(v) = var("FAULTY_SIGN_FAIL") {
