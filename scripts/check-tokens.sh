@@ -9,7 +9,9 @@
 #                 C_Initialize init string ($CARDCA_MODULE_ARGS)
 #   p11-kit       a SoftHSM2 token behind `p11-kit server`, used through
 #                 p11-kit-client.so (PKCS#11 remoting)
-#   tpm2          tpm2-pkcs11 on swtpm, through tpm2-abrmd
+#   tpm2          tpm2-pkcs11 on swtpm, through tpm2-abrmd, the token made
+#                 by card-init (C_InitToken)
+#   tpm2-ptool    the same, the token made by tpm2_ptool addtoken
 #   opencryptoki  openCryptoki's soft token (pkcsslotd; system-wide, root)
 #
 # Per token: init (card-init, or the module's own tool where cardca cannot
@@ -41,7 +43,7 @@ export LC_ALL=C.UTF-8
 export PATH=$PATH:/usr/sbin:/sbin
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 opencryptoki"
+ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki"
 ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen ec:p256" "keygen ec:p384" "keygen ed25519"
     root "sub CA" leaf --pss "cert on token" CRL verify)
 KEYTYPES=(rsa:2048 rsa:3072 ec:p256 ec:p384 ed25519)
@@ -54,6 +56,7 @@ declare -A OFFERS=(
     [nss]="rsa:2048 rsa:3072 ec:p256 ec:p384 pss"
     [p11-kit]="rsa:2048 rsa:3072 ec:p256 ec:p384 pss"
     [tpm2]="rsa:2048 rsa:3072 ec:p256 ec:p384"
+    [tpm2-ptool]="rsa:2048 rsa:3072 ec:p256 ec:p384 pss"
     [opencryptoki]="rsa:2048 rsa:3072 pss"
 )
 
@@ -210,6 +213,17 @@ setup_tpm2() {
     tpm2_ptool init --path "$PWD/tpm-store" > tpm2_ptool.log 2>&1 || { cat tpm2_ptool.log >&2; return 1; }
     export CARDCA_MODULE=$LIB/pkcs11/libtpm2_pkcs11.so
     INIT_WITH=card-init INIT_ARGS=(--slot free)
+}
+
+# The same TPM, the token made by tpm2-pkcs11's own tool (tpm2_ptool
+# addtoken), which lists RSASSA-PSS where C_InitToken's token does not.
+setup_tpm2-ptool() {
+    setup_tpm2 || return 1
+    INIT_WITH="tpm2_ptool addtoken"
+}
+init_tpm2-ptool() {
+    tpm2_ptool addtoken --pid=1 --label="$TOKEN_LABEL" --sopin="$SO_PIN" --userpin="$USER_PIN" \
+        --path="$PWD/tpm-store"
 }
 
 # openCryptoki: one system-wide soft token in slot 3 under
