@@ -27,10 +27,9 @@
 # KRYOPTIC_RUNS times (default 1000): every run must succeed, no crash.
 #
 # Daemons (swtpm, D-Bus and tpm2-abrmd, p11-kit server, pkcsslotd when not
-# already running) run
-# on free ports or sockets under a temporary directory and are stopped on
-# exit. Each token runs in its own process under a time limit
-# (TOKEN_TIMEOUT seconds, default 300).
+# already running) run on free ports or sockets under a temporary directory
+# and are stopped on exit. Each token runs in its own process under a time
+# limit (TOKEN_TIMEOUT seconds, default 300).
 #
 #   CHECK_TOKENS="kryoptic nss"  only these tokens
 #   KRYOPTIC_RUNS=N              card-sign --jobs 2 runs on kryoptic (0: none)
@@ -46,7 +45,6 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki"
 ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen ec:p256" "keygen ec:p384" "keygen ed25519"
     root "sub CA" leaf --pss "cert on token" CRL verify)
-KEYTYPES=(rsa:2048 rsa:3072 ec:p256 ec:p384 ed25519)
 
 # What each token offers, as its mechanism list must show it (README.md and
 # cardca(7) have the same table). pss: RSASSA-PSS signatures.
@@ -241,10 +239,12 @@ setup_opencryptoki() {
     systemd-tmpfiles --create /usr/lib/tmpfiles.d/opencryptoki.conf >/dev/null 2>&1 || true
     # A daemon that exited stays a zombie where nothing reaps it, and leaves
     # its pid file behind.
+    # shellcheck disable=SC2009 # pgrep counts zombies
     if ! ps -C pkcsslotd -o stat= | grep -qv '^Z'; then
         rm -f /run/pkcsslotd.pid
         pkcsslotd 8>&- || return 1
         wait_for pkcsslotd 10 test -s /run/pkcsslotd.pid || return 1
+        # shellcheck disable=SC2005 # the file has no newline
         echo "$(cat /run/pkcsslotd.pid)" >> pids
     fi
     export CARDCA_MODULE=$LIB/pkcs11/libopencryptoki.so
@@ -294,7 +294,7 @@ key() { printf '%s;object=%s' "$TOKEN" "$(printf '%s' "$1" | sed 's/ /%20/g; s/:
 # "this token has no/neither ...: it cannot make ..." naming one of
 # MECHANISMS; the cell is that reason.
 refused() {
-    local mechs=() m re out
+    local mechs=() re out
     while [ "$1" != -- ]; do mechs+=("$1"); shift; done
     shift
     re="this token has (no|neither) [^:]*($(IFS='|'; echo "${mechs[*]}"))[^:]*: it cannot make"
@@ -487,7 +487,7 @@ write_pins() {
 # $WORK/res/NAME/<row>.
 run_token() {
     NAME=$1 TOKEN_DIR=$WORK/$1
-    local dir=$TOKEN_DIR res=$WORK/res/$NAME row i=0 fn note rc
+    local dir=$TOKEN_DIR res=$WORK/res/$NAME row i=0 fn note rc log
     mkdir -p "$dir/log" "$res"
     cd "$dir" || exit 1
     : > pids
@@ -525,13 +525,14 @@ run_token() {
             echo "✘ not run: init failed" > "$res/$row"
             continue
         fi
-        local log=log/$(printf '%02d' $i)-${row// /-}
+        log=log/$(printf '%02d' $i)-${row// /-}
         note=$( (set -e; "${fn[@]}") 3>&1 >> "$log" 2>&1 ); rc=$?
         [ -s offered ] && OFFERED=$(cat offered)
         if [ $rc = 0 ]; then
             echo "${note:-✔}" > "$res/$row"
         else
-            echo "✘ failed" > "$res/$row"
+            # The cell: ✘ and the start of the step's last message.
+            echo "✘ $(grep -v '^[[:space:]]*$' "$log" | tail -1 | cut -c1-48)" > "$res/$row"
             echo "$dir/$log" > "$res/$row.log"
         fi
     done
@@ -572,8 +573,11 @@ start=$SECONDS
 for t in $tokens; do
     [ -n "${OFFERS[$t]+x}" ] || { say "unknown token $t (tokens: $ALL_TOKENS)"; exit 2; }
     t0=$SECONDS
-    timeout -k 10 "${TOKEN_TIMEOUT:-300}" "$0" --token "$WORK" "$t" || true
-    say "$t: $((SECONDS - t0)) s"
+    timeout -k 10 "${TOKEN_TIMEOUT:-300}" "$0" --token "$WORK" "$t"
+    case $? in
+        124 | 137) say "$t: timed out after ${TOKEN_TIMEOUT:-300} s"; echo timed out > "$WORK/res/$t.stopped" ;;
+        *) say "$t: $((SECONDS - t0)) s" ;;
+    esac
 done
 
 # The table, each column as wide as its widest cell (in characters: ✔ and
@@ -583,7 +587,7 @@ declare -A width cells
 for t in $tokens; do
     width[$t]=${#t}
     for row in "${ROWS[@]}"; do
-        cell=$(cat "$WORK/res/$t/$row" 2>/dev/null || echo "✘ not run")
+        cell=$(cat "$WORK/res/$t/$row" 2>/dev/null || echo "✘ not run$(sed 's/^/: /' "$WORK/res/$t.stopped" 2>/dev/null)")
         [[ $cell == ✘* ]] && failed=1
         cells[$t,$row]=$cell
         [ ${#cell} -gt "${width[$t]}" ] && width[$t]=${#cell}
