@@ -45,7 +45,6 @@ if $with_tokens; then
     # TPM 2.0: swtpm, tpm2-pkcs11 and tpm2_ptool, and tpm2-abrmd (the
     # resource manager, on a private D-Bus) with its TCTI and swtpm's.
     have swtpm || need+=(swtpm)
-    have swtpm_setup || need+=(swtpm-tools)
     have tpm2_startup || need+=(tpm2-tools)
     dpkg_has libtpm2-pkcs11-1 || need+=(libtpm2-pkcs11-1)
     have tpm2_ptool || need+=(libtpm2-pkcs11-tools)
@@ -64,6 +63,8 @@ if $with_tokens; then
     have make || need+=(make)
     have perl || need+=(perl)
     have cc || need+=(gcc)
+    # Free ports, cargo metadata (and tpm2_ptool).
+    have python3 || need+=(python3)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
