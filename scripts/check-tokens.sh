@@ -43,6 +43,10 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki"
+# The key types: card-keygen also makes rsa:4096 and ec:p521, which are
+# left out: the TPM's module lists RSA up to 3072 bits (card-keygen does not
+# read the sizes and gets CKR_ATTRIBUTE_VALUE_INVALID), and its P-521
+# points sometimes lack a leading zero byte (refused by card-keygen).
 ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen ec:p256" "keygen ec:p384" "keygen ed25519"
     root "sub CA" leaf --pss "cert on token" CRL verify)
 
@@ -532,7 +536,7 @@ run_token() {
             echo "${note:-✔}" > "$res/$row"
         else
             # The cell: ✘ and the start of the step's last message.
-            echo "✘ $(grep -v '^[[:space:]]*$' "$log" | tail -1 | cut -c1-48)" > "$res/$row"
+            echo "✘ $(grep -av '^[[:space:]]*$' "$log" | tail -1 | cut -c1-48)" > "$res/$row"
             echo "$dir/$log" > "$res/$row.log"
         fi
     done
