@@ -45,8 +45,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki"
 # The key types: card-keygen also makes rsa:4096 and ec:p521, which are
 # left out: the TPM's module lists RSA up to 3072 bits (card-keygen does not
-# read the sizes and gets CKR_ATTRIBUTE_VALUE_INVALID), and its P-521
-# points sometimes lack a leading zero byte (refused by card-keygen).
+# read the sizes and gets CKR_ATTRIBUTE_VALUE_INVALID), and a P-521 point
+# it returned was one byte short (a coordinate's leading zero dropped,
+# refused by card-keygen).
 ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen ec:p256" "keygen ec:p384" "keygen ed25519"
     root "sub CA" leaf --pss "cert on token" CRL verify)
 
