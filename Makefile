@@ -2,7 +2,16 @@
 #
 #   make           release build of every tool
 #   make check     installs what the tests need when missing, then fmt,
-#                  clippy, every unit and golden-file test, mandoc -Tlint
+#                  clippy, every unit and golden-file test, mandoc -Tlint,
+#                  and check-tokens
+#   make check-tokens
+#                  the seed flow on every PKCS#11 module we support
+#                  (SoftHSM2, kryoptic, NSS softokn, p11-kit remoting, TPM 2.0
+#                  on swtpm, openCryptoki), with a step x token table; then
+#                  KRYOPTIC_RUNS (default 1000) card-sign --jobs 2 runs on
+#                  kryoptic. Installs the modules when missing and builds
+#                  kryoptic once into target/kryoptic. CHECK_TOKENS="a b"
+#                  runs only those
 #   make demo      the seed article's CA on a local SoftHSM2 token in ./demo
 #   make bench     cardca against openssl ca + engine_pkcs11 on one token
 #   make fuzz      every parser under cargo-fuzz on stable (-s none) for
@@ -16,6 +25,7 @@ DESTDIR ?=
 CARGO ?= cargo
 VENV ?= $(CURDIR)/.venv
 FUZZ_S ?= 60
+KRYOPTIC_RUNS ?= 1000
 export CARDCA_VENV := $(VENV)
 # The fault-injecting PKCS#11 module the golden tests load (tests/faulty-module).
 export CARDCA_FAULTY_MODULE := $(CURDIR)/target/debug/libcardca_faulty_module.so
@@ -24,7 +34,7 @@ TOOLS := card-ls card-init card-keygen csr-make tbs-build card-sign cert-store
 PAGES1 := $(TOOLS:%=man/%.1)
 PAGES7 := $(wildcard man/*.7)
 
-.PHONY: all build deps check lint test demo bench fuzz install clean
+.PHONY: all build deps check check-tokens lint test demo bench fuzz install clean
 
 all: build
 
@@ -43,7 +53,13 @@ test:
 	$(CARGO) build --locked -p cardca-faulty-module
 	$(CARGO) test --workspace --locked
 
-check: deps lint test
+check: deps lint test check-tokens
+
+# The debug tools `make test` builds (a no-op after it).
+check-tokens:
+	./scripts/install-deps.sh --with-tokens
+	$(CARGO) build --locked --bins
+	KRYOPTIC_RUNS=$(KRYOPTIC_RUNS) ./scripts/check-tokens.sh
 
 demo: build
 	./scripts/install-deps.sh
