@@ -375,18 +375,29 @@ unsafe extern "C" fn get_mechanism_list(
     }
     all.truncate(n as usize);
     all.retain(|m| !l.faults.hidden.contains(m));
-    // SAFETY: checked non-null above; the caller owns it.
+    // SAFETY: `count` checked non-null above; `list` is the caller's.
+    unsafe { hand_out(&all, list, count) }
+}
+
+/// PKCS#11 section 5.2's buffer convention for a list the wrapper made:
+/// the length always, the items when `list` is given and has room.
+///
+/// # Safety
+/// `count` is non-null and valid; `list` is null or has room for `*count`
+/// items, as the caller of the wrapped function promised.
+unsafe fn hand_out<T: Copy>(items: &[T], list: *mut T, count: *mut CK_ULONG) -> CK_RV {
+    // SAFETY: the caller's promise above.
     let room = unsafe { *count } as usize;
     // SAFETY: as above.
-    unsafe { *count = all.len() as CK_ULONG };
+    unsafe { *count = items.len() as CK_ULONG };
     if list.is_null() {
         return CKR_OK;
     }
-    if room < all.len() {
+    if room < items.len() {
         return CKR_BUFFER_TOO_SMALL;
     }
     // SAFETY: the caller said `list` has room for `room` entries.
-    unsafe { std::ptr::copy_nonoverlapping(all.as_ptr(), list, all.len()) };
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), list, items.len()) };
     CKR_OK
 }
 
@@ -425,19 +436,8 @@ unsafe extern "C" fn get_slot_list(present: CK_BBOOL, list: *mut CK_SLOT_ID, cou
     real.truncate(n as usize);
     // Each id twice, the second copy after all the first ones.
     let doubled: Vec<CK_SLOT_ID> = real.iter().chain(real.iter()).copied().collect();
-    // SAFETY: checked non-null above; the caller owns it.
-    let room = unsafe { *count } as usize;
-    // SAFETY: as above.
-    unsafe { *count = doubled.len() as CK_ULONG };
-    if list.is_null() {
-        return CKR_OK;
-    }
-    if room < doubled.len() {
-        return CKR_BUFFER_TOO_SMALL;
-    }
-    // SAFETY: the caller said `list` has room for `room` entries.
-    unsafe { std::ptr::copy_nonoverlapping(doubled.as_ptr(), list, doubled.len()) };
-    CKR_OK
+    // SAFETY: `count` checked non-null above; `list` is the caller's.
+    unsafe { hand_out(&doubled, list, count) }
 }
 
 unsafe extern "C" fn init_token(
