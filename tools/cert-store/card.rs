@@ -33,7 +33,11 @@ impl Drop for Card {
 
 impl Card {
     pub fn new(flags: &TokenFlags, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
-        let flags = TokenFlags { module: flags.module.clone(), pin_source: flags.pin_source.clone() };
+        let flags = TokenFlags {
+            module: flags.module.clone(),
+            pin_source: flags.pin_source.clone(),
+            audit: flags.audit.clone(),
+        };
         let preload = Some(token::Preload::start(flags.module.as_deref(), Some(uri)));
         Card { flags, uri: uri.clone(), label, id, preload, open: None }
     }
