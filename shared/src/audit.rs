@@ -947,6 +947,8 @@ pub struct Report {
     pub head: String,
     /// Lines torn by a crash and recorded by the line after them.
     pub tears: Vec<u64>,
+    /// How many lines of each event.
+    pub events: std::collections::BTreeMap<String, u64>,
 }
 
 /// The first break: its line number and why.
@@ -992,6 +994,7 @@ pub fn verify(mut input: impl BufRead) -> Result<std::result::Result<Report, Bre
     };
     let mut prev = GENESIS.to_string();
     let mut tears = Vec::new();
+    let mut events = std::collections::BTreeMap::new();
     let mut n: u64 = 0;
     let mut next = read_raw(&mut input)?;
     let mut prev_torn = false;
@@ -1056,9 +1059,10 @@ pub fn verify(mut input: impl BufRead) -> Result<std::result::Result<Report, Bre
             // Equal first 8 bytes of two hashes: a copy made to agree
             // would have broken the chain above already; nothing to say.
         }
+        *events.entry(line.event).or_insert(0) += 1;
         prev = hash;
     }
-    Ok(Ok(Report { lines: n, head: prev, tears }))
+    Ok(Ok(Report { lines: n, head: prev, tears, events }))
 }
 
 /// Why line `n` breaks the chain: the most specific story its `seq` and

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 
+use cardca::audit::{self, Event};
 use cardca::cli::{self, set_once, value, TokenFlags};
 use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::session::UserType;
@@ -166,6 +167,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    audit::setup(&args.flags.audit, None);
     let uri = match &args.mode {
         Mode::Init { target: Target::Token(u), .. } => Some(&**u),
         Mode::ChangePin(u) | Mode::Unblock(u) => Some(u),
@@ -235,7 +237,9 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     let user_pin = pin::obtain(args.flags.pin_source.as_ref(), "user PIN", "--pin-source", true)?;
 
     ctx.init_token(chosen.slot, &so_pin, label).map_err(|e| {
-        pin::pin_error(e.into(), "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()))
+        let e =
+            pin::pin_error(e.into(), "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()));
+        audit::record_failure(Event::token_init(&chosen.uri()).field("label", label), e)
     })?;
     if was_initialized {
         eprintln!("card-init: erased {} (serial {})", chosen.describe(), chosen.info.serial_number());
@@ -244,11 +248,18 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     // C_InitToken may move the token to another slot (SoftHSM2 does): find
     // it again by its new label, which we just made unique.
     let by_label = Uri { token: Some(label.to_string()), ..Uri::default() };
-    let fresh = token::select(ctx, &by_label).context("finding the token after C_InitToken")?;
-    let session = ctx.open_rw_session(fresh.slot).context("C_OpenSession")?;
-    session.login(UserType::So, Some(&so_pin)).context("logging in as SO")?;
-    session.init_pin(&user_pin).context("setting the user PIN (C_InitPIN)")?;
-    session.logout().context("C_Logout")?;
+    let event = Event::token_init(&by_label).field("label", label).field("erased", was_initialized as u64);
+    let fresh = token::select(ctx, &by_label).context("finding the token after C_InitToken");
+    let fresh = fresh.map_err(|e| audit::record_failure(event.clone(), e))?;
+    let event = Event::token_init(&fresh.uri()).field("erased", was_initialized as u64);
+    let set = (|| -> Result<()> {
+        let session = ctx.open_rw_session(fresh.slot).context("C_OpenSession")?;
+        session.login(UserType::So, Some(&so_pin)).context("logging in as SO")?;
+        session.init_pin(&user_pin).context("setting the user PIN (C_InitPIN)")?;
+        session.logout().context("C_Logout")?;
+        Ok(())
+    })();
+    audit::record_result(event, set)?;
     eprintln!("card-init: initialised {}", fresh.uri());
     Ok(())
 }
@@ -264,8 +275,10 @@ fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
         }
     };
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
-    let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
-    session.set_pin(&old, &new).map_err(|e| pin::pin_error(e.into(), "user", &token))?;
+    let changed = ctx.open_rw_session(token.slot).context("C_OpenSession").and_then(|session| {
+        session.set_pin(&old, &new).map_err(|e| pin::pin_error(e.into(), "user", &token))
+    });
+    audit::record_result(Event::pin_change(&token.uri()), changed)?;
     eprintln!("card-init: changed the user PIN of {}", token.describe());
     Ok(())
 }
@@ -276,9 +289,14 @@ fn unblock(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let so = pin::obtain(args.so_pin_source.as_ref(), "SO PIN", "--so-pin-source", false)?;
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
-    session.login(UserType::So, Some(&so)).map_err(|e| pin::pin_error(e.into(), "SO", &token))?;
-    session.init_pin(&new).context("setting the user PIN (C_InitPIN)")?;
-    session.logout().context("C_Logout")?;
+    let login = session.login(UserType::So, Some(&so)).map_err(|e| pin::pin_error(e.into(), "SO", &token));
+    audit::record_result(Event::login(&token.uri(), "so"), login)?;
+    let set = (|| -> Result<()> {
+        session.init_pin(&new).context("setting the user PIN (C_InitPIN)")?;
+        session.logout().context("C_Logout")?;
+        Ok(())
+    })();
+    audit::record_result(Event::pin_unblock(&token.uri()), set)?;
     eprintln!("card-init: set a new user PIN on {}", token.describe());
     Ok(())
 }

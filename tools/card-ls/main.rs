@@ -138,6 +138,8 @@ enum Output {
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    // Only a login (--login) is an audit event here.
+    cardca::audit::setup(&args.flags.audit, None);
     // Everything that touches the token happens (sessions closed too) under
     // the lock inside listing(); printing happens after it is released.
     match listing(&args)? {

@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 
+use cardca::audit::{self, Event};
 use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::der::asn1::ObjectIdentifier;
@@ -14,7 +15,7 @@ use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{hex, io, names, token, Context, Error, Result};
+use cardca::{db, hex, io, names, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -137,6 +138,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    audit::setup(&args.flags.audit, None);
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
     let above = match (&ca, &args.chain) {
         (Some(ca), Some(path)) => ca.path_above(CaCert::read_all(path)?)?,
@@ -164,6 +166,38 @@ fn run(args: Vec<OsString>) -> Result<()> {
 
 type Signed = (&'static str, Vec<u8>);
 
+/// What a signing thread hands the writer: the block's place in the
+/// stream, the signed block (or why not), and its audit event (with a log).
+type Outcome = (usize, Result<Pending>, Option<Event>);
+
+/// Largest group of signatures logged with one fsync: bounds memory.
+const MAX_GROUP: usize = 4096;
+
+/// Group commit: the signed objects waiting for their audit lines. The
+/// lines of the whole group are appended and made durable with one fsync,
+/// and only then is the group written: nothing leaves card-sign unlogged,
+/// and the log costs one fsync per group, not per signature.
+#[derive(Default)]
+struct Group {
+    out: Vec<Signed>,
+    events: Vec<Event>,
+}
+
+impl Group {
+    fn is_empty(&self) -> bool {
+        self.out.is_empty() && self.events.is_empty()
+    }
+
+    fn commit(&mut self, out: &mut io::Writer) -> Result<()> {
+        audit::record_all(&self.events)?;
+        self.events.clear();
+        for (label, der) in self.out.drain(..) {
+            out.write(label, &der)?;
+        }
+        Ok(())
+    }
+}
+
 /// The issuer whose policy every block must pass.
 #[derive(Clone, Copy)]
 struct Gate<'a> {
@@ -190,7 +224,7 @@ fn sign_stream(
     use std::time::Duration;
 
     let (job_tx, job_rx) = mpsc::sync_channel::<(usize, io::Object)>(args.jobs * 16);
-    let (result_tx, result_rx) = mpsc::channel::<(usize, Result<Pending>)>();
+    let (result_tx, result_rx) = mpsc::channel::<Outcome>();
     // Not scoped: it may sit in a read of stdin that never ends when a
     // failure ends the run, and must not keep the process alive then.
     let feeder_results = result_tx.clone();
@@ -201,7 +235,7 @@ fn sign_stream(
             let sent = match object {
                 Ok(o) => job_tx.send((seq, o)).is_ok(),
                 Err(e) => {
-                    let _ = feeder_results.send((seq, Err(e)));
+                    let _ = feeder_results.send((seq, Err(e), None));
                     false
                 }
             };
@@ -223,6 +257,7 @@ fn sign_stream(
     let sessions: Vec<_> = (0..args.jobs).map(|_| ks.fork()).collect::<Result<_>>()?;
     let spec = ks.signer_spec()?;
     let module = ks.module();
+    let key_uri = &ks.uri.clone();
     std::thread::scope(|scope| {
         for session in sessions {
             let (jobs, results, stop, spec) = (Arc::clone(&jobs), result_tx.clone(), &stop, spec.clone());
@@ -230,7 +265,7 @@ fn sign_stream(
                 let signer = match spec.on(&session) {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = results.send((0, Err(e)));
+                        let _ = results.send((0, Err(e), None));
                         return;
                     }
                 };
@@ -243,7 +278,8 @@ fn sign_stream(
                         })
                     });
                     let Ok((seq, object)) = job else { continue };
-                    if results.send((seq, start(args, ca, &signer, object))).is_err() {
+                    let (result, event) = start(args, ca, &signer, object, key_uri);
+                    if results.send((seq, result, event)).is_err() {
                         break;
                     }
                 }
@@ -256,16 +292,52 @@ fn sign_stream(
         drop(result_tx);
         let mut waiting = BTreeMap::new();
         let mut next = 0;
+        // With a log, a group is whatever has been verified when no
+        // further result is ready (the signatures made during the last
+        // fsync); without one, each object goes out at once.
+        let grouped = audit::enabled();
+        let mut group = Group::default();
         let written = (|| -> Result<()> {
-            for (seq, result) in &result_rx {
-                waiting.insert(seq, result);
-                while let Some(result) = waiting.remove(&next) {
-                    let (label, der) = result?.finish()?;
-                    out.write(label, &der)?;
+            loop {
+                let (seq, result, event) = if group.is_empty() {
+                    match result_rx.recv() {
+                        Ok(item) => item,
+                        Err(_) => return Ok(()),
+                    }
+                } else {
+                    match result_rx.try_recv() {
+                        Ok(item) => item,
+                        Err(mpsc::TryRecvError::Empty) => {
+                            group.commit(out)?;
+                            continue;
+                        }
+                        Err(mpsc::TryRecvError::Disconnected) => return group.commit(out),
+                    }
+                };
+                waiting.insert(seq, (result, event));
+                while let Some((result, event)) = waiting.remove(&next) {
                     next += 1;
+                    match result.and_then(Pending::finish) {
+                        Ok(signed) => {
+                            group.out.push(signed);
+                            group.events.extend(event);
+                        }
+                        Err(e) => {
+                            // What came before is logged and written, the
+                            // failure logged, and nothing after.
+                            group.events.extend(event.map(|ev| ev.failed(&e)));
+                            return match group.commit(out) {
+                                Ok(()) => Err(e),
+                                Err(a) if a.kind() == cardca::error::Kind::BrokenPipe => Err(a),
+                                Err(a) => Err(Error::new(format!("{e}; and then: {a}")).with_ckr_of(&e)),
+                            };
+                        }
+                    }
+                    if !grouped || group.out.len() >= MAX_GROUP {
+                        group.commit(out)?;
+                    }
                 }
             }
-            Ok(())
         })();
         stop.store(true, Ordering::Relaxed);
         written
@@ -294,22 +366,57 @@ impl Pending {
 
 /// Checks one block and has the token sign it: a TBSCertificate becomes
 /// a CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL.
-fn start(args: &Args, ca: Gate<'_>, signer: &Signer, object: io::Object) -> Result<Pending> {
+/// With an audit log, also the block's event: what it is, its hash, the
+/// serial or CRL number, the key; refusals are events too.
+fn start(
+    args: &Args,
+    ca: Gate<'_>,
+    signer: &Signer,
+    object: io::Object,
+    key: &Uri,
+) -> (Result<Pending>, Option<Event>) {
     let index = object.index;
-    check_and_sign(args, ca, signer, object).map_err(|e| e.context(format!("TBS {index}")))
+    let mut event = audit::enabled().then(|| {
+        let what = match object.label.as_deref() {
+            Some("TBS CERTLIST") => audit::Signed::Crl,
+            _ => audit::Signed::Certificate,
+        };
+        Event::signature(what, &object.der).key(key)
+    });
+    let result =
+        check_and_sign(args, ca, signer, object, &mut event).map_err(|e| e.context(format!("TBS {index}")));
+    (result, event)
 }
 
-fn check_and_sign(args: &Args, gate: Gate<'_>, signer: &Signer, object: io::Object) -> Result<Pending> {
+/// Adds a field to an event that may not be there (no log).
+fn note(event: &mut Option<Event>, name: &'static str, value: String) {
+    if let Some(e) = event.take() {
+        *event = Some(e.field(name, value));
+    }
+}
+
+fn check_and_sign(
+    args: &Args,
+    gate: Gate<'_>,
+    signer: &Signer,
+    object: io::Object,
+    event: &mut Option<Event>,
+) -> Result<Pending> {
     object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
     let ca = gate.ca;
     let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
         let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
+        if let Some(n) = crl_number(&tbs) {
+            note(event, "crl_number", n);
+        }
         let alg = cert::check_tbs_crl(&tbs)?;
         policy::check_crl(&tbs, ca, &args.allow)?;
         (alg, tbs.issuer, "X509 CRL")
     } else {
         let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
+        note(event, "serial", db::serial_hex(tbs.serial_number.as_bytes()));
+        note(event, "subject", names::openssl_oneline(&tbs.subject));
         let alg = cert::check_tbs(&tbs)?;
         let self_signed =
             tbs.issuer.to_der()? == tbs.subject.to_der()? && tbs.subject_public_key_info == *signer.spki;
@@ -349,6 +456,14 @@ fn check_and_sign(args: &Args, gate: Gate<'_>, signer: &Signer, object: io::Obje
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
     Ok(Pending { index, label, alg, signature })
+}
+
+/// The CRL number of a TBSCertList, as index.txt writes numbers.
+fn crl_number(tbs: &cardca::x509_cert::crl::TbsCertList) -> Option<String> {
+    use cardca::der::Decode;
+    let ext = tbs.crl_extensions.as_deref()?.iter().find(|e| e.extn_id == cert::OID_CRL_NUMBER)?;
+    let n = cardca::x509_cert::ext::pkix::CrlNumber::from_der(ext.extn_value.as_bytes()).ok()?;
+    Some(db::serial_hex(n.0.as_bytes()))
 }
 
 fn same_issuer(issuer: &cardca::x509_cert::name::Name, ca: &CaCert) -> Result<()> {

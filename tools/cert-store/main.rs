@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
+use cardca::audit::{self, Event};
 use cardca::cert::CaCert;
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::db::{self, Db, Record};
@@ -92,6 +93,7 @@ enum Mode {
         serial: Option<String>,
         reason: Option<String>,
     },
+    AuditVerify(PathBuf),
 }
 
 struct Args {
@@ -104,6 +106,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut flags = TokenFlags::default();
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
+    let mut verify = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -143,10 +146,26 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut reason, canonical.unwrap_or(r), "--reason")?
             }
             Arg::Long("der") => der = true,
+            Arg::Long("audit-verify") => {
+                let v = parser.value()?;
+                if v.is_empty() {
+                    return Err(Error::usage("--audit-verify: an empty file name"));
+                }
+                set_once(&mut verify, PathBuf::from(v), "--audit-verify")?
+            }
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
             Arg::Short('V') | Arg::Long("version") => return Err(cli::version("cert-store")),
             other => return Err(cli::unexpected(other)),
         }
+    }
+    if let Some(file) = verify {
+        if db.is_some() || token.is_some() || revoke.is_some() || ca.is_some() || der || reason.is_some() {
+            return Err(Error::usage("--audit-verify FILE takes no other option"));
+        }
+        if flags.audit != audit::Choice::Default || flags.module.is_some() || flags.pin_source.is_some() {
+            return Err(Error::usage("--audit-verify FILE takes no other option"));
+        }
+        return Ok(Args { flags, mode: Mode::AuditVerify(file) });
     }
     let mode = match revoke {
         Some(serial) => {
@@ -181,8 +200,13 @@ const MAX_BATCH: usize = 1024;
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     match &args.mode {
-        Mode::Revoke { db, serial, reason } => revoke(db, serial.as_ref(), reason.as_deref()),
+        Mode::AuditVerify(file) => audit_verify(file),
+        Mode::Revoke { db, serial, reason } => {
+            audit::setup(&args.flags.audit, Some(db));
+            revoke(db, serial.as_ref(), reason.as_deref())
+        }
         Mode::Store { db, ca, token, label, id, der } => {
+            audit::setup(&args.flags.audit, db.as_deref());
             let mut out = io::Writer::stdout(*der)?;
             let ca = ca.as_deref().map(CaCert::read).transpose()?;
             let mut db = db.as_deref().map(Db::open).transpose()?;
@@ -231,14 +255,30 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 // written, then the index: a failure on the card leaves
                 // no line that would refuse the certificate next time.
                 let mut count = batch.len();
+                let place = match (db.is_some(), card.is_some()) {
+                    (true, true) => "db,token",
+                    (true, false) => "db",
+                    _ => "token",
+                };
+                let card_failed = |e: Error, batch: &[Record]| match batch.first() {
+                    Some(r) => {
+                        audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "token"), e)
+                    }
+                    None => e,
+                };
+                let mut refused_event = None;
                 match db.as_mut() {
                     Some(db) => {
                         let pending = db.check(&batch)?;
                         count = pending.count();
                         if let Some(card) = card.as_mut() {
-                            card.store(&batch[..count])?;
+                            card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
                         }
                         let refused = pending.commit(&batch)?;
+                        if let (Some(e), Some(r)) = (&refused, batch.get(count)) {
+                            refused_event =
+                                Some(Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e));
+                        }
                         if failure.is_none() {
                             failure = refused;
                         }
@@ -248,9 +288,19 @@ fn run(args: Vec<OsString>) -> Result<()> {
                     }
                     None => {
                         if let Some(card) = card.as_mut() {
-                            card.store(&batch)?;
+                            card.store(&batch).map_err(|e| card_failed(e, &batch))?;
                         }
                     }
+                }
+                // Logged (one fsync for the batch) before anything is
+                // passed on.
+                if audit::enabled() {
+                    let events: Vec<Event> = batch[..count]
+                        .iter()
+                        .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
+                        .chain(refused_event)
+                        .collect();
+                    audit::record_all(&events)?;
                 }
                 for r in &batch[..count] {
                     out.write("CERTIFICATE", &r.der)?;
@@ -293,7 +343,18 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     for note in db.take_notes() {
         cli::warn(note);
     }
-    for e in revoked? {
+    let revoked = match revoked {
+        Ok(list) => {
+            let events: Vec<Event> = list
+                .iter()
+                .map(|e| Event::revoked(&e.serial, reason).field("subject", e.subject.as_str()))
+                .collect();
+            audit::record_all(&events)?;
+            list
+        }
+        Err(e) => return Err(audit::record_failure(Event::revoked(&serials.join(","), reason), e)),
+    };
+    for e in revoked {
         eprintln!(
             "cert-store: revoked {} {}{}",
             e.serial,
@@ -302,6 +363,37 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
         );
     }
     Ok(())
+}
+
+/// `--audit-verify FILE`: the whole chain, or the first line that breaks
+/// it and why.
+fn audit_verify(path: &std::path::Path) -> Result<()> {
+    match audit::verify_file(path)? {
+        Ok(report) => {
+            for t in &report.tears {
+                cli::warn(format_args!(
+                    "{} line {t}: torn by an interrupted write (a crash), recorded by line {}",
+                    path.display(),
+                    t + 1
+                ));
+            }
+            let mut out = std::io::stdout().lock();
+            use std::io::Write;
+            writeln!(out, "{}: {} lines, the chain verifies", path.display(), report.lines)?;
+            writeln!(out, "head: line {} sha256 {}", report.lines, report.head)?;
+            let list: Vec<String> = report.events.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            writeln!(out, "events: {}", if list.is_empty() { "none".to_string() } else { list.join(", ") })?;
+            Ok(())
+        }
+        Err(b) => {
+            let good = match b.good {
+                0 => String::new(),
+                1 => "; line 1 verifies".to_string(),
+                n => format!("; lines 1 to {n} verify"),
+            };
+            Err(Error::new(format!("{} line {}: {}{good}", path.display(), b.line, b.why)))
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 
+use cardca::audit::{Event, Signed};
 use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
 use cardca::cli::{self, set_once, value_with, TokenFlags};
 use cardca::der::asn1::{ObjectIdentifier, SetOfVec};
@@ -132,12 +133,17 @@ fn request_info(args: &Args, spki: cardca::x509_cert::spki::SubjectPublicKeyInfo
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    cardca::audit::setup(&args.flags.audit, None);
     let mut out = io::Writer::stdout(args.der)?;
     let ks = KeySession::open(&args.flags, Some(&args.key), None)?;
     let signer = ks.signer()?;
     let alg = SigAlg::for_key(signer.spec, args.hash, args.pss)?;
     let info = request_info(&args, ks.spki.clone())?;
-    let signature = signer.sign(alg, &info)?;
+    let event = Event::signature(Signed::Csr, &info)
+        .key(&ks.uri)
+        .field("subject", names::openssl_oneline(&args.subject));
+    // Logged before the request is written: no signature leaves unlogged.
+    let signature = cardca::audit::record_result(event, signer.sign(alg, &info))?;
     let csr = cert::assemble(&info, &alg.identifier()?, &signature)?;
     out.write("CERTIFICATE REQUEST", &csr)
 }
