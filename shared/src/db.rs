@@ -806,6 +806,11 @@ impl Pending<'_> {
         self.count
     }
 
+    /// Why the rest of the batch is refused, if it is.
+    pub fn refused(&self) -> Option<&Error> {
+        self.refused.as_ref()
+    }
+
     /// Records the accepted prefix of the batch. Returns the error that
     /// refused the rest, if any.
     pub fn commit(self, batch: &[Record]) -> Result<Option<Error>> {

@@ -266,7 +266,21 @@ fn run(args: Vec<OsString>) -> Result<()> {
                     }
                     None => e,
                 };
-                let mut refused_event = None;
+                // Logged (one fsync for the batch) before the index line is
+                // written and before anything is passed on: whatever the
+                // database records, the log has (a crash in between leaves
+                // a logged store the index lacks, never the reverse).
+                let log = |batch: &[Record], refused: Option<(&Record, &Error)>| -> Result<()> {
+                    if !audit::enabled() {
+                        return Ok(());
+                    }
+                    let events: Vec<Event> = batch
+                        .iter()
+                        .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
+                        .chain(refused.map(|(r, e)| Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)))
+                        .collect();
+                    audit::record_all(&events)
+                };
                 match db.as_mut() {
                     Some(db) => {
                         let pending = db.check(&batch)?;
@@ -274,11 +288,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
                         if let Some(card) = card.as_mut() {
                             card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
                         }
-                        let refused = pending.commit(&batch)?;
-                        if let (Some(e), Some(r)) = (&refused, batch.get(count)) {
-                            refused_event =
-                                Some(Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e));
-                        }
+                        log(&batch[..count], batch.get(count).zip(pending.refused()))?;
+                        let refused = pending.commit(&batch).map_err(|e| match batch.first() {
+                            Some(r) => audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "db"), e),
+                            None => e,
+                        })?;
                         if failure.is_none() {
                             failure = refused;
                         }
@@ -290,17 +304,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
                         if let Some(card) = card.as_mut() {
                             card.store(&batch).map_err(|e| card_failed(e, &batch))?;
                         }
+                        log(&batch, None)?;
                     }
-                }
-                // Logged (one fsync for the batch) before anything is
-                // passed on.
-                if audit::enabled() {
-                    let events: Vec<Event> = batch[..count]
-                        .iter()
-                        .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
-                        .chain(refused_event)
-                        .collect();
-                    audit::record_all(&events)?;
                 }
                 for r in &batch[..count] {
                     out.write("CERTIFICATE", &r.der)?;
