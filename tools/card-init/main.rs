@@ -52,8 +52,15 @@ Options:
       --unblock             set a new user PIN by SO login (C_InitPIN)
       --module PATH         the PKCS#11 module (default: $CARDCA_MODULE, then
                             p11-kit's proxy, then SoftHSM2)
+      --audit FILE          append a line per event (initialisation, PIN change
+                            or unblock, SO login) to this audit log (default:
+                            $CARDCA_AUDIT; none without it)
+      --no-audit            write no audit log, even with $CARDCA_AUDIT set
   -h, --help                print this help
   -V, --version             print the version
+
+Environment:
+  CARDCA_AUDIT              the audit log when --audit is not given
 
 Examples:
   $ card-init --slot free --label 'ewak.net PKI' \\

@@ -60,8 +60,15 @@ Options:
                            fd:N; default: the URI's pin-source, then the tty)
       --module PATH        the PKCS#11 module (default: $CARDCA_MODULE, then
                            p11-kit's proxy, then SoftHSM2)
+      --audit FILE         append a line per event (login, key generated or
+                           imported) to this audit log (default: $CARDCA_AUDIT;
+                           none without it)
+      --no-audit           write no audit log, even with $CARDCA_AUDIT set
   -h, --help               print this help
   -V, --version            print the version
+
+Environment:
+  CARDCA_AUDIT             the audit log when --audit is not given
 
 Examples:
   $ card-keygen --token 'pkcs11:token=ewak.net%20PKI' --type ec:p384 \\

@@ -48,8 +48,14 @@ Options:
                          env:VAR, fd:N; default: the URI's pin-source, the tty)
       --module PATH      the PKCS#11 module (default: $CARDCA_MODULE, then
                          p11-kit's proxy, then SoftHSM2)
+      --audit FILE       append a line to this audit log for a --login
+                         (default: $CARDCA_AUDIT; none without it)
+      --no-audit         write no audit log, even with $CARDCA_AUDIT set
   -h, --help             print this help
   -V, --version          print the version
+
+Environment:
+  CARDCA_AUDIT           the audit log when --audit is not given
 
 Examples:
   $ card-ls

@@ -24,7 +24,7 @@ card-sign: sign TBSCertificates on the token
 Usage:
   card-sign [--key URI] [--ca FILE [--chain FILE]] [--expect-sha256 HEX]
             [--allow-extension OID]... [--jobs N] [--der]
-            [--pin-source SRC] [--module PATH]
+            [--pin-source SRC] [--module PATH] [--audit FILE | --no-audit]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
 writes one CERTIFICATE per block; a TBS CERTLIST from tbs-build --crl
@@ -66,8 +66,16 @@ Options:
                             fd:N; default: the URI's pin-source, then the tty)
       --module PATH         the PKCS#11 module (default: $CARDCA_MODULE, then
                             p11-kit's proxy, then SoftHSM2)
+      --audit FILE          append a line per event (login, each signature with
+                            the SHA-256 of its block) to this audit log, made
+                            durable before the block is written (default:
+                            $CARDCA_AUDIT; none without it)
+      --no-audit            write no audit log, even with $CARDCA_AUDIT set
   -h, --help                print this help
   -V, --version             print the version
+
+Environment:
+  CARDCA_AUDIT              the audit log when --audit is not given
 
 Examples:
   $ tbs-build --ca subca-servers.pem --profile server --san dns:www.ewak.net < www.csr \\

@@ -25,7 +25,10 @@ cert-store: record issued certificates (CA database, token) and revoke them
 Usage:
   cert-store [--db DIR] [--ca FILE] [--token URI [--label LABEL] [--id HEX]]
              [--der] [--pin-source SRC] [--module PATH]
+             [--audit FILE | --no-audit]
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
+             [--audit FILE | --no-audit]
+  cert-store --audit-verify FILE
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
 stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
@@ -44,6 +47,14 @@ already there is not stored twice. With --db and --token, the card is
 written after the database's checks and before the index line, so a
 failure on the card leaves nothing recorded and the same certificates can
 be stored again.
+
+Every certificate stored and every revocation is an audit event: a JSON
+line, hash-chained to the one before it, appended under a lock and made
+durable before the index line is written (cardca(7)). --audit-verify
+checks a whole log: the chain, the JSON, the sequence numbers; it prints
+the line count, the chain head and the events, or names the first broken
+line and why (edited, deleted, inserted, reordered, cut off at the start,
+torn by a crash) and exits 1.
 
 --revoke marks certificates revoked in the database, with the time (now)
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
@@ -65,11 +76,19 @@ Options:
                           (file:PATH, env:VAR, fd:N; default: the tty)
       --module PATH       the PKCS#11 module (default: $CARDCA_MODULE, then
                           p11-kit's proxy, then SoftHSM2)
+      --audit FILE        append a line per certificate stored or revoked to
+                          this audit log, made durable before the index line
+                          (default: $CARDCA_AUDIT, then DIR/audit.log with
+                          --db)
+      --no-audit          write no audit log
+      --audit-verify FILE check the whole hash chain and JSON of an audit log;
+                          name the first broken line and why (exit 1)
   -h, --help              print this help
   -V, --version           print the version
 
 Environment:
   CARDCA_NOW              \"now\" as RFC 3339, for revocation times
+  CARDCA_AUDIT            the audit log when --audit is not given
 
 Examples:
   $ tbs-build --ca servers.pem --profile server --san dns:www.ewak.net < www.csr \\
@@ -77,6 +96,7 @@ Examples:
   $ card-sign --ca root.pem < servers.tbs \\
       | cert-store --db db/root --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
   $ cert-store --db db/servers --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
+  $ cert-store --audit-verify db/servers/audit.log
 ";
 
 enum Mode {
@@ -274,11 +294,14 @@ fn run(args: Vec<OsString>) -> Result<()> {
                     if !audit::enabled() {
                         return Ok(());
                     }
-                    let events: Vec<Event> = batch
-                        .iter()
-                        .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
-                        .chain(refused.map(|(r, e)| Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)))
-                        .collect();
+                    let events: Vec<Event> =
+                        batch
+                            .iter()
+                            .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
+                            .chain(refused.map(|(r, e)| {
+                                Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)
+                            }))
+                            .collect();
                     audit::record_all(&events)
                 };
                 match db.as_mut() {
@@ -290,7 +313,10 @@ fn run(args: Vec<OsString>) -> Result<()> {
                         }
                         log(&batch[..count], batch.get(count).zip(pending.refused()))?;
                         let refused = pending.commit(&batch).map_err(|e| match batch.first() {
-                            Some(r) => audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "db"), e),
+                            Some(r) => audit::record_failure(
+                                Event::stored(&r.entry.serial, &r.entry.subject, "db"),
+                                e,
+                            ),
                             None => e,
                         })?;
                         if failure.is_none() {
@@ -424,6 +450,12 @@ mod tests {
             }
             _ => panic!("not revoke"),
         }
+        let a = parse_args(args(&["--audit-verify", "audit.log"])).expect("verify");
+        assert!(matches!(a.mode, Mode::AuditVerify(p) if p == std::path::Path::new("audit.log")));
+        let a = parse_args(args(&["--db", "ca", "--no-audit"])).expect("no audit");
+        assert_eq!(a.flags.audit, audit::Choice::Off);
+        let a = parse_args(args(&["--db", "ca", "--audit", "x.log"])).expect("audit");
+        assert_eq!(a.flags.audit, audit::Choice::File("x.log".into()));
         assert!(matches!(
             parse_args(args(&["--db", "ca", "--revoke", "-"])).expect("-").mode,
             Mode::Revoke { serial: None, .. }
@@ -443,6 +475,10 @@ mod tests {
                 &["--db", "ca", "--reason", "superseded"],
                 &["--db", "ca", "--revoke", "01", "--der"],
                 &["--db", "ca", "--revoke", "01", "--ca", "root.pem"],
+                &["--audit-verify", "log", "--db", "ca"],
+                &["--audit-verify", ""],
+                &["--db", "ca", "--audit", "a", "--no-audit"],
+                &["--db", "ca", "--audit", ""],
             ],
         );
     }

@@ -50,8 +50,14 @@ Options:
                          fd:N; default: the URI's pin-source, then the tty)
       --module PATH      the PKCS#11 module (default: $CARDCA_MODULE, then
                          p11-kit's proxy, then SoftHSM2)
+      --audit FILE       append a line per event (login, the signature) to this
+                         audit log (default: $CARDCA_AUDIT; none without it)
+      --no-audit         write no audit log, even with $CARDCA_AUDIT set
   -h, --help             print this help
   -V, --version          print the version
+
+Environment:
+  CARDCA_AUDIT           the audit log when --audit is not given
 
 Examples:
   $ csr-make --key 'pkcs11:token=ewak.net%20PKI;object=www' \\

@@ -39,6 +39,7 @@ Usage:
             [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
             [--policy OIDS] [--hash HASH] [--pss] [--der]
   tbs-build --crl --ca FILE --db DIR [--days N] [--hash HASH] [--pss] [--der]
+            [--audit FILE | --no-audit]
 
 Reads certificate signing requests (PEM or DER, any number) from stdin and
 writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
@@ -119,11 +120,16 @@ Options:
       --der                    write DER instead of PEM (not to a terminal)
       --crl                    build a CRL instead (with --ca and --db)
       --db DIR                 the CA database of cert-store, for --crl
+      --audit FILE             with --crl: log the CRL number taken to this
+                               audit log (default: $CARDCA_AUDIT, then
+                               DIR/audit.log)
+      --no-audit               with --crl: write no audit log
   -h, --help                   print this help
   -V, --version                print the version
 
 Environment:
   CARDCA_NOW                   \"now\" as RFC 3339, instead of the clock
+  CARDCA_AUDIT                 the audit log of --crl when --audit is not given
 
 Examples:
   $ csr-make --key \"$ROOT\" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' \\
