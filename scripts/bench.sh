@@ -7,7 +7,13 @@
 #   BENCH_SIZES="1000 10000"   stream sizes
 #   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
 #   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
+#
+# The rows without "audit" run with --no-audit (cert-store would log to
+# DIR/audit.log by default), so they measure what they always measured; the
+# audit rows log every signature and store to one file, as CARDCA_AUDIT
+# does, and are compared with the same run's row without a log.
 set -euo pipefail
+unset CARDCA_AUDIT
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/target/release
@@ -90,16 +96,21 @@ now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-ours_stream() { # KEY N JOBS
-    local db=db-ours-$1-$2-$3
+ours_stream() { # KEY N JOBS [audit]
+    local db=db-ours-$1-$2-$3${4:+-audit}
     fresh_db "$db"
     stream "$2" > in.csr
-    local a b
+    local a b audit=(--no-audit)
+    [ -n "${4:-}" ] && audit=(--audit "$db.audit.log")
     a=$(now)
     tbs-build --ca "$1-ca.pem" --profile client --csr-subject --days 30 < in.csr \
-        | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" | cert-store --db "$db" > out.pem
+        | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" "${audit[@]}" | cert-store --db "$db" "${audit[@]}" > out.pem
     b=$(now)
     [ "$(grep -c 'END CERTIFICATE' out.pem)" = "$2" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
+    if [ -n "${4:-}" ]; then
+        cert-store --audit-verify "$db.audit.log" > /dev/null || { echo "bench: the audit log does not verify" >&2; exit 1; }
+        [ "$(wc -l < "$db.audit.log")" = $(( 2 * $2 + 1 )) ] || { echo "bench: the audit log has the wrong count" >&2; exit 1; }
+    fi
     rate "$2" "$a" "$b"
 }
 
@@ -124,12 +135,14 @@ for key in rsa p256; do
         ours1=$(ours_stream "$key" "$n" 1)
         theirs=$(openssl_stream "$key" "$n")
         ours2=$(ours_stream "$key" "$n" 2)
+        audited=$(ours_stream "$key" "$n" 1 audit)
         raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
         raw=$(( (raw + raw2) / 2 ))
         printf '\n%s CA key, stream of %s CSRs (certificates/s)\n' "$key" "$n"
         printf '  token raw signing, one session      %8s\n' "$raw"
         printf '  tbs-build | card-sign | cert-store   %8s   %sx raw, %sx openssl ca\n' "$ours1" "$(ratio "$ours1" "$raw")" "$(ratio "$ours1" "$theirs")"
         printf '  the same with card-sign --jobs 2     %8s   %sx raw, %sx openssl ca\n' "$ours2" "$(ratio "$ours2" "$raw")" "$(ratio "$ours2" "$theirs")"
+        printf '  --jobs 1 with the audit log          %8s   %sx raw, %sx without the log\n' "$audited" "$(ratio "$audited" "$raw")" "$(ratio "$audited" "$ours1")"
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done
@@ -139,9 +152,17 @@ fresh_db db-ours-per-csr; fresh_db db-openssl-per-csr
 a=$(now)
 for i in $(seq "$per_csr"); do
     tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
-        | card-sign --ca p256-ca.pem "${P[@]}" | cert-store --db db-ours-per-csr > /dev/null
+        | card-sign --ca p256-ca.pem "${P[@]}" --no-audit | cert-store --db db-ours-per-csr --no-audit > /dev/null
 done
 b=$(now); ours=$(rate "$per_csr" "$a" "$b")
+fresh_db db-ours-per-csr-audit
+a=$(now)
+for i in $(seq "$per_csr"); do
+    tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
+        | card-sign --ca p256-ca.pem "${P[@]}" --audit per-csr.audit.log \
+        | cert-store --db db-ours-per-csr-audit --audit per-csr.audit.log > /dev/null
+done
+b=$(now); ours_audit=$(rate "$per_csr" "$a" "$b")
 a=$(now)
 for i in $(seq "$per_csr"); do
     BENCH_DB=db-openssl-per-csr openssl ca -batch -config openssl.cnf -engine pkcs11 -keyform engine \
@@ -150,6 +171,7 @@ for i in $(seq "$per_csr"); do
 done
 b=$(now); theirs=$(rate "$per_csr" "$a" "$b")
 printf '  one pipeline per CSR (durable)       %8s   %sx openssl ca\n' "$ours" "$(ratio "$ours" "$theirs")"
+printf '  the same with the audit log          %8s   %sx without the log\n' "$ours_audit" "$(ratio "$ours_audit" "$ours")"
 printf '  one openssl ca per CSR               %8s\n' "$theirs"
 
 printf '\npeak RSS of each tool, P-256 stream (KiB)\n'
@@ -160,6 +182,6 @@ for n in $rss_sizes; do
     stream "$n" > in.csr
     /usr/bin/time -f %M -o rss-tbs tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < in.csr > in.tbs
     /usr/bin/time -f %M -o rss-sign card-sign --ca p256-ca.pem "${P[@]}" < in.tbs > in.pem
-    /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" < in.pem > /dev/null
+    /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" --no-audit < in.pem > /dev/null
     printf '  N=%-7s tbs-build %6s   card-sign %6s   cert-store %6s\n' "$n" "$(cat rss-tbs)" "$(cat rss-sign)" "$(cat rss-store)"
 done

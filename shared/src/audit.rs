@@ -177,6 +177,13 @@ impl Event {
         Event::new("crl-number").field("crl_number", number_hex)
     }
 
+    /// A signed checkpoint: `card-sign --audit-checkpoint` signs
+    /// [`checkpoint_message`] of this line's own `seq` and `prev` with
+    /// the CA key; `alg` is the DER AlgorithmIdentifier in hex.
+    pub fn checkpoint(key: &Uri, alg_der_hex: &str, signature_hex: &str) -> Event {
+        Event::new("checkpoint").key(key).field("alg", alg_der_hex).field("signature", signature_hex)
+    }
+
     /// An OCSP response written where it is served (issue 12, part 1).
     pub fn ocsp_published(serial: &str, path: &Path) -> Event {
         Event::new("ocsp-publish")
@@ -812,10 +819,17 @@ impl Log {
         if events.is_empty() {
             return Ok(());
         }
-        self.append_locked(events).with_context(|| format!("audit log {}", self.path.display()))
+        self.append_with(|_, _| Ok(events.to_vec())).map(drop)
     }
 
-    fn append_locked(&self, events: &[Event]) -> Result<()> {
+    /// Appends the events `make` returns, given the `seq` and `prev` the
+    /// first of them gets, under the same lock (a checkpoint signs them).
+    /// Returns the lines written.
+    pub fn append_with(&self, make: impl FnOnce(u64, &str) -> Result<Vec<Event>>) -> Result<Vec<String>> {
+        self.append_locked(make).with_context(|| format!("audit log {}", self.path.display()))
+    }
+
+    fn append_locked(&self, make: impl FnOnce(u64, &str) -> Result<Vec<Event>>) -> Result<Vec<String>> {
         let file = self.open()?;
         file.lock().context("locking")?;
         let len = file.metadata()?.len();
@@ -840,11 +854,14 @@ impl Log {
             text.push('\n');
             seq += 1;
         }
-        for e in events {
+        let events = make(seq, &prev)?;
+        let mut lines = Vec::with_capacity(events.len());
+        for e in &events {
             let line = format_line(&self.who, seq, e, &prev);
             prev = line_hash(line.as_bytes());
             text.push_str(&line);
             text.push('\n');
+            lines.push(line);
             seq += 1;
         }
         let written = (&file).write_all(text.as_bytes());
@@ -854,7 +871,7 @@ impl Log {
             return Err(Error::from(e).context("appending"));
         }
         file.sync_data().context("fsync")?;
-        Ok(())
+        Ok(lines)
     }
 }
 
@@ -939,6 +956,27 @@ pub fn record_result<T>(event: Event, result: Result<T>) -> Result<T> {
 // ---------------------------------------------------------------------------
 // Verification.
 
+/// What a checkpoint line's signature covers: its own number and the
+/// hash of the line before it, i.e. the whole chain up to it.
+pub fn checkpoint_message(seq: u64, prev: &str) -> Vec<u8> {
+    format!("cardca audit checkpoint v1\nseq {seq}\nprev {prev}\n").into_bytes()
+}
+
+/// Checks a checkpoint line's signature with the CA's public key.
+fn check_checkpoint(line: &Line, ca: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<()> {
+    use der::Decode;
+    let field = |k: &str| {
+        line.json
+            .get(k)
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error::new(format!("no {k:?}")))
+            .and_then(crate::hex::decode)
+    };
+    let alg = x509_cert::spki::AlgorithmIdentifierOwned::from_der(&field("alg")?)?;
+    let alg = crate::sign::SigAlg::from_identifier(&alg)?;
+    crate::sign::verify(ca, alg, &checkpoint_message(line.seq, &line.prev), &field("signature")?)
+}
+
 /// A log that verifies.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Report {
@@ -949,6 +987,9 @@ pub struct Report {
     pub tears: Vec<u64>,
     /// How many lines of each event.
     pub events: std::collections::BTreeMap<String, u64>,
+    /// The lines of the checkpoints (their signatures checked when a CA
+    /// key was given).
+    pub checkpoints: Vec<u64>,
 }
 
 /// The first break: its line number and why.
@@ -982,8 +1023,13 @@ fn read_raw(input: &mut impl BufRead) -> Result<Option<RawLine>> {
     Ok(Some(RawLine { bytes, terminated }))
 }
 
-/// Verifies a whole log read from `input`.
-pub fn verify(mut input: impl BufRead) -> Result<std::result::Result<Report, Break>> {
+/// Verifies a whole log read from `input`; with `ca`, every checkpoint's
+/// signature too.
+pub fn verify(
+    mut input: impl BufRead,
+    ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
+) -> Result<std::result::Result<Report, Break>> {
+    let mut checkpoints = Vec::new();
     // Hash (its first 8 bytes) -> line number, to name where a line that
     // breaks the chain belongs.
     let mut seen: HashMap<[u8; 8], u64> = HashMap::new();
@@ -1059,10 +1105,25 @@ pub fn verify(mut input: impl BufRead) -> Result<std::result::Result<Report, Bre
             // Equal first 8 bytes of two hashes: a copy made to agree
             // would have broken the chain above already; nothing to say.
         }
+        if line.event == "checkpoint" {
+            if let Some(ca) = ca {
+                if let Err(e) = check_checkpoint(&line, ca) {
+                    return Ok(Err(broken(
+                        n,
+                        n - 1,
+                        format!(
+                            "a checkpoint whose signature does not verify with the CA's key ({e}): forged, or \
+                             the log was rewritten"
+                        ),
+                    )));
+                }
+            }
+            checkpoints.push(n);
+        }
         *events.entry(line.event).or_insert(0) += 1;
         prev = hash;
     }
-    Ok(Ok(Report { lines: n, head: prev, tears, events }))
+    Ok(Ok(Report { lines: n, head: prev, tears, events, checkpoints }))
 }
 
 /// Why line `n` breaks the chain: the most specific story its `seq` and
@@ -1116,7 +1177,10 @@ fn diagnose(
 }
 
 /// Verifies the log at `path` under a shared lock (no append half-seen).
-pub fn verify_file(path: &Path) -> Result<std::result::Result<Report, Break>> {
+pub fn verify_file(
+    path: &Path,
+    ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
+) -> Result<std::result::Result<Report, Break>> {
     let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| {
             if e == Errno::LOOP {
@@ -1131,8 +1195,32 @@ pub fn verify_file(path: &Path) -> Result<std::result::Result<Report, Break>> {
         return Err(Error::new(format!("{} is not a regular file", path.display())));
     }
     file.lock_shared().with_context(|| format!("locking {}", path.display()))?;
-    verify(std::io::BufReader::with_capacity(1 << 16, &file))
+    verify(std::io::BufReader::with_capacity(1 << 16, &file), ca)
         .with_context(|| format!("reading {}", path.display()))
+}
+
+/// The fuzz target's body (`cardca::fuzz::audit_log`): the verifier and
+/// the append's tail reader on any bytes, and the writer's escaping
+/// checked against the reader on any text.
+pub(crate) fn fuzz(data: &[u8]) {
+    let _ = verify(data, None);
+    let _ = tail_of(data, true);
+    let _ = tail_of(data, false);
+    for line in data.split(|&b| b == b'\n') {
+        let _ = parse_line(line);
+    }
+    let text = String::from_utf8_lossy(data);
+    let e = Event::new("fuzz").field("text", text.as_ref()).field("bytes", Value::Bytes(data.to_vec()));
+    let who = Who { tool: "fuzz".into(), pid: 1, uid: 0, user: None, host: None };
+    let line = format_line(&who, 1, &e, GENESIS);
+    let parsed = match parse_line(line.as_bytes()) {
+        Ok(p) => p,
+        Err(err) => panic!("a line the writer made does not parse: {err}: {line}"),
+    };
+    if data.len() <= MAX_VALUE {
+        assert_eq!(parsed.json.get("text").and_then(Json::as_str), Some(text.as_ref()), "{line}");
+    }
+    assert!(line.is_ascii() && !line.contains('\n'), "{line}");
 }
 
 #[cfg(test)]
@@ -1177,7 +1265,7 @@ mod tests {
     }
 
     fn broken(log: &[u8]) -> Break {
-        verify(log).expect("read").expect_err("should break")
+        verify(log, None).expect("read").expect_err("should break")
     }
 
     #[test]
@@ -1225,10 +1313,10 @@ mod tests {
     #[test]
     fn intact_log_verifies() {
         let log = sample(5);
-        let r = verify(&log[..]).expect("read").expect("intact");
+        let r = verify(&log[..], None).expect("read").expect("intact");
         assert_eq!(r.lines, 5);
         assert_eq!(r.head, line_hash(&lines(&log)[4]));
-        assert_eq!(verify(&b""[..]).expect("read").expect("empty").lines, 0);
+        assert_eq!(verify(&b""[..], None).expect("read").expect("empty").lines, 0);
     }
 
     #[test]
@@ -1307,10 +1395,10 @@ mod tests {
         // A crash in the middle of the next write.
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
         f.write_all(b"{\"v\":1,\"seq\":3,\"ti").expect("tear");
-        let b = verify_file(&path).expect("read").expect_err("torn");
+        let b = verify_file(&path, None).expect("read").expect_err("torn");
         assert!(b.torn_last && b.line == 3, "{b:?}");
         log.append(&[Event::new("c")]).expect("append after the tear");
-        let r = verify_file(&path).expect("read").expect("verifies");
+        let r = verify_file(&path, None).expect("read").expect("verifies");
         assert_eq!((r.lines, r.tears.clone()), (5, vec![3]));
         // A forged tear record on an intact line is a break.
         let text = std::fs::read(&path).expect("read");

@@ -51,6 +51,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("uri", uri),
     ("time", time),
     ("import", import),
+    ("audit_log", audit_log),
 ];
 
 fn fixed_ca() -> CaCert {
@@ -216,4 +217,10 @@ mod tests {
         assert!(policy::may_sign(&ca, KeyUsages::CRLSign, "CRLs").is_ok());
         assert_eq!(ca.subject_text(), "/C=NL/O=ewak.net/CN=ewak.net Root CA");
     }
+}
+
+/// An audit log: the verifier, the tail an append reads, and the writer's
+/// escaping read back.
+pub fn audit_log(data: &[u8]) {
+    crate::audit::fuzz(data);
 }

@@ -25,6 +25,7 @@ Usage:
   card-sign [--key URI] [--ca FILE [--chain FILE]] [--expect-sha256 HEX]
             [--allow-extension OID]... [--jobs N] [--der]
             [--pin-source SRC] [--module PATH] [--audit FILE | --no-audit]
+  card-sign (--key URI | --ca FILE) --audit-checkpoint [--audit FILE]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
 writes one CERTIFICATE per block; a TBS CERTLIST from tbs-build --crl
@@ -71,6 +72,9 @@ Options:
                             durable before the block is written (default:
                             $CARDCA_AUDIT; none without it)
       --no-audit            write no audit log, even with $CARDCA_AUDIT set
+      --audit-checkpoint    read nothing; sign the audit log's chain head with
+                            the key and append that as a checkpoint line
+                            (also printed, to be kept elsewhere)
   -h, --help                print this help
   -V, --version             print the version
 
@@ -93,6 +97,7 @@ struct Args {
     expect_sha256: Option<Vec<u8>>,
     der: bool,
     jobs: usize,
+    checkpoint: bool,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
@@ -100,6 +105,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut flags = TokenFlags::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
     let (mut chain, mut allow) = (None, Vec::new());
+    let mut checkpoint = false;
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -123,6 +129,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut expect, h, "--expect-sha256")?
             }
             Arg::Long("der") => der = true,
+            Arg::Long("audit-checkpoint") => checkpoint = true,
             Arg::Long("jobs") => {
                 let n = value_with(&mut parser, "--jobs", |s| match s.parse::<usize>() {
                     Ok(n) if (1..=64).contains(&n) => Ok(n),
@@ -141,7 +148,15 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if chain.is_some() && ca.is_none() {
         return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
     }
-    Ok(Args { flags, key, ca, chain, allow, expect_sha256: expect, der, jobs: jobs.unwrap_or(1) })
+    if checkpoint && (chain.is_some() || !allow.is_empty() || expect.is_some() || der || jobs.is_some()) {
+        return Err(Error::usage(
+            "--audit-checkpoint takes only --key or --ca and the token and audit flags",
+        ));
+    }
+    if checkpoint && flags.audit == audit::Choice::Off {
+        return Err(Error::usage("--audit-checkpoint signs an audit log: --no-audit leaves none"));
+    }
+    Ok(Args { flags, key, ca, chain, allow, expect_sha256: expect, der, jobs: jobs.unwrap_or(1), checkpoint })
 }
 
 fn run(args: Vec<OsString>) -> Result<()> {
@@ -152,6 +167,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
         (Some(ca), Some(path)) => ca.path_above(CaCert::read_all(path)?)?,
         _ => Vec::new(),
     };
+    if args.checkpoint {
+        return checkpoint(&args, ca.as_ref());
+    }
     let gate = Gate { ca: ca.as_ref(), above: &above };
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
@@ -170,6 +188,34 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // read ahead is lost.
     drop(input);
     sign_stream(&args, gate, &ks, first, &mut out)
+}
+
+/// `--audit-checkpoint`: under the log's lock, the token signs the number
+/// and `prev` of the line about to be written (the head of the whole
+/// chain); the signature, verified first, goes into that line, which is
+/// also printed, to be kept outside the log.
+fn checkpoint(args: &Args, ca: Option<&CaCert>) -> Result<()> {
+    let Some(log) = audit::log() else {
+        return Err(Error::new("--audit-checkpoint: no audit log to sign")
+            .hint("name it with --audit FILE or $CARDCA_AUDIT"));
+    };
+    let mut out = std::io::stdout().lock();
+    let ks = KeySession::open(&args.flags, args.key.as_ref(), ca.map(|c| &c.tbs.subject_public_key_info))?;
+    let signer = ks.signer()?;
+    let alg = SigAlg::for_key(signer.spec, None, false)?;
+    let alg_hex = hex::encode(&alg.identifier()?.to_der()?);
+    let lines = log.append_with(|seq, prev| {
+        let (_, signature) = signer
+            .sign_on_token(alg, audit::checkpoint_message(seq, prev))
+            .and_then(Unverified::verify)
+            .context("signing the checkpoint")?;
+        Ok(vec![Event::checkpoint(&ks.uri, &alg_hex, &hex::encode(&signature))])
+    })?;
+    use std::io::Write;
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 type Signed = (&'static str, Vec<u8>);

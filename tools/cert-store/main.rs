@@ -28,7 +28,7 @@ Usage:
              [--audit FILE | --no-audit]
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
              [--audit FILE | --no-audit]
-  cert-store --audit-verify FILE
+  cert-store --audit-verify FILE [--audit-ca FILE]
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
 stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
@@ -83,6 +83,8 @@ Options:
       --no-audit          write no audit log
       --audit-verify FILE check the whole hash chain and JSON of an audit log;
                           name the first broken line and why (exit 1)
+      --audit-ca FILE     with --audit-verify: check every checkpoint's
+                          signature with this CA certificate's key
   -h, --help              print this help
   -V, --version           print the version
 
@@ -113,7 +115,10 @@ enum Mode {
         serial: Option<String>,
         reason: Option<String>,
     },
-    AuditVerify(PathBuf),
+    AuditVerify {
+        file: PathBuf,
+        ca: Option<String>,
+    },
 }
 
 struct Args {
@@ -126,7 +131,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut flags = TokenFlags::default();
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
-    let mut verify = None;
+    let (mut verify, mut audit_ca) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -166,6 +171,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut reason, canonical.unwrap_or(r), "--reason")?
             }
             Arg::Long("der") => der = true,
+            Arg::Long("audit-ca") => set_once(&mut audit_ca, value(&mut parser)?, "--audit-ca")?,
             Arg::Long("audit-verify") => {
                 let v = parser.value()?;
                 if v.is_empty() {
@@ -185,7 +191,10 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         if flags.audit != audit::Choice::Default || flags.module.is_some() || flags.pin_source.is_some() {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
-        return Ok(Args { flags, mode: Mode::AuditVerify(file) });
+        return Ok(Args { flags, mode: Mode::AuditVerify { file, ca: audit_ca } });
+    }
+    if audit_ca.is_some() {
+        return Err(Error::usage("--audit-ca goes with --audit-verify"));
     }
     let mode = match revoke {
         Some(serial) => {
@@ -220,7 +229,7 @@ const MAX_BATCH: usize = 1024;
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     match &args.mode {
-        Mode::AuditVerify(file) => audit_verify(file),
+        Mode::AuditVerify { file, ca } => audit_verify(file, ca.as_deref()),
         Mode::Revoke { db, serial, reason } => {
             audit::setup(&args.flags.audit, Some(db));
             revoke(db, serial.as_ref(), reason.as_deref())
@@ -398,8 +407,9 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
 
 /// `--audit-verify FILE`: the whole chain, or the first line that breaks
 /// it and why.
-fn audit_verify(path: &std::path::Path) -> Result<()> {
-    match audit::verify_file(path)? {
+fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
+    let ca = ca.map(CaCert::read).transpose()?;
+    match audit::verify_file(path, ca.as_ref().map(|c| &c.tbs.subject_public_key_info))? {
         Ok(report) => {
             for t in &report.tears {
                 cli::warn(format_args!(
@@ -414,6 +424,21 @@ fn audit_verify(path: &std::path::Path) -> Result<()> {
             writeln!(out, "head: line {} sha256 {}", report.lines, report.head)?;
             let list: Vec<String> = report.events.iter().map(|(e, n)| format!("{e} {n}")).collect();
             writeln!(out, "events: {}", if list.is_empty() { "none".to_string() } else { list.join(", ") })?;
+            let signed = match (&ca, report.checkpoints.last()) {
+                (_, None) => "none".to_string(),
+                (Some(ca), Some(last)) => {
+                    format!(
+                        "{}, the last at line {last}, signed by {}",
+                        report.checkpoints.len(),
+                        ca.subject_text()
+                    )
+                }
+                (None, Some(last)) => format!(
+                    "{}, the last at line {last} (signatures not checked: give --audit-ca FILE)",
+                    report.checkpoints.len()
+                ),
+            };
+            writeln!(out, "checkpoints: {signed}")?;
             Ok(())
         }
         Err(b) => {
@@ -451,7 +476,9 @@ mod tests {
             _ => panic!("not revoke"),
         }
         let a = parse_args(args(&["--audit-verify", "audit.log"])).expect("verify");
-        assert!(matches!(a.mode, Mode::AuditVerify(p) if p == std::path::Path::new("audit.log")));
+        assert!(
+            matches!(a.mode, Mode::AuditVerify { file, ca: None } if file == std::path::Path::new("audit.log"))
+        );
         let a = parse_args(args(&["--db", "ca", "--no-audit"])).expect("no audit");
         assert_eq!(a.flags.audit, audit::Choice::Off);
         let a = parse_args(args(&["--db", "ca", "--audit", "x.log"])).expect("audit");
