@@ -96,8 +96,8 @@ now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-ours_stream() { # KEY N JOBS [audit]
-    local db=db-ours-$1-$2-$3${4:+-audit}
+ours_stream() { # KEY N JOBS [audit] [TAG]
+    local db=db-ours-$1-$2-$3${4:+-audit}${5:+-$5}
     fresh_db "$db"
     stream "$2" > in.csr
     local a b audit=(--no-audit)
@@ -135,14 +135,22 @@ for key in rsa p256; do
         ours1=$(ours_stream "$key" "$n" 1)
         theirs=$(openssl_stream "$key" "$n")
         ours2=$(ours_stream "$key" "$n" 2)
-        audited=$(ours_stream "$key" "$n" 1 audit)
+        # The audit log's cost: --jobs 1 without and with it, back to back
+        # and in both orders, so drift in the machine's load hits both.
+        off_a=$(ours_stream "$key" "$n" 1 "" a)
+        on_a=$(ours_stream "$key" "$n" 1 audit a)
+        on_b=$(ours_stream "$key" "$n" 1 audit b)
+        off_b=$(ours_stream "$key" "$n" 1 "" b)
+        off=$(( (off_a + off_b) / 2 ))
+        audited=$(( (on_a + on_b) / 2 ))
         raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
         raw=$(( (raw + raw2) / 2 ))
         printf '\n%s CA key, stream of %s CSRs (certificates/s)\n' "$key" "$n"
         printf '  token raw signing, one session      %8s\n' "$raw"
         printf '  tbs-build | card-sign | cert-store   %8s   %sx raw, %sx openssl ca\n' "$ours1" "$(ratio "$ours1" "$raw")" "$(ratio "$ours1" "$theirs")"
         printf '  the same with card-sign --jobs 2     %8s   %sx raw, %sx openssl ca\n' "$ours2" "$(ratio "$ours2" "$raw")" "$(ratio "$ours2" "$theirs")"
-        printf '  --jobs 1 with the audit log          %8s   %sx raw, %sx without the log\n' "$audited" "$(ratio "$audited" "$raw")" "$(ratio "$audited" "$ours1")"
+        printf '  --jobs 1 again, no audit log         %8s   (%s and %s, around the next row)\n' "$off" "$off_a" "$off_b"
+        printf '  --jobs 1 with the audit log          %8s   %sx raw, %sx without the log (%s and %s)\n' "$audited" "$(ratio "$audited" "$raw")" "$(ratio "$audited" "$off")" "$on_a" "$on_b"
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done

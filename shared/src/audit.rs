@@ -47,14 +47,19 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// No line cardca writes comes near this (values are cut at
 /// [`MAX_VALUE`]); a longer one was not written by cardca.
-pub const MAX_LINE: usize = 16 * 1024;
+pub const MAX_LINE: usize = 64 * 1024;
 
-/// Longest text value: error messages can list many objects.
-const MAX_VALUE: usize = 2048;
+/// Longest text value, in bytes before escaping (at most 6 times as many
+/// after): error messages can list many objects. With the dozen text
+/// fields a line has at most, a line stays under [`MAX_LINE`].
+const MAX_VALUE: usize = 1024;
 
-/// How much of the end of the file an append reads: the last complete
-/// line and a torn one after it always fit.
-const TAIL: u64 = 4 * MAX_LINE as u64;
+/// How much of the end of the file an append reads at first; it reads
+/// more (up to [`TAIL_MAX`]) only when the last line does not fit.
+const TAIL: u64 = 8 * 1024;
+
+/// The last complete line and a torn one after it always fit in this.
+const TAIL_MAX: u64 = 2 * MAX_LINE as u64 + 2;
 
 const LOG_MODE: u32 = 0o644;
 
@@ -699,17 +704,18 @@ pub struct Tail {
 
 /// Reads where the chain ends from the last bytes of the file: `window`
 /// is the file's last bytes, `whole` says whether it is the whole file.
-pub fn tail_of(window: &[u8], whole: bool) -> Result<Tail> {
+/// None: the last line does not fit in the window; read more.
+pub fn tail_of(window: &[u8], whole: bool) -> Result<Option<Tail>> {
     let too_long =
         || Error::new(format!("its last line is longer than {MAX_LINE} bytes: not written by cardca"));
     if window.is_empty() {
-        return Ok(Tail { next_seq: 1, prev: GENESIS.into(), torn: None, before_torn: GENESIS.into() });
+        return Ok(Some(Tail { next_seq: 1, prev: GENESIS.into(), torn: None, before_torn: GENESIS.into() }));
     }
     // Split off a torn last line (no newline).
     let (complete, torn) = match window.iter().rposition(|&b| b == b'\n') {
         Some(i) => (&window[..=i], &window[i + 1..]),
         None if whole => (&window[..0], window),
-        None => return Err(too_long()),
+        None => return Ok(None),
     };
     if torn.len() > MAX_LINE {
         return Err(too_long());
@@ -721,7 +727,7 @@ pub fn tail_of(window: &[u8], whole: bool) -> Result<Tail> {
         let start = match body.iter().rposition(|&b| b == b'\n') {
             Some(i) => i + 1,
             None if whole => 0,
-            None => return Err(too_long()),
+            None => return Ok(None),
         };
         let last = &body[start..];
         let parsed = parse_line(last).map_err(|e| {
@@ -731,19 +737,19 @@ pub fn tail_of(window: &[u8], whole: bool) -> Result<Tail> {
         (parsed.seq, line_hash(last))
     };
     if torn.is_empty() {
-        return Ok(Tail {
+        return Ok(Some(Tail {
             next_seq: last_seq + 1,
             prev: last_hash.clone(),
             torn: None,
             before_torn: last_hash,
-        });
+        }));
     }
-    Ok(Tail {
+    Ok(Some(Tail {
         next_seq: last_seq + 2,
         prev: line_hash(torn),
         torn: Some((last_seq + 1, torn.to_vec())),
         before_torn: last_hash,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -833,10 +839,24 @@ impl Log {
         let file = self.open()?;
         file.lock().context("locking")?;
         let len = file.metadata()?.len();
-        let start = len.saturating_sub(TAIL);
-        let mut window = vec![0u8; (len - start) as usize];
-        file.read_exact_at(&mut window, start).context("reading its end")?;
-        let tail = tail_of(&window, start == 0)?;
+        // The end of the file, read again larger only when its last line
+        // is longer than the first read: never the whole file.
+        let mut want = TAIL;
+        let tail = loop {
+            let start = len.saturating_sub(want);
+            let mut window = vec![0u8; (len - start) as usize];
+            file.read_exact_at(&mut window, start).context("reading its end")?;
+            match tail_of(&window, start == 0)? {
+                Some(tail) => break tail,
+                None if want < TAIL_MAX => want = (want * 4).min(TAIL_MAX),
+                None => {
+                    return Err(Error::new(format!(
+                        "its last line is longer than {MAX_LINE} bytes: not written by cardca"
+                    ))
+                    .hint("run cert-store --audit-verify FILE; nothing was appended"))
+                }
+            }
+        };
         let (mut seq, mut prev) = (tail.next_seq, tail.prev);
         let mut text = String::new();
         if let Some((number, torn)) = &tail.torn {
@@ -1365,23 +1385,25 @@ mod tests {
     #[test]
     fn tails() {
         let log = sample(3);
-        let t = tail_of(&log, true).expect("tail");
+        let t = tail_of(&log, true).expect("tail").expect("fits");
         assert_eq!((t.next_seq, t.torn.is_none()), (4, true));
         assert_eq!(t.prev, line_hash(&lines(&log)[2]));
         // Only the end of a large file: the last line is found all the same.
-        let t2 = tail_of(&log[log.len() - lines(&log)[2].len() - 2..], false).expect("window");
+        let t2 = tail_of(&log[log.len() - lines(&log)[2].len() - 2..], false).expect("window").expect("fits");
         assert_eq!(t2, t);
         let mut torn = log.clone();
         torn.extend_from_slice(b"{\"v\":1,\"se");
-        let t = tail_of(&torn, true).expect("torn");
+        let t = tail_of(&torn, true).expect("torn").expect("fits");
         assert_eq!(t.torn.as_ref().map(|(n, b)| (*n, b.len())), Some((4, 10)));
         assert_eq!(t.next_seq, 5);
         // A complete last line that is no audit line: refused.
         let mut bad = log.clone();
         bad.extend_from_slice(b"junk\n");
         assert!(tail_of(&bad, true).is_err());
-        assert!(tail_of(b"no newline in a window", false).is_err());
-        assert_eq!(tail_of(b"", true).expect("empty").prev, GENESIS);
+        // Not the whole file and no whole line in the window: read more.
+        assert!(tail_of(b"no newline in a window", false).expect("more").is_none());
+        assert!(tail_of(&log[log.len() - 20..], false).expect("more").is_none());
+        assert_eq!(tail_of(b"", true).expect("empty").expect("fits").prev, GENESIS);
     }
 
     #[test]
@@ -1398,8 +1420,15 @@ mod tests {
         let b = verify_file(&path, None).expect("read").expect_err("torn");
         assert!(b.torn_last && b.line == 3, "{b:?}");
         log.append(&[Event::new("c")]).expect("append after the tear");
+        // Lines longer than the first read of the tail: it reads more.
+        let long = "\u{1}".repeat(4 * MAX_VALUE);
+        let big = Event::new("big").field("a", long.as_str()).field("b", long.as_str());
+        log.append(std::slice::from_ref(&big)).expect("a long line");
+        log.append(&[big]).expect("after a long line");
         let r = verify_file(&path, None).expect("read").expect("verifies");
-        assert_eq!((r.lines, r.tears.clone()), (5, vec![3]));
+        assert_eq!((r.lines, r.tears.clone()), (7, vec![3]));
+        let longest = std::fs::read(&path).expect("read").split(|&b| b == b'\n').map(<[u8]>::len).max();
+        assert!(longest.is_some_and(|n| n as u64 > TAIL && n <= MAX_LINE), "{longest:?}");
         // A forged tear record on an intact line is a break.
         let text = std::fs::read(&path).expect("read");
         let l = lines(&text);

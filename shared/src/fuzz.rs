@@ -207,6 +207,12 @@ pub fn import(data: &[u8]) {
     }
 }
 
+/// An audit log: the verifier, the tail an append reads, and the writer's
+/// escaping read back.
+pub fn audit_log(data: &[u8]) {
+    crate::audit::fuzz(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,10 +223,4 @@ mod tests {
         assert!(policy::may_sign(&ca, KeyUsages::CRLSign, "CRLs").is_ok());
         assert_eq!(ca.subject_text(), "/C=NL/O=ewak.net/CN=ewak.net Root CA");
     }
-}
-
-/// An audit log: the verifier, the tail an append reads, and the writer's
-/// escaping read back.
-pub fn audit_log(data: &[u8]) {
-    crate::audit::fuzz(data);
 }
