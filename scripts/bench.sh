@@ -7,6 +7,7 @@
 #   BENCH_SIZES="1000 10000"   stream sizes
 #   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
 #   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
+#   BENCH_AUDIT_REPS=3         pairs of runs without and with the audit log
 #
 # The rows without "audit" run with --no-audit (cert-store would log to
 # DIR/audit.log by default), so they measure what they always measured; the
@@ -94,6 +95,7 @@ fresh_db() { mkdir -p "$1/certs"; : > "$1/index.txt"; echo "unique_subject = no"
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ours_stream() { # KEY N JOBS [audit] [TAG]
@@ -135,22 +137,27 @@ for key in rsa p256; do
         ours1=$(ours_stream "$key" "$n" 1)
         theirs=$(openssl_stream "$key" "$n")
         ours2=$(ours_stream "$key" "$n" 2)
-        # The audit log's cost: --jobs 1 without and with it, back to back
-        # and in both orders, so drift in the machine's load hits both.
-        off_a=$(ours_stream "$key" "$n" 1 "" a)
-        on_a=$(ours_stream "$key" "$n" 1 audit a)
-        on_b=$(ours_stream "$key" "$n" 1 audit b)
-        off_b=$(ours_stream "$key" "$n" 1 "" b)
-        off=$(( (off_a + off_b) / 2 ))
-        audited=$(( (on_a + on_b) / 2 ))
+        # The audit log's cost: --jobs 1 without and with it, alternating
+        # (off-on, on-off, ...) so drift in the machine's load hits both;
+        # the medians are compared.
+        offs=() ons=()
+        for r in $(seq "${BENCH_AUDIT_REPS:-3}"); do
+            if [ $(( r % 2 )) = 1 ]; then
+                offs+=("$(ours_stream "$key" "$n" 1 "" "r$r")"); ons+=("$(ours_stream "$key" "$n" 1 audit "r$r")")
+            else
+                ons+=("$(ours_stream "$key" "$n" 1 audit "r$r")"); offs+=("$(ours_stream "$key" "$n" 1 "" "r$r")")
+            fi
+        done
+        off=$(median "${offs[@]}")
+        audited=$(median "${ons[@]}")
         raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
         raw=$(( (raw + raw2) / 2 ))
         printf '\n%s CA key, stream of %s CSRs (certificates/s)\n' "$key" "$n"
         printf '  token raw signing, one session      %8s\n' "$raw"
         printf '  tbs-build | card-sign | cert-store   %8s   %sx raw, %sx openssl ca\n' "$ours1" "$(ratio "$ours1" "$raw")" "$(ratio "$ours1" "$theirs")"
         printf '  the same with card-sign --jobs 2     %8s   %sx raw, %sx openssl ca\n' "$ours2" "$(ratio "$ours2" "$raw")" "$(ratio "$ours2" "$theirs")"
-        printf '  --jobs 1 again, no audit log         %8s   (%s and %s, around the next row)\n' "$off" "$off_a" "$off_b"
-        printf '  --jobs 1 with the audit log          %8s   %sx raw, %sx without the log (%s and %s)\n' "$audited" "$(ratio "$audited" "$raw")" "$(ratio "$audited" "$off")" "$on_a" "$on_b"
+        printf '  --jobs 1, no audit log, median       %8s   (runs: %s)\n' "$off" "${offs[*]}"
+        printf '  --jobs 1 with the audit log, median  %8s   %sx raw, %sx without the log (runs: %s)\n' "$audited" "$(ratio "$audited" "$raw")" "$(ratio "$audited" "$off")" "${ons[*]}"
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done
