@@ -295,10 +295,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
                     }
                     None => e,
                 };
-                // Logged (one fsync for the batch) before the index line is
-                // written and before anything is passed on: whatever the
-                // database records, the log has (a crash in between leaves
-                // a logged store the index lacks, never the reverse).
+                // Logged (one fsync for the batch) once the certificate files
+                // are durable and before the index lines are written and
+                // anything is passed on: whatever the database records, the
+                // log has (a crash or a full disk in between leaves a logged
+                // store the index lacks, never the reverse).
                 let log = |batch: &[Record], refused: Option<(&Record, &Error)>| -> Result<()> {
                     if !audit::enabled() {
                         return Ok(());
@@ -320,14 +321,22 @@ fn run(args: Vec<OsString>) -> Result<()> {
                         if let Some(card) = card.as_mut() {
                             card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
                         }
-                        log(&batch[..count], batch.get(count).zip(pending.refused()))?;
-                        let refused = pending.commit(&batch).map_err(|e| match batch.first() {
-                            Some(r) => audit::record_failure(
-                                Event::stored(&r.entry.serial, &r.entry.subject, "db"),
-                                e,
-                            ),
-                            None => e,
-                        })?;
+                        let refused_one =
+                            batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
+                        let logged = std::cell::Cell::new(false);
+                        let refused = pending
+                            .commit_with(&batch, || {
+                                logged.set(true);
+                                log(&batch[..count], refused_one.as_ref().map(|(r, e)| (*r, e)))
+                            })
+                            .map_err(|e| match batch.first() {
+                                // Failed before the log was written: say so in it.
+                                Some(r) if !logged.get() => audit::record_failure(
+                                    Event::stored(&r.entry.serial, &r.entry.subject, place),
+                                    e,
+                                ),
+                                _ => e,
+                            })?;
                         if failure.is_none() {
                             failure = refused;
                         }
