@@ -157,7 +157,11 @@ echo "│   └── $(cn vpn-client-02.pem) (revoked: keyCompromise)"
 echo "└── $(cn subca-users.pem)"
 echo "    └── $(cn jan.pem) (email:jan@ewak.net)"
 
-step "the audit log: every event above, hash-chained (cert-store --audit-verify)"
-cert-store --audit-verify audit.log
+step "a checkpoint: the root key signs the audit log's chain head on the card"
+card-sign --ca root.pem "${pins[@]}" --audit-checkpoint > audit-checkpoint.line
+cut -c1-120 audit-checkpoint.line | sed 's/$/.../'
+
+step "the audit log: every event above, hash-chained, the checkpoint signed (cert-store --audit-verify)"
+cert-store --audit-verify audit.log --audit-ca root.pem
 echo "the last three lines:"
 tail -n 3 audit.log | cut -c1-160 | sed 's/$/.../'

@@ -254,7 +254,6 @@ impl Group {
     }
 
     fn commit(&mut self, out: &mut io::Writer) -> Result<()> {
-        self.started = None;
         audit::record_all(&self.events)?;
         self.events.clear();
         for (label, der) in self.out.drain(..) {
@@ -357,12 +356,23 @@ fn sign_stream(
         let mut waiting = BTreeMap::new();
         let mut next = 0;
         // With a log, a group is what has been verified within
-        // GROUP_WAIT of its first signature (or MAX_GROUP of them), then
-        // logged with one fsync and written; without one, each object
-        // goes out at once.
+        // GROUP_WAIT of its first signature (or MAX_GROUP of them); a
+        // committer thread logs each group with one fsync and then writes
+        // it, while this thread verifies the next group (pipelined group
+        // commit: the fsync is off the verifying thread's path). Without a
+        // log, each object goes out at once.
         let grouped = audit::enabled();
+        let (group_tx, group_rx) = mpsc::sync_channel::<Group>(2);
+        let committer = scope.spawn(move || -> Result<()> {
+            for mut group in group_rx {
+                group.commit(out)?;
+            }
+            Ok(())
+        });
         let mut group = Group::default();
-        let written = (|| -> Result<()> {
+        // False when the committer has stopped (its error comes from join).
+        let hand_over = |group: &mut Group| group_tx.send(std::mem::take(group)).is_ok();
+        let verified = (|| -> Result<()> {
             loop {
                 let (seq, result, event) = if group.is_empty() {
                     match result_rx.recv() {
@@ -374,10 +384,15 @@ fn sign_stream(
                     match result_rx.recv_timeout(GROUP_WAIT.saturating_sub(waited)) {
                         Ok(item) => item,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            group.commit(out)?;
+                            if !hand_over(&mut group) {
+                                return Ok(());
+                            }
                             continue;
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return group.commit(out),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            hand_over(&mut group);
+                            return Ok(());
+                        }
                     }
                 };
                 waiting.insert(seq, (result, event));
@@ -393,20 +408,26 @@ fn sign_stream(
                             // What came before is logged and written, the
                             // failure logged, and nothing after.
                             group.events.extend(event.map(|ev| ev.failed(&e)));
-                            return match group.commit(out) {
-                                Ok(()) => Err(e),
-                                Err(a) if a.kind() == cardca::error::Kind::BrokenPipe => Err(a),
-                                Err(a) => Err(Error::new(format!("{e}; and then: {a}")).with_ckr_of(&e)),
-                            };
+                            hand_over(&mut group);
+                            return Err(e);
                         }
                     }
                     let due = group.started.is_some_and(|t| t.elapsed() >= GROUP_WAIT);
-                    if !grouped || due || group.out.len() >= MAX_GROUP {
-                        group.commit(out)?;
+                    if (!grouped || due || group.out.len() >= MAX_GROUP) && !hand_over(&mut group) {
+                        return Ok(());
                     }
                 }
             }
         })();
+        // The committer ends when its channel closes.
+        drop(group_tx);
+        let committed = committer.join().unwrap_or_else(|_| Err(Error::new("the output thread panicked")));
+        let written = match (verified, committed) {
+            (Ok(()), c) => c,
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(a)) if a.kind() == cardca::error::Kind::BrokenPipe => Err(e),
+            (Err(e), Err(a)) => Err(Error::new(format!("{e}; and then: {a}")).with_ckr_of(&e)),
+        };
         stop.store(true, Ordering::Relaxed);
         written
     })
