@@ -35,10 +35,12 @@ impl Card {
     pub fn new(flags: &TokenFlags, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
         let flags = TokenFlags {
             module: flags.module.clone(),
+            module_args: flags.module_args.clone(),
             pin_source: flags.pin_source.clone(),
             audit: flags.audit.clone(),
         };
-        let preload = Some(token::Preload::start(flags.module.as_deref(), Some(uri)));
+        let preload =
+            Some(token::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));
         Card { flags, uri: uri.clone(), label, id, preload, open: None }
     }
 

@@ -50,6 +50,9 @@ Options:
                          fd:N; default: the URI's pin-source, then the tty)
       --module PATH      the PKCS#11 module (default: $CARDCA_MODULE, then
                          p11-kit's proxy, then SoftHSM2)
+      --module-args STR  the module's C_Initialize init string, which NSS
+                         softokn needs (default: the URI's x-module-args,
+                         then $CARDCA_MODULE_ARGS)
       --audit FILE       append a line per event (login, the signature) to this
                          audit log (default: $CARDCA_AUDIT; none without it)
       --no-audit         write no audit log, even with $CARDCA_AUDIT set
