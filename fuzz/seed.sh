@@ -153,6 +153,41 @@ V	20500101000000Z		0E	0E.pem	/CN=Smith\, John/O=a\/b
 V	270101000000Z		0F	unknown	/CN=\x0A\x09
 EOF
 
+# Audit logs: a chained log as the tools write it, the same with a torn
+# last line, with a recorded tear, and with each kind of tampering.
+python3 - <<'PY'
+import hashlib, json
+def line(seq, event, prev, **f):
+    d = {"v": 1, "seq": seq, "time": "2026-12-01T00:00:00.000Z", "tool": "card-sign",
+         "version": "0.1.0", "pid": 42, "uid": 0, "user": "root", "host": "ca1", "event": event}
+    d.update(f)
+    d["result"] = f.pop("result", "ok") if "result" in f else "ok"
+    d["prev"] = prev
+    return json.dumps(d, separators=(",", ":"), ensure_ascii=True)
+def chain(specs):
+    out, prev = [], "0" * 64
+    for i, (event, f) in enumerate(specs, 1):
+        l = line(i, event, prev, **f)
+        prev = hashlib.sha256(l.encode()).hexdigest()
+        out.append(l)
+    return out
+specs = [("login", {"user_type": "user", "token": "pkcs11:token=t"}),
+         ("sign", {"kind": "certificate", "tbs_sha256": "ab" * 32, "serial": "01", "key_label": "Z\u00f6\u00eb"}),
+         ("store", {"serial": "01", "in": "db", "subject": "/CN=a\"b\\c"}),
+         ("sign", {"kind": "crl", "crl_number": "02", "host": {"hex": "ff00"}})]
+lines = chain(specs)
+open("audit-intact", "w").write("\n".join(lines) + "\n")
+open("audit-torn", "w").write("\n".join(lines) + "\n" + lines[0][:30])
+torn = lines[3][:40]
+prev = hashlib.sha256(torn.encode()).hexdigest()
+tear = line(5, "torn-line", prev, torn_line=4, torn_bytes=40,
+            torn_prev=hashlib.sha256(lines[2].encode()).hexdigest(), result="torn")
+open("audit-repaired", "w").write("\n".join(lines[:3] + [torn, tear]) + "\n")
+open("audit-swapped", "w").write("\n".join([lines[0], lines[2], lines[1], lines[3]]) + "\n")
+open("audit-deleted", "w").write("\n".join([lines[0], lines[2], lines[3]]) + "\n")
+PY
+for f in audit-*; do put audit_log "$f"; done
+
 # DN text from the man pages and golden tests.
 put_text dn <<'EOF'
 /C=NL/O=ewak.net/CN=ewak.net Root CA

@@ -7,7 +7,14 @@
 #   BENCH_SIZES="1000 10000"   stream sizes
 #   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
 #   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
+#   BENCH_AUDIT_REPS=3         pairs of runs without and with the audit log
+#
+# The rows without "audit" run with --no-audit (cert-store would log to
+# DIR/audit.log by default), so they measure what they always measured; the
+# audit rows log every signature and store to one file, as CARDCA_AUDIT
+# does, and are compared with the same run's row without a log.
 set -euo pipefail
+unset CARDCA_AUDIT
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/target/release
@@ -88,18 +95,24 @@ fresh_db() { mkdir -p "$1/certs"; : > "$1/index.txt"; echo "unique_subject = no"
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-ours_stream() { # KEY N JOBS
-    local db=db-ours-$1-$2-$3
+ours_stream() { # KEY N JOBS [audit] [TAG]
+    local db=db-ours-$1-$2-$3${4:+-audit}${5:+-$5}
     fresh_db "$db"
     stream "$2" > in.csr
-    local a b
+    local a b audit=(--no-audit)
+    [ -n "${4:-}" ] && audit=(--audit "$db.audit.log")
     a=$(now)
     tbs-build --ca "$1-ca.pem" --profile client --csr-subject --days 30 < in.csr \
-        | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" | cert-store --db "$db" > out.pem
+        | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" "${audit[@]}" | cert-store --db "$db" "${audit[@]}" > out.pem
     b=$(now)
     [ "$(grep -c 'END CERTIFICATE' out.pem)" = "$2" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
+    if [ -n "${4:-}" ]; then
+        cert-store --audit-verify "$db.audit.log" > /dev/null || { echo "bench: the audit log does not verify" >&2; exit 1; }
+        [ "$(wc -l < "$db.audit.log")" = $(( 2 * $2 + 1 )) ] || { echo "bench: the audit log has the wrong count" >&2; exit 1; }
+    fi
     rate "$2" "$a" "$b"
 }
 
@@ -124,12 +137,31 @@ for key in rsa p256; do
         ours1=$(ours_stream "$key" "$n" 1)
         theirs=$(openssl_stream "$key" "$n")
         ours2=$(ours_stream "$key" "$n" 2)
+        # The audit log's cost: --jobs 1 without and with it, alternating
+        # (off-on, on-off, ...) so drift in the machine's load hits both;
+        # what is compared is the median of the pairs' ratios (robust when
+        # the machine's load changes between pairs).
+        offs=() ons=()
+        for r in $(seq "${BENCH_AUDIT_REPS:-3}"); do
+            if [ $(( r % 2 )) = 1 ]; then
+                offs+=("$(ours_stream "$key" "$n" 1 "" "r$r")"); ons+=("$(ours_stream "$key" "$n" 1 audit "r$r")")
+            else
+                ons+=("$(ours_stream "$key" "$n" 1 audit "r$r")"); offs+=("$(ours_stream "$key" "$n" 1 "" "r$r")")
+            fi
+        done
+        off=$(median "${offs[@]}")
+        audited=$(median "${ons[@]}")
+        pair_ratios=()
+        for r in "${!offs[@]}"; do pair_ratios+=("$(awk -v a="${ons[$r]}" -v b="${offs[$r]}" 'BEGIN { printf "%d", 1000 * a / b }')"); done
+        audit_ratio=$(awk -v m="$(median "${pair_ratios[@]}")" 'BEGIN { printf "%.2f", m / 1000 }')
         raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
         raw=$(( (raw + raw2) / 2 ))
         printf '\n%s CA key, stream of %s CSRs (certificates/s)\n' "$key" "$n"
         printf '  token raw signing, one session      %8s\n' "$raw"
         printf '  tbs-build | card-sign | cert-store   %8s   %sx raw, %sx openssl ca\n' "$ours1" "$(ratio "$ours1" "$raw")" "$(ratio "$ours1" "$theirs")"
         printf '  the same with card-sign --jobs 2     %8s   %sx raw, %sx openssl ca\n' "$ours2" "$(ratio "$ours2" "$raw")" "$(ratio "$ours2" "$theirs")"
+        printf '  --jobs 1, no audit log, median       %8s   (runs: %s)\n' "$off" "${offs[*]}"
+        printf '  --jobs 1 with the audit log, median  %8s   %sx raw, %sx without the log (median of the pairs; runs: %s)\n' "$audited" "$(ratio "$audited" "$raw")" "$audit_ratio" "${ons[*]}"
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done
@@ -141,15 +173,23 @@ printf '\none process per CSR, %s CSRs, P-256 CA key (certificates/s)\n' "$per_c
 # CSRs are issued in five alternating rounds and each side's time summed,
 # so a busy second hits both sides alike.
 fresh_db db-ours-per-csr; fresh_db db-openssl-per-csr
-rounds=5 t_ours=0 t_theirs=0 done_n=0
+rounds=5 t_ours=0 t_audit=0 t_theirs=0 done_n=0
+fresh_db db-ours-per-csr-audit
 for r in $(seq "$rounds"); do
     n=$(( per_csr * r / rounds - done_n )); done_n=$(( done_n + n ))
     a=$(now)
     for i in $(seq "$n"); do
         tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
-            | card-sign --ca p256-ca.pem "${P[@]}" | cert-store --db db-ours-per-csr > /dev/null
+            | card-sign --ca p256-ca.pem "${P[@]}" --no-audit | cert-store --db db-ours-per-csr --no-audit > /dev/null
     done
     b=$(now); t_ours=$(awk -v t="$t_ours" -v a="$a" -v b="$b" 'BEGIN { print t + b - a }')
+    a=$(now)
+    for i in $(seq "$n"); do
+        tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
+            | card-sign --ca p256-ca.pem "${P[@]}" --audit per-csr.audit.log \
+            | cert-store --db db-ours-per-csr-audit --audit per-csr.audit.log > /dev/null
+    done
+    b=$(now); t_audit=$(awk -v t="$t_audit" -v a="$a" -v b="$b" 'BEGIN { print t + b - a }')
     a=$(now)
     for i in $(seq "$n"); do
         BENCH_DB=db-openssl-per-csr openssl ca -batch -config openssl.cnf -engine pkcs11 -keyform engine \
@@ -159,9 +199,12 @@ for r in $(seq "$rounds"); do
     b=$(now); t_theirs=$(awk -v t="$t_theirs" -v a="$a" -v b="$b" 'BEGIN { print t + b - a }')
 done
 [ "$(wc -l < db-ours-per-csr/index.txt)" = "$per_csr" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
+[ "$(wc -l < db-ours-per-csr-audit/index.txt)" = "$per_csr" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
 [ "$(wc -l < db-openssl-per-csr/index.txt)" = "$per_csr" ] || { echo "bench: openssl ca issued the wrong count" >&2; exit 1; }
-ours=$(rate "$per_csr" 0 "$t_ours"); theirs=$(rate "$per_csr" 0 "$t_theirs")
+cert-store --audit-verify per-csr.audit.log > /dev/null || { echo "bench: the audit log does not verify" >&2; exit 1; }
+ours=$(rate "$per_csr" 0 "$t_ours"); ours_audit=$(rate "$per_csr" 0 "$t_audit"); theirs=$(rate "$per_csr" 0 "$t_theirs")
 printf '  one pipeline per CSR (durable)       %8s   %sx openssl ca\n' "$ours" "$(ratio "$ours" "$theirs")"
+printf '  the same with the audit log          %8s   %sx without the log\n' "$ours_audit" "$(ratio "$ours_audit" "$ours")"
 printf '  one openssl ca per CSR               %8s\n' "$theirs"
 
 printf '\npeak RSS of each tool, P-256 stream (KiB)\n'
@@ -172,6 +215,6 @@ for n in $rss_sizes; do
     stream "$n" > in.csr
     /usr/bin/time -f %M -o rss-tbs tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < in.csr > in.tbs
     /usr/bin/time -f %M -o rss-sign card-sign --ca p256-ca.pem "${P[@]}" < in.tbs > in.pem
-    /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" < in.pem > /dev/null
+    /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" --no-audit < in.pem > /dev/null
     printf '  N=%-7s tbs-build %6s   card-sign %6s   cert-store %6s\n' "$n" "$(cat rss-tbs)" "$(cat rss-sign)" "$(cat rss-store)"
 done

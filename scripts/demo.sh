@@ -5,8 +5,10 @@
 # users) into the root's database and onto the card, one certificate under
 # each sub CA into that sub CA's database (one database per CA, as openssl
 # ca assumes: demo/db/<CA>), revoke one, sign a CRL per CA, and verify every chain
-# against the CRLs. Private keys never leave the token. Run by `make
-# demo`; starts from scratch each time.
+# against the CRLs. Private keys never leave the token. Every key and
+# record event lands in one hash-chained audit log, demo/audit.log, which
+# is verified at the end. Run by `make demo`; starts from scratch each
+# time.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +39,10 @@ pins=(--pin-source file:user.pin)
 
 step() { printf '\n== %s\n' "$*"; }
 
+# One audit log for every tool of the demo (without this, cert-store
+# would keep one per database, db/*/audit.log, and the token tools none).
+export CARDCA_AUDIT=$demo/audit.log
+
 step "initialise the card (pkcs15-init --erase-card --create-pkcs15)"
 card-init --slot free --label 'ewak.net PKI' --so-pin-source file:so.pin --pin-source file:user.pin
 
@@ -45,6 +51,18 @@ card-keygen --token "$token" --type ec:p384 --label 'ewak.net Root CA' "${pins[@
 for area in servers clients users; do
     card-keygen --token "$token" --type ec:p256 --label "ewak.net Sub CA $area" "${pins[@]}" > "subca-$area.pub.pem"
 done
+
+step "PIN management: change the user PIN, then set it back with the SO PIN (unblock)"
+printf '4711\n' > new.pin
+card-init --token "$token" --change-pin --pin-source file:user.pin --new-pin-source file:new.pin
+card-init --token "$token" --unblock --so-pin-source file:so.pin --new-pin-source file:user.pin
+
+step "a wrong PIN is refused, not retried, and logged"
+printf '9999\n' > wrong.pin
+if card-ls --token "$token" --objects --login --pin-source file:wrong.pin > /dev/null; then
+    echo "demo: a wrong PIN logged in" >&2
+    exit 1
+fi
 
 key() { printf '%s;object=%s' "$token" "$(printf '%s' "$1" | sed 's/ /%20/g')"; }
 url=http://pki.ewak.net
@@ -138,3 +156,12 @@ echo "│   ├── $(cn vpn-client-01.pem)"
 echo "│   └── $(cn vpn-client-02.pem) (revoked: keyCompromise)"
 echo "└── $(cn subca-users.pem)"
 echo "    └── $(cn jan.pem) (email:jan@ewak.net)"
+
+step "a checkpoint: the root key signs the audit log's chain head on the card"
+card-sign --ca root.pem "${pins[@]}" --audit-checkpoint > audit-checkpoint.line
+cut -c1-120 audit-checkpoint.line | sed 's/$/.../'
+
+step "the audit log: every event above, hash-chained, the checkpoint signed (cert-store --audit-verify)"
+cert-store --audit-verify audit.log --audit-ca root.pem
+echo "the last three lines:"
+tail -n 3 audit.log | cut -c1-160 | sed 's/$/.../'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need, only when it is missing:
 # SoftHSM2, OpenSC's pkcs11-tool, GnuTLS's certtool and p11tool, p11-kit,
-# NSS's certutil,
+# NSS's certutil, jq,
 # OpenSSL with engine_pkcs11, mandoc (Debian packages), and pkilint from
 # PyPI into the project's venv. Safe to run again: it does nothing when
 # everything is there.
@@ -22,6 +22,8 @@ have mandoc || need+=(mandoc)
 have certutil || need+=(libnss3-tools)
 have openssl || need+=(openssl)
 have setsid || need+=(util-linux)
+# jq: the audit-log cases read its JSON lines with an outside parser.
+have jq || need+=(jq)
 [ -x /usr/bin/time ] || need+=(time)
 [ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || [ -e /usr/lib/aarch64-linux-gnu/p11-kit-proxy.so ] || need+=(p11-kit)
 ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so >/dev/null 2>&1 || need+=(libengine-pkcs11-openssl)

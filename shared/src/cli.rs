@@ -18,6 +18,11 @@ use crate::uri::Uri;
 /// The running tool's name, set once by [`main`], for [`warn`].
 static TOOL: OnceLock<&'static str> = OnceLock::new();
 
+/// The running tool's name ("cardca" before [`main`] set it).
+pub fn tool_name() -> &'static str {
+    TOOL.get().copied().unwrap_or("cardca")
+}
+
 /// The one way the library reports what is not an error (a PIN with few
 /// tries left, a repaired file): `tool: warning: message` on stderr.
 pub fn warn(message: impl fmt::Display) {
@@ -108,6 +113,8 @@ pub struct TokenFlags {
     /// `--module-args`: the module's C_Initialize init string.
     pub module_args: Option<String>,
     pub pin_source: Option<PinSource>,
+    /// `--audit FILE` / `--no-audit`: which audit log (see [`crate::audit`]).
+    pub audit: crate::audit::Choice,
 }
 
 impl TokenFlags {
@@ -115,7 +122,7 @@ impl TokenFlags {
     /// the parser, so a tool matches `Arg::Long(f) if TokenFlags::claims(f)`,
     /// copies `f`, and hands it to [`TokenFlags::parse`].
     pub fn claims(name: &str) -> bool {
-        matches!(name, "module" | "module-args" | "pin-source" | "pin")
+        matches!(name, "module" | "module-args" | "pin-source" | "pin" | "audit" | "no-audit")
     }
 
     pub fn parse(&mut self, name: &str, parser: &mut Parser) -> Result<()> {
@@ -134,12 +141,33 @@ impl TokenFlags {
                 let src = value_with(parser, "--pin-source", PinSource::parse)?;
                 set_once(&mut self.pin_source, src, "--pin-source")
             }
+            "audit" | "no-audit" => audit_flag(&mut self.audit, name, parser),
             _ => Err(Error::usage(
                 "PINs are never given on the command line (ps and shell history show them); \
                  use --pin-source file:PATH, env:VAR or fd:N",
             )),
         }
     }
+}
+
+/// `--audit FILE` or `--no-audit`, for [`TokenFlags`] and the tools that
+/// touch only the database: one of them, once.
+pub fn audit_flag(slot: &mut crate::audit::Choice, name: &str, parser: &mut Parser) -> Result<()> {
+    use crate::audit::Choice;
+    if *slot != Choice::Default {
+        return Err(Error::usage("--audit and --no-audit: give one, once"));
+    }
+    *slot = match name {
+        "audit" => {
+            let v = parser.value()?;
+            if v.is_empty() {
+                return Err(Error::usage("--audit: an empty file name"));
+            }
+            Choice::File(PathBuf::from(v))
+        }
+        _ => Choice::Off,
+    };
+    Ok(())
 }
 
 /// The usage error for an argument no flag claimed.

@@ -806,11 +806,29 @@ impl Pending<'_> {
         self.count
     }
 
+    /// Why the rest of the batch is refused, if it is.
+    pub fn refused(&self) -> Option<&Error> {
+        self.refused.as_ref()
+    }
+
     /// Records the accepted prefix of the batch. Returns the error that
     /// refused the rest, if any.
     pub fn commit(self, batch: &[Record]) -> Result<Option<Error>> {
+        self.commit_with(batch, || Ok(()))
+    }
+
+    /// [`Pending::commit`], calling `before_index` once the certificate
+    /// files are durable and before any index line is written (cert-store
+    /// writes the audit log there: whatever index.txt records is logged,
+    /// and a file that cannot be written is never logged as stored).
+    pub fn commit_with(
+        self,
+        batch: &[Record],
+        before_index: impl FnOnce() -> Result<()>,
+    ) -> Result<Option<Error>> {
         let batch = &batch[..self.count.min(batch.len())];
         if batch.is_empty() {
+            before_index()?;
             return Ok(self.refused);
         }
         let db = self.db;
@@ -823,6 +841,7 @@ impl Pending<'_> {
         if let Some(issuer) = &self.adopt {
             db.create_new("issuer.der", issuer)?;
         }
+        before_index()?;
         // 2. All index lines in one append, made durable; on failure the
         //    index is cut back to where it was.
         let before = self.index.metadata()?.len();

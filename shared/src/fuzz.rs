@@ -51,6 +51,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("uri", uri),
     ("time", time),
     ("import", import),
+    ("audit_log", audit_log),
 ];
 
 fn fixed_ca() -> CaCert {
@@ -204,6 +205,12 @@ pub fn import(data: &[u8]) {
     if let Ok(imported) = import::parse(data, password) {
         let _ = imported.key.spki();
     }
+}
+
+/// An audit log: the verifier, the tail an append reads, and the writer's
+/// escaping read back.
+pub fn audit_log(data: &[u8]) {
+    crate::audit::fuzz(data);
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! PKCS#11. Token access, URIs, PINs, keys, PEM/DER streams and errors each
 //! live in one module here, so every tool does each hard thing the same way.
 
+pub mod audit;
 pub mod cert;
 pub mod cli;
 pub mod csr;

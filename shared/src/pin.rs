@@ -363,10 +363,13 @@ pub fn login(
         Pin::Automatic(secret) => Some(secret),
         Pin::Prompt => Some(prompt(&format!("PIN for {}", token.describe()))?),
     };
+    // Every login attempt is an audit event, failures above all (someone
+    // guessing PINs); the success is one line per run.
+    let event = crate::audit::Event::login(&token.uri(), "user");
     match session.login(UserType::User, secret.as_ref()).map_err(Error::from) {
-        Ok(()) => Ok(secret),
+        Ok(()) => crate::audit::record(event).map(|()| secret),
         Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => Ok(secret),
-        Err(e) => Err(pin_error(e, "user", token)),
+        Err(e) => Err(crate::audit::record_failure(event, pin_error(e, "user", token))),
     }
 }
 

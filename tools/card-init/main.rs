@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 
+use cardca::audit::{self, Event};
 use cardca::cli::{self, set_once, value, TokenFlags};
 use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::error::RvError;
@@ -62,8 +63,15 @@ Options:
       --module-args STR     the module's C_Initialize init string, which NSS
                             softokn needs (default: the URI's x-module-args,
                             then $CARDCA_MODULE_ARGS)
+      --audit FILE          append a line per run (initialisation, PIN change,
+                            unblock, SO PIN change, with the result) to this
+                            audit log (default: $CARDCA_AUDIT; none without it)
+      --no-audit            write no audit log, even with $CARDCA_AUDIT set
   -h, --help                print this help
   -V, --version             print the version
+
+Environment:
+  CARDCA_AUDIT              the audit log when --audit is not given
 
 Examples:
   $ card-init --slot free --label 'ewak.net PKI' \\
@@ -195,6 +203,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    audit::setup(&args.flags.audit, None);
     let uri = match &args.mode {
         Mode::Init { target: Target::Token(u), .. } => Some(&**u),
         Mode::ChangePin(u) | Mode::Unblock(u) | Mode::ChangeSoPin(u) => Some(u),
@@ -202,12 +211,19 @@ fn run(args: Vec<OsString>) -> Result<()> {
     };
     let _lock = token::lock(args.flags.module.as_deref(), uri);
     let ctx = token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), uri)?;
-    match &args.mode {
-        Mode::Init { target, label, erase } => init(&ctx, &args, target, label, *erase),
-        Mode::ChangePin(uri) => change_pin(&ctx, &args, uri),
-        Mode::Unblock(uri) => unblock(&ctx, &args, uri),
-        Mode::ChangeSoPin(uri) => change_so_pin(&ctx, &args, uri),
-    }
+    // One audit line per run, with its result: the initialisation (named
+    // by the new label), the PIN change, the unblock, the SO PIN change.
+    let (event, result) = match &args.mode {
+        Mode::Init { target, label, erase } => (
+            Event::token_init(&Uri { token: Some(label.clone()), ..Uri::default() })
+                .field("erase", u64::from(*erase)),
+            init(&ctx, &args, target, label, *erase),
+        ),
+        Mode::ChangePin(uri) => (Event::pin_change(uri), change_pin(&ctx, &args, uri)),
+        Mode::Unblock(uri) => (Event::pin_unblock(uri), unblock(&ctx, &args, uri)),
+        Mode::ChangeSoPin(uri) => (Event::new("so-pin-change").token(uri), change_so_pin(&ctx, &args, uri)),
+    };
+    audit::record_result(event, result)
 }
 
 fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) -> Result<()> {

@@ -7,6 +7,7 @@
 
 use std::ffi::OsString;
 
+use cardca::audit::{self, Event};
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cardca::cryptoki::session::Session;
@@ -62,8 +63,15 @@ Options:
       --module-args STR    the module's C_Initialize init string, which NSS
                            softokn needs (default: the URI's x-module-args,
                            then $CARDCA_MODULE_ARGS)
+      --audit FILE         append a line per event (login, key generated or
+                           imported) to this audit log (default: $CARDCA_AUDIT;
+                           none without it)
+      --no-audit           write no audit log, even with $CARDCA_AUDIT set
   -h, --help               print this help
   -V, --version            print the version
+
+Environment:
+  CARDCA_AUDIT             the audit log when --audit is not given
 
 Examples:
   $ card-keygen --token 'pkcs11:token=ewak.net%20PKI' --type ec:p384 \\
@@ -137,6 +145,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    audit::setup(&args.flags.audit, None);
     // A bad key file fails before the token is touched, and the key (from
     // stdin, perhaps) and its password are read before the token lock is
     // taken.
@@ -170,14 +179,25 @@ fn run(args: Vec<OsString>) -> Result<()> {
     }
 
     let made = match (&args.source, imported) {
-        (Source::Generate(spec), _) => generate(&session, *spec, &mechanisms, &args)?,
-        (Source::Import(_), Some(imp)) => store_import(&session, &tok, &imp, &mechanisms, &args)?,
-        (Source::Import(_), None) => return Err(Error::new("internal: import without a key")),
+        (Source::Generate(spec), _) => generate(&session, *spec, &mechanisms, &args),
+        (Source::Import(_), Some(imp)) => store_import(&session, &tok, &imp, &mechanisms, &args),
+        (Source::Import(_), None) => Err(Error::new("internal: import without a key")),
     };
+    // The key as a URI: the new object's, or (after a failure) the
+    // token's with the label and id asked for.
+    let mut uri = match &made {
+        Ok(m) => token::object_uri(&session, &tok, m.private),
+        Err(_) => Uri { object: Some(args.label.clone()), id: args.id.clone(), ..tok.uri() },
+    };
+    uri.object_type = Some(ObjectType::Private);
+    let event = match &args.source {
+        Source::Generate(_) => Event::key_generated(&uri, spec),
+        Source::Import(_) => Event::key_imported(&uri, spec),
+    };
+    // Recorded before the public key is written: nothing leaves unlogged.
+    let made = audit::record_result(event, made)?;
     let mut out = out;
     out.write("PUBLIC KEY", &made.spki.to_der()?)?;
-    let mut uri = token::object_uri(&session, &tok, made.private);
-    uri.object_type = Some(ObjectType::Private);
     eprintln!("card-keygen: {} {} key {uri}", made.verb, made.spec);
     Ok(())
 }

@@ -51,8 +51,14 @@ Options:
       --module-args STR  the module's C_Initialize init string, which NSS
                          softokn needs (default: the URI's x-module-args,
                          then $CARDCA_MODULE_ARGS)
+      --audit FILE       append a line to this audit log for a --login
+                         (default: $CARDCA_AUDIT; none without it)
+      --no-audit         write no audit log, even with $CARDCA_AUDIT set
   -h, --help             print this help
   -V, --version          print the version
+
+Environment:
+  CARDCA_AUDIT           the audit log when --audit is not given
 
 Examples:
   $ card-ls
@@ -141,6 +147,8 @@ enum Output {
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    // Only a login (--login) is an audit event here.
+    cardca::audit::setup(&args.flags.audit, None);
     // Everything that touches the token happens (sessions closed too) under
     // the lock inside listing(); printing happens after it is released.
     match listing(&args)? {

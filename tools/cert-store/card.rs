@@ -37,6 +37,7 @@ impl Card {
             module: flags.module.clone(),
             module_args: flags.module_args.clone(),
             pin_source: flags.pin_source.clone(),
+            audit: flags.audit.clone(),
         };
         let preload =
             Some(token::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));

@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
+use cardca::audit::{self, Event};
 use cardca::cert::CaCert;
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::db::{self, Db, Record};
@@ -24,7 +25,10 @@ cert-store: record issued certificates (CA database, token) and revoke them
 Usage:
   cert-store [--db DIR] [--ca FILE] [--token URI [--label LABEL] [--id HEX]]
              [--der] [--pin-source SRC] [--module PATH]
+             [--audit FILE | --no-audit]
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
+             [--audit FILE | --no-audit]
+  cert-store --audit-verify FILE [--audit-ca FILE]
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
 stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
@@ -43,6 +47,14 @@ already there is not stored twice. With --db and --token, the card is
 written after the database's checks and before the index line, so a
 failure on the card leaves nothing recorded and the same certificates can
 be stored again.
+
+Every certificate stored and every revocation is an audit event: a JSON
+line, hash-chained to the one before it, appended under a lock and made
+durable before the index line is written (cardca(7)). --audit-verify
+checks a whole log: the chain, the JSON, the sequence numbers; it prints
+the line count, the chain head and the events, or names the first broken
+line and why (edited, deleted, inserted, reordered, cut off at the start,
+torn by a crash) and exits 1.
 
 --revoke marks certificates revoked in the database, with the time (now)
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
@@ -67,11 +79,21 @@ Options:
       --module-args STR   the module's C_Initialize init string, which NSS
                           softokn needs (default: the URI's x-module-args,
                           then $CARDCA_MODULE_ARGS)
+      --audit FILE        append a line per certificate stored or revoked to
+                          this audit log, made durable before the index line
+                          (default: $CARDCA_AUDIT, then DIR/audit.log with
+                          --db)
+      --no-audit          write no audit log
+      --audit-verify FILE check the whole hash chain and JSON of an audit log;
+                          name the first broken line and why (exit 1)
+      --audit-ca FILE     with --audit-verify: check every checkpoint's
+                          signature with this CA certificate's key
   -h, --help              print this help
   -V, --version           print the version
 
 Environment:
   CARDCA_NOW              \"now\" as RFC 3339, for revocation times
+  CARDCA_AUDIT            the audit log when --audit is not given
 
 Examples:
   $ tbs-build --ca servers.pem --profile server --san dns:www.ewak.net < www.csr \\
@@ -79,6 +101,7 @@ Examples:
   $ card-sign --ca root.pem < servers.tbs \\
       | cert-store --db db/root --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
   $ cert-store --db db/servers --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
+  $ cert-store --audit-verify db/servers/audit.log
 ";
 
 enum Mode {
@@ -95,6 +118,10 @@ enum Mode {
         serial: Option<String>,
         reason: Option<String>,
     },
+    AuditVerify {
+        file: PathBuf,
+        ca: Option<String>,
+    },
 }
 
 struct Args {
@@ -107,6 +134,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut flags = TokenFlags::default();
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
+    let (mut verify, mut audit_ca) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -146,10 +174,30 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut reason, canonical.unwrap_or(r), "--reason")?
             }
             Arg::Long("der") => der = true,
+            Arg::Long("audit-ca") => set_once(&mut audit_ca, value(&mut parser)?, "--audit-ca")?,
+            Arg::Long("audit-verify") => {
+                let v = parser.value()?;
+                if v.is_empty() {
+                    return Err(Error::usage("--audit-verify: an empty file name"));
+                }
+                set_once(&mut verify, PathBuf::from(v), "--audit-verify")?
+            }
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
             Arg::Short('V') | Arg::Long("version") => return Err(cli::version("cert-store")),
             other => return Err(cli::unexpected(other)),
         }
+    }
+    if let Some(file) = verify {
+        if db.is_some() || token.is_some() || revoke.is_some() || ca.is_some() || der || reason.is_some() {
+            return Err(Error::usage("--audit-verify FILE takes no other option"));
+        }
+        if flags.audit != audit::Choice::Default || flags.module.is_some() || flags.pin_source.is_some() {
+            return Err(Error::usage("--audit-verify FILE takes no other option"));
+        }
+        return Ok(Args { flags, mode: Mode::AuditVerify { file, ca: audit_ca } });
+    }
+    if audit_ca.is_some() {
+        return Err(Error::usage("--audit-ca goes with --audit-verify"));
     }
     let mode = match revoke {
         Some(serial) => {
@@ -184,8 +232,13 @@ const MAX_BATCH: usize = 1024;
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     match &args.mode {
-        Mode::Revoke { db, serial, reason } => revoke(db, serial.as_ref(), reason.as_deref()),
+        Mode::AuditVerify { file, ca } => audit_verify(file, ca.as_deref()),
+        Mode::Revoke { db, serial, reason } => {
+            audit::setup(&args.flags.audit, Some(db));
+            revoke(db, serial.as_ref(), reason.as_deref())
+        }
         Mode::Store { db, ca, token, label, id, der } => {
+            audit::setup(&args.flags.audit, db.as_deref());
             let mut out = io::Writer::stdout(*der)?;
             let ca = ca.as_deref().map(CaCert::read).transpose()?;
             let mut db = db.as_deref().map(Db::open).transpose()?;
@@ -234,14 +287,59 @@ fn run(args: Vec<OsString>) -> Result<()> {
                 // written, then the index: a failure on the card leaves
                 // no line that would refuse the certificate next time.
                 let mut count = batch.len();
+                let place = match (db.is_some(), card.is_some()) {
+                    (true, true) => "db,token",
+                    (true, false) => "db",
+                    _ => "token",
+                };
+                let card_failed = |e: Error, batch: &[Record]| match batch.first() {
+                    Some(r) => {
+                        audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "token"), e)
+                    }
+                    None => e,
+                };
+                // Logged (one fsync for the batch) once the certificate files
+                // are durable and before the index lines are written and
+                // anything is passed on: whatever the database records, the
+                // log has (a crash or a full disk in between leaves a logged
+                // store the index lacks, never the reverse).
+                let log = |batch: &[Record], refused: Option<(&Record, &Error)>| -> Result<()> {
+                    if !audit::enabled() {
+                        return Ok(());
+                    }
+                    let events: Vec<Event> =
+                        batch
+                            .iter()
+                            .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
+                            .chain(refused.map(|(r, e)| {
+                                Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)
+                            }))
+                            .collect();
+                    audit::record_all(&events)
+                };
                 match db.as_mut() {
                     Some(db) => {
                         let pending = db.check(&batch)?;
                         count = pending.count();
                         if let Some(card) = card.as_mut() {
-                            card.store(&batch[..count])?;
+                            card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
                         }
-                        let refused = pending.commit(&batch)?;
+                        let refused_one =
+                            batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
+                        let logged = std::cell::Cell::new(false);
+                        let refused = pending
+                            .commit_with(&batch, || {
+                                logged.set(true);
+                                log(&batch[..count], refused_one.as_ref().map(|(r, e)| (*r, e)))
+                            })
+                            .map_err(|e| match batch.first() {
+                                // Failed before the log was written: say so in it.
+                                Some(r) if !logged.get() => audit::record_failure(
+                                    Event::stored(&r.entry.serial, &r.entry.subject, place),
+                                    e,
+                                ),
+                                _ => e,
+                            })?;
                         if failure.is_none() {
                             failure = refused;
                         }
@@ -251,8 +349,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
                     }
                     None => {
                         if let Some(card) = card.as_mut() {
-                            card.store(&batch)?;
+                            card.store(&batch).map_err(|e| card_failed(e, &batch))?;
                         }
+                        log(&batch, None)?;
                     }
                 }
                 for r in &batch[..count] {
@@ -296,7 +395,18 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     for note in db.take_notes() {
         cli::warn(note);
     }
-    for e in revoked? {
+    let revoked = match revoked {
+        Ok(list) => {
+            let events: Vec<Event> = list
+                .iter()
+                .map(|e| Event::revoked(&e.serial, reason).field("subject", e.subject.as_str()))
+                .collect();
+            audit::record_all(&events)?;
+            list
+        }
+        Err(e) => return Err(audit::record_failure(Event::revoked(&serials.join(","), reason), e)),
+    };
+    for e in revoked {
         eprintln!(
             "cert-store: revoked {} {}{}",
             e.serial,
@@ -305,6 +415,53 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
         );
     }
     Ok(())
+}
+
+/// `--audit-verify FILE`: the whole chain, or the first line that breaks
+/// it and why.
+fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
+    let ca = ca.map(CaCert::read).transpose()?;
+    match audit::verify_file(path, ca.as_ref().map(|c| &c.tbs.subject_public_key_info))? {
+        Ok(report) => {
+            for t in &report.tears {
+                cli::warn(format_args!(
+                    "{} line {t}: torn by an interrupted write (a crash), recorded by line {}",
+                    path.display(),
+                    t + 1
+                ));
+            }
+            let mut out = std::io::stdout().lock();
+            use std::io::Write;
+            writeln!(out, "{}: {} lines, the chain verifies", path.display(), report.lines)?;
+            writeln!(out, "head: line {} sha256 {}", report.lines, report.head)?;
+            let list: Vec<String> = report.events.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            writeln!(out, "events: {}", if list.is_empty() { "none".to_string() } else { list.join(", ") })?;
+            let signed = match (&ca, report.checkpoints.last()) {
+                (_, None) => "none".to_string(),
+                (Some(ca), Some(last)) => {
+                    format!(
+                        "{}, the last at line {last}, signed by {}",
+                        report.checkpoints.len(),
+                        ca.subject_text()
+                    )
+                }
+                (None, Some(last)) => format!(
+                    "{}, the last at line {last} (signatures not checked: give --audit-ca FILE)",
+                    report.checkpoints.len()
+                ),
+            };
+            writeln!(out, "checkpoints: {signed}")?;
+            Ok(())
+        }
+        Err(b) => {
+            let good = match b.good {
+                0 => String::new(),
+                1 => "; line 1 verifies".to_string(),
+                n => format!("; lines 1 to {n} verify"),
+            };
+            Err(Error::new(format!("{} line {}: {}{good}", path.display(), b.line, b.why)))
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -330,6 +487,14 @@ mod tests {
             }
             _ => panic!("not revoke"),
         }
+        let a = parse_args(args(&["--audit-verify", "audit.log"])).expect("verify");
+        assert!(
+            matches!(a.mode, Mode::AuditVerify { file, ca: None } if file == std::path::Path::new("audit.log"))
+        );
+        let a = parse_args(args(&["--db", "ca", "--no-audit"])).expect("no audit");
+        assert_eq!(a.flags.audit, audit::Choice::Off);
+        let a = parse_args(args(&["--db", "ca", "--audit", "x.log"])).expect("audit");
+        assert_eq!(a.flags.audit, audit::Choice::File("x.log".into()));
         assert!(matches!(
             parse_args(args(&["--db", "ca", "--revoke", "-"])).expect("-").mode,
             Mode::Revoke { serial: None, .. }
@@ -349,6 +514,10 @@ mod tests {
                 &["--db", "ca", "--reason", "superseded"],
                 &["--db", "ca", "--revoke", "01", "--der"],
                 &["--db", "ca", "--revoke", "01", "--ca", "root.pem"],
+                &["--audit-verify", "log", "--db", "ca"],
+                &["--audit-verify", ""],
+                &["--db", "ca", "--audit", "a", "--no-audit"],
+                &["--db", "ca", "--audit", ""],
             ],
         );
     }

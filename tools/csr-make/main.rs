@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 
+use cardca::audit::{Event, Signed};
 use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
 use cardca::cli::{self, set_once, value_with, TokenFlags};
 use cardca::der::asn1::{ObjectIdentifier, SetOfVec};
@@ -52,8 +53,14 @@ Options:
       --module-args STR  the module's C_Initialize init string, which NSS
                          softokn needs (default: the URI's x-module-args,
                          then $CARDCA_MODULE_ARGS)
+      --audit FILE       append a line per event (login, the signature) to this
+                         audit log (default: $CARDCA_AUDIT; none without it)
+      --no-audit         write no audit log, even with $CARDCA_AUDIT set
   -h, --help             print this help
   -V, --version          print the version
+
+Environment:
+  CARDCA_AUDIT           the audit log when --audit is not given
 
 Examples:
   $ csr-make --key 'pkcs11:token=ewak.net%20PKI;object=www' \\
@@ -135,12 +142,17 @@ fn request_info(args: &Args, spki: cardca::x509_cert::spki::SubjectPublicKeyInfo
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
+    cardca::audit::setup(&args.flags.audit, None);
     let mut out = io::Writer::stdout(args.der)?;
     let ks = KeySession::open(&args.flags, Some(&args.key), None)?;
     let signer = ks.signer()?;
     let alg = SigAlg::for_key(signer.spec, args.hash, args.pss)?;
     let info = request_info(&args, ks.spki.clone())?;
-    let signature = signer.sign(alg, &info)?;
+    let event = Event::signature(Signed::Csr, &info)
+        .key(&ks.uri)
+        .field("subject", names::openssl_oneline(&args.subject));
+    // Logged before the request is written: no signature leaves unlogged.
+    let signature = cardca::audit::record_result(event, signer.sign(alg, &info))?;
     let csr = cert::assemble(&info, &alg.identifier()?, &signature)?;
     out.write("CERTIFICATE REQUEST", &csr)
 }

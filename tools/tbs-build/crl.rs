@@ -94,6 +94,11 @@ pub fn build(
     let now = time::now()?;
     let alg = SigAlg::for_key(KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, hash, pss)?;
     let number = db.next_crl_number()?;
+    // Taken durably: a number used, even if this CRL is never signed.
+    cardca::audit::record(
+        cardca::audit::Event::crl_number(&db::serial_hex(&number))
+            .field("issuer", cardca::names::openssl_oneline(&ca.tbs.subject)),
+    )?;
     let aki = AuthorityKeyIdentifier {
         key_identifier: Some(OctetString::new(ca.key_id.clone())?),
         authority_cert_issuer: None,

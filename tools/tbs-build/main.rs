@@ -39,6 +39,7 @@ Usage:
             [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
             [--policy OIDS] [--hash HASH] [--pss] [--der]
   tbs-build --crl --ca FILE --db DIR [--days N] [--hash HASH] [--pss] [--der]
+            [--audit FILE | --no-audit]
 
 Reads certificate signing requests (PEM or DER, any number) from stdin and
 writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
@@ -119,11 +120,16 @@ Options:
       --der                    write DER instead of PEM (not to a terminal)
       --crl                    build a CRL instead (with --ca and --db)
       --db DIR                 the CA database of cert-store, for --crl
+      --audit FILE             with --crl: log the CRL number taken to this
+                               audit log (default: $CARDCA_AUDIT, then
+                               DIR/audit.log)
+      --no-audit               with --crl: write no audit log
   -h, --help                   print this help
   -V, --version                print the version
 
 Environment:
   CARDCA_NOW                   \"now\" as RFC 3339, instead of the clock
+  CARDCA_AUDIT                 the audit log of --crl when --audit is not given
 
 Examples:
   $ csr-make --key \"$ROOT\" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' \\
@@ -162,6 +168,9 @@ struct Args {
     der: bool,
     /// `--crl --db DIR`: build a CRL instead of certificates.
     crl_db: Option<std::path::PathBuf>,
+    /// `--audit FILE` / `--no-audit` (with --crl: taking a CRL number is
+    /// an audit event).
+    audit: cardca::audit::Choice,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
@@ -174,8 +183,13 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         (None, None, None, None, None);
     let (mut pss, mut der, mut crl, mut db) = (false, false, false, None);
     let (mut chain, mut csr_subject) = (None, false);
+    let mut audit = cardca::audit::Choice::Default;
     while let Some(arg) = parser.next()? {
         match arg {
+            Arg::Long(f @ ("audit" | "no-audit")) => {
+                let f = f.to_owned();
+                cli::audit_flag(&mut audit, &f, &mut parser)?
+            }
             Arg::Long("crl") => crl = true,
             Arg::Long("db") => set_once(&mut db, std::path::PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
@@ -256,7 +270,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
         ];
         if certificate_flags.contains(&true) {
-            return Err(Error::usage("--crl takes only --ca, --db, --days, --hash, --pss and --der"));
+            return Err(Error::usage(
+                "--crl takes only --ca, --db, --days, --hash, --pss, --der, --audit and --no-audit",
+            ));
         }
         return Ok(Args {
             issuer: Issuer::Ca(Box::new(CaCert::read(&path)?), Vec::new()),
@@ -279,10 +295,16 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             pss,
             der,
             crl_db: Some(db),
+            audit,
         });
     }
     if db.is_some() {
         return Err(Error::usage("--db goes with --crl"));
+    }
+    if audit != cardca::audit::Choice::Default {
+        return Err(Error::usage(
+            "--audit and --no-audit go with --crl (certificates are logged by card-sign)",
+        ));
     }
     let profile =
         prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
@@ -363,6 +385,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         pss,
         der,
         crl_db: None,
+        audit,
     })
 }
 
@@ -424,6 +447,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let mut out = io::Writer::stdout(args.der)?;
     if let (Some(dir), Issuer::Ca(ca, _)) = (&args.crl_db, &args.issuer) {
+        cardca::audit::setup(&args.audit, Some(dir));
         let days = match args.validity {
             Some(ValidityFlag::Days(d)) => d,
             _ => 7,
