@@ -317,6 +317,78 @@ pub struct Db {
 /// The exclusive lock on a database, released on drop.
 pub struct DbLock(#[allow(dead_code)] File);
 
+/// Replaces `name` in the directory `fd` (shown as `dir`) so that a
+/// reader sees the old file or the new one, never half of either: the
+/// content goes to `tmp` (created with O_EXCL, never through a link),
+/// is fsynced, and is renamed over `name`. The caller fsyncs the
+/// directory when the rename must be durable. A target that is a symbolic
+/// link or not a plain file is refused, not replaced.
+fn replace_at(fd: &OwnedFd, dir: &Path, name: &str, tmp: &str, content: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    if let Ok(st) = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(refuse_links(Errno::LOOP, &path));
+        }
+    }
+    // unlink removes a link itself, never its target.
+    let _ = rustix::fs::unlinkat(fd, tmp, AtFlags::empty());
+    let result = (|| -> Result<()> {
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut f = File::from(
+            rustix::fs::openat(fd, tmp, flags, Mode::from_raw_mode(FILE_MODE))
+                .map_err(|e| refuse_links(e, &dir.join(tmp)))?,
+        );
+        f.write_all(content)?;
+        f.sync_all()?;
+        rustix::fs::renameat(fd, tmp, fd, name).map_err(std::io::Error::from)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = rustix::fs::unlinkat(fd, tmp, AtFlags::empty());
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// A directory of files served as they are (OCSP responses for a web
+/// server's stapling): each replaced atomically by [`replace_at`], with
+/// a temporary name of this process so that concurrent writers never
+/// remove each other's, and nothing inside followed if it is a link.
+pub struct ServeDir {
+    dir: PathBuf,
+    fd: OwnedFd,
+}
+
+impl ServeDir {
+    /// Opens `dir`, creating it if needed; `dir` itself may be a link.
+    pub fn open(dir: &Path) -> Result<ServeDir> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let fd = rustix::fs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| refuse_links(e, dir))?;
+        Ok(ServeDir { dir: dir.to_path_buf(), fd })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Replaces `name` (a plain name, no slash); call [`ServeDir::sync`]
+    /// to make the renames durable.
+    pub fn replace(&self, name: &str, content: &[u8]) -> Result<()> {
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(Error::new(format!("{name:?} is not a plain file name")));
+        }
+        let tmp = format!(".{name}.{}.tmp", std::process::id());
+        replace_at(&self.fd, &self.dir, name, &tmp, content)
+    }
+
+    /// fsync of the directory: the renames so far survive a crash.
+    pub fn sync(&self) -> Result<()> {
+        rustix::fs::fsync(&self.fd)
+            .map_err(|e| Error::from(std::io::Error::from(e)))
+            .with_context(|| format!("syncing {}", self.dir.display()))
+    }
+}
+
 /// Nothing inside the database is followed: a link in it is an error.
 fn refuse_links(e: Errno, path: &Path) -> Error {
     if e == Errno::LOOP || e == Errno::NOTDIR {
@@ -426,27 +498,13 @@ impl Db {
     /// one: a temporary file in DIR (O_EXCL), fsync, rename, fsync of DIR.
     /// A target that is a symbolic link is refused, not replaced.
     fn replace(&self, name: &str, content: &[u8]) -> Result<()> {
-        if let Ok(st) = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                return Err(refuse_links(Errno::LOOP, &self.path(name)));
-            }
-        }
+        // Under the database lock, so one fixed temporary name will do; a
+        // temporary file a crash left behind is ours to remove.
         let tmp = format!("{name}.tmp");
-        // A temporary file a crash left behind is ours to remove (unlink
-        // removes a link itself, never its target).
-        let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
-        let result = (|| -> Result<()> {
-            let mut f = self.open_file(&tmp, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL)?;
-            f.write_all(content)?;
-            f.sync_all()?;
-            rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(std::io::Error::from)?;
-            rustix::fs::fsync(&self.fd).map_err(std::io::Error::from)?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
-        }
-        result.with_context(|| format!("writing {}", self.path(name).display()))
+        replace_at(&self.fd, &self.dir, name, &tmp, content)?;
+        rustix::fs::fsync(&self.fd)
+            .map_err(|e| Error::from(std::io::Error::from(e)))
+            .with_context(|| format!("writing {}", self.path(name).display()))
     }
 
     pub fn lock(&self) -> Result<DbLock> {

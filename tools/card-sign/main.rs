@@ -14,7 +14,7 @@ use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{hex, io, names, token, Context, Error, Result};
+use cardca::{hex, io, names, ocsp, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -80,6 +80,7 @@ struct Args {
     key: Option<Uri>,
     ca: Option<String>,
     chain: Option<String>,
+    responder: Option<String>,
     allow: Vec<ObjectIdentifier>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
@@ -90,7 +91,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut parser = Parser::from_args(args);
     let mut flags = TokenFlags::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
-    let (mut chain, mut allow) = (None, Vec::new());
+    let (mut chain, mut allow, mut responder) = (None, Vec::new(), None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -100,6 +101,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
+            Arg::Long("responder") => set_once(&mut responder, value(&mut parser)?, "--responder")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
                 ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
             })?),
@@ -132,7 +134,10 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if chain.is_some() && ca.is_none() {
         return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
     }
-    Ok(Args { flags, key, ca, chain, allow, expect_sha256: expect, der, jobs: jobs.unwrap_or(1) })
+    if responder.is_some() && ca.is_none() {
+        return Err(Error::usage("--responder signs for a CA: give the CA with --ca FILE"));
+    }
+    Ok(Args { flags, key, ca, chain, responder, allow, expect_sha256: expect, der, jobs: jobs.unwrap_or(1) })
 }
 
 fn run(args: Vec<OsString>) -> Result<()> {
@@ -142,7 +147,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
         (Some(ca), Some(path)) => ca.path_above(CaCert::read_all(path)?)?,
         _ => Vec::new(),
     };
-    let gate = Gate { ca: ca.as_ref(), above: &above };
+    let responder = args.responder.as_deref().map(CaCert::read).transpose()?;
+    if let (Some(r), Some(ca)) = (&responder, &ca) {
+        policy::check_ocsp_responder(r, ca)?;
+    }
+    let gate = Gate { ca: ca.as_ref(), above: &above, responder: responder.as_ref() };
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
     // The module loads while the first block is awaited; the token is
@@ -154,7 +163,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         preload.wait()?,
         &args.flags,
         args.key.as_ref(),
-        ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
+        responder.as_ref().or(ca.as_ref()).map(|c| &c.tbs.subject_public_key_info),
     )?;
     // The reader thread takes stdin over; it is unbuffered here, so nothing
     // read ahead is lost.
@@ -169,6 +178,8 @@ type Signed = (&'static str, Vec<u8>);
 struct Gate<'a> {
     ca: Option<&'a CaCert>,
     above: &'a [CaCert],
+    /// `--responder`: the delegated OCSP responder whose key signs.
+    responder: Option<&'a CaCert>,
 }
 
 /// A reader thread hands blocks to `--jobs` signing threads, each with its
@@ -278,6 +289,9 @@ struct Pending {
     label: &'static str,
     alg: SigAlg,
     signature: Unverified,
+    /// An OCSP response's ResponseData and the responder certificate
+    /// that goes with it (none when the CA signs itself).
+    ocsp: Option<(ocsp::ResponseData, Option<Vec<u8>>)>,
 }
 
 impl Pending {
@@ -286,6 +300,12 @@ impl Pending {
         let index = self.index;
         (|| {
             let (tbs, signature) = self.signature.verify().context("signing")?;
+            if let Some((data, responder)) = &self.ocsp {
+                return Ok((
+                    self.label,
+                    ocsp::assemble(data, &self.alg.identifier()?, &signature, responder.as_deref())?,
+                ));
+            }
             Ok((self.label, cert::assemble(&tbs, &self.alg.identifier()?, &signature)?))
         })()
         .map_err(|e: Error| e.context(format!("TBS {index}")))
@@ -300,8 +320,22 @@ fn start(args: &Args, ca: Gate<'_>, signer: &Signer, object: io::Object) -> Resu
 }
 
 fn check_and_sign(args: &Args, gate: Gate<'_>, signer: &Signer, object: io::Object) -> Result<Pending> {
-    object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
+    object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST", ocsp::TBS_LABEL])?;
     let ca = gate.ca;
+    // DER input has no label: a ResponseData is told apart by its shape.
+    let is_ocsp = match object.label.as_deref() {
+        Some(label) => label == ocsp::TBS_LABEL,
+        None => ocsp::looks_like_response_data(&object.der),
+    };
+    if is_ocsp {
+        return check_and_sign_ocsp(args, gate, signer, object);
+    }
+    if gate.responder.is_some() {
+        return Err(Error::new(format!(
+            "a {} with --responder: the responder's key signs OCSP responses only",
+            object.label.as_deref().unwrap_or("DER object")
+        )));
+    }
     let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
         let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
@@ -348,7 +382,34 @@ fn check_and_sign(args: &Args, gate: Gate<'_>, signer: &Signer, object: io::Obje
     }
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
-    Ok(Pending { index, label, alg, signature })
+    Ok(Pending { index, label, alg, signature, ocsp: None })
+}
+
+/// A `TBS OCSP RESPONSE` (a ResponseData from tbs-build --ocsp): checked
+/// against the CA's OCSP rules (`policy::check_ocsp`), then signed with the
+/// CA's key or the `--responder`'s, by the algorithm that key's type
+/// takes by default (a ResponseData does not name one).
+fn check_and_sign_ocsp(args: &Args, gate: Gate<'_>, signer: &Signer, object: io::Object) -> Result<Pending> {
+    let Some(ca) = gate.ca else {
+        return Err(Error::new("an OCSP response speaks for its CA: give --ca FILE"));
+    };
+    let data: ocsp::ResponseData = cert::decode_exact(&object.der, "ResponseData")?;
+    policy::check_ocsp(&data, ca, gate.responder, &args.allow)?;
+    let alg = SigAlg::for_key(signer.spec, None, false)?;
+    if let Some(want) = &args.expect_sha256 {
+        let have = Hash::Sha256.digest(&object.der);
+        if &have != want {
+            return Err(Error::new(format!(
+                "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
+                hex::encode(&have),
+                hex::encode(want)
+            )));
+        }
+    }
+    let index = object.index;
+    let signature = signer.sign_on_token(alg, object.der).context("signing")?;
+    let responder = gate.responder.map(|r| r.der.clone());
+    Ok(Pending { index, label: ocsp::LABEL, alg, signature, ocsp: Some((data, responder)) })
 }
 
 fn same_issuer(issuer: &cardca::x509_cert::name::Name, ca: &CaCert) -> Result<()> {

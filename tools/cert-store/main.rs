@@ -92,6 +92,12 @@ enum Mode {
         serial: Option<String>,
         reason: Option<String>,
     },
+    /// `--ocsp-dir DIR --ca FILE`: file signed OCSP responses for serving.
+    Ocsp {
+        dir: PathBuf,
+        ca: String,
+        der: bool,
+    },
 }
 
 struct Args {
@@ -104,6 +110,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut flags = TokenFlags::default();
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
+    let mut ocsp_dir = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -111,6 +118,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 flags.parse(&f, &mut parser)?;
             }
             Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
+            Arg::Long("ocsp-dir") => set_once(&mut ocsp_dir, PathBuf::from(parser.value()?), "--ocsp-dir")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
@@ -148,6 +156,15 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
+    if let Some(dir) = ocsp_dir {
+        if db.is_some() || token.is_some() || label.is_some() || id.is_some() || revoke.is_some() || reason.is_some() {
+            return Err(Error::usage("--ocsp-dir takes only --ca and --der"));
+        }
+        let ca = ca.ok_or_else(|| {
+            Error::usage("--ocsp-dir needs --ca FILE: each response is checked against its CA before it is served")
+        })?;
+        return Ok(Args { flags, mode: Mode::Ocsp { dir, ca, der } });
+    }
     let mode = match revoke {
         Some(serial) => {
             if token.is_some() || label.is_some() || id.is_some() || der || ca.is_some() {
@@ -182,6 +199,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     match &args.mode {
         Mode::Revoke { db, serial, reason } => revoke(db, serial.as_ref(), reason.as_deref()),
+        Mode::Ocsp { dir, ca, der } => store_ocsp(dir, ca, *der),
         Mode::Store { db, ca, token, label, id, der } => {
             let mut out = io::Writer::stdout(*der)?;
             let ca = ca.as_deref().map(CaCert::read).transpose()?;
@@ -302,6 +320,43 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
         );
     }
     Ok(())
+}
+
+/// Files each OCSP response as DIR/SERIAL.der (the serial in index.txt's
+/// upper-case hex; DER, what nginx's ssl_stapling_file and openssl
+/// s_server -status_file read) after checking it as a relying party
+/// would, and passes it on. The directory is made durable after every
+/// [`SYNC_EVERY`] files and at the end.
+fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
+    const SYNC_EVERY: usize = 256;
+    let mut out = io::Writer::stdout(der)?;
+    let ca = CaCert::read(ca)?;
+    let files = db::ServeDir::open(dir)?;
+    let mut unsynced = 0;
+    let result = (|| -> Result<()> {
+        for object in io::stdin() {
+            let object = object?;
+            let index = object.index;
+            let stored = (|| -> Result<()> {
+                object.expect_label(&[cardca::ocsp::LABEL])?;
+                let checked = cardca::ocsp::check_signed(object.der, &ca)?;
+                files.replace(&format!("{}.der", checked.serial), &checked.der)?;
+                unsynced += 1;
+                if unsynced >= SYNC_EVERY {
+                    files.sync()?;
+                    unsynced = 0;
+                }
+                out.write(cardca::ocsp::LABEL, &checked.der)
+            })();
+            stored.map_err(|e| e.context(format!("OCSP response {index}")))?;
+        }
+        Ok(())
+    })();
+    // What was renamed before a failure is served already: make it durable too.
+    if unsynced > 0 {
+        files.sync()?;
+    }
+    result
 }
 
 fn main() -> std::process::ExitCode {

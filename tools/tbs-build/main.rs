@@ -6,6 +6,7 @@
 //! CERTIFICATE` block per CSR to stdout. Never touches a token.
 
 mod crl;
+mod ocsp;
 mod profile;
 
 use std::ffi::OsString;
@@ -162,21 +163,32 @@ struct Args {
     der: bool,
     /// `--crl --db DIR`: build a CRL instead of certificates.
     crl_db: Option<std::path::PathBuf>,
+    /// `--ocsp --db DIR`: build OCSP responses instead.
+    ocsp: Option<OcspArgs>,
+}
+
+struct OcspArgs {
+    db: std::path::PathBuf,
+    /// As index.txt writes them; empty for every unexpired certificate.
+    serials: Vec<String>,
+    responder: Option<Box<CaCert>>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
     let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) =
         (None, false, None, None, None, false);
-    let (mut days, mut nb, mut na, mut serial, mut path_len, mut eku, mut nc) =
-        (None, None, None, None, None, None, None);
+    let (mut days, mut nb, mut na, mut path_len, mut eku, mut nc) = (None, None, None, None, None, None);
     let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) =
         (None, None, None, None, None);
     let (mut pss, mut der, mut crl, mut db) = (false, false, false, None);
+    let (mut ocsp, mut responder, mut serials) = (false, None, Vec::new());
     let (mut chain, mut csr_subject) = (None, false);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long("crl") => crl = true,
+            Arg::Long("ocsp") => ocsp = true,
+            Arg::Long("responder") => set_once(&mut responder, value(&mut parser)?, "--responder")?,
             Arg::Long("db") => set_once(&mut db, std::path::PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
@@ -205,9 +217,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 value_with(&mut parser, "--not-after", time::parse_rfc3339)?,
                 "--not-after",
             )?,
-            Arg::Long("serial") => {
-                set_once(&mut serial, value_with(&mut parser, "--serial", parse_serial)?, "--serial")?
-            }
+            Arg::Long("serial") => serials.push(value_with(&mut parser, "--serial", parse_serial)?),
             Arg::Long("path-len") => {
                 let n = value_with(&mut parser, "--path-len", |s| {
                     s.parse::<u8>().map_err(|_| Error::new("expected a number from 0 to 255"))
@@ -246,6 +256,72 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
+    if crl && ocsp {
+        return Err(Error::usage("--crl and --ocsp exclude each other"));
+    }
+    if responder.is_some() && !ocsp {
+        return Err(Error::usage("--responder goes with --ocsp"));
+    }
+    if ocsp {
+        let path = ca.ok_or_else(|| Error::usage("--ocsp needs --ca FILE (the CA whose certificates it answers for)"))?;
+        let db = db.ok_or_else(|| Error::usage("--ocsp needs --db DIR"))?;
+        let certificate_flags = [
+            self_signed || copy_san || path_len.is_some() || chain.is_some() || csr_subject,
+            prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
+            eku.is_some() || nc.is_some() || policy.is_some() || hash.is_some() || pss,
+            crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
+        ];
+        if certificate_flags.contains(&true) {
+            return Err(Error::usage(
+                "--ocsp takes only --ca, --db, --serial, --responder, --days and --der \
+                 (card-sign picks the signature algorithm by the responder's key)",
+            ));
+        }
+        if days.is_some_and(|d| d > policy::OCSP_MAX_DAYS) {
+            return Err(Error::usage(format!(
+                "--days with --ocsp: at most {} (CA/B Forum BRs section 4.9.10)",
+                policy::OCSP_MAX_DAYS
+            )));
+        }
+        let mut hex_serials: Vec<String> = Vec::new();
+        for s in &serials {
+            let s = cardca::db::serial_hex(s);
+            if !hex_serials.contains(&s) {
+                hex_serials.push(s);
+            }
+        }
+        return Ok(Args {
+            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?), Vec::new()),
+            options: Options {
+                profile: Profile::Root,
+                path_len: None,
+                eku: Vec::new(),
+                constraints: None,
+                crl_url: None,
+                ocsp_url: None,
+                ca_issuers_url: None,
+                policies: Vec::new(),
+            },
+            subject: None,
+            csr_subject: false,
+            sans: Sans::None,
+            validity: days.map(ValidityFlag::Days),
+            serial: None,
+            hash: None,
+            pss: false,
+            der,
+            crl_db: None,
+            ocsp: Some(OcspArgs {
+                db,
+                serials: hex_serials,
+                responder: responder.map(|p| CaCert::read(&p).map(Box::new)).transpose()?,
+            }),
+        });
+    }
+    if serials.len() > 1 {
+        return Err(Error::usage("--serial names one certificate; several go with --ocsp"));
+    }
+    let serial = serials.pop();
     if crl {
         let path = ca.ok_or_else(|| Error::usage("--crl needs --ca FILE"))?;
         let db = db.ok_or_else(|| Error::usage("--crl needs --db DIR"))?;
@@ -279,13 +355,14 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             pss,
             der,
             crl_db: Some(db),
+            ocsp: None,
         });
     }
     if db.is_some() {
-        return Err(Error::usage("--db goes with --crl"));
+        return Err(Error::usage("--db goes with --crl or --ocsp"));
     }
     let profile =
-        prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
+        prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user, ocsp)"))?;
     if chain.is_some() && ca.is_none() {
         return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
     }
@@ -363,6 +440,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         pss,
         der,
         crl_db: None,
+        ocsp: None,
     })
 }
 
@@ -423,6 +501,16 @@ fn random_serial(urandom: &mut std::fs::File) -> Result<Vec<u8>> {
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let mut out = io::Writer::stdout(args.der)?;
+    if let (Some(o), Issuer::Ca(ca, _)) = (&args.ocsp, &args.issuer) {
+        let days = match args.validity {
+            Some(ValidityFlag::Days(d)) => d,
+            _ => 7,
+        };
+        for tbs in ocsp::build(ca, &o.db, &o.serials, o.responder.as_deref(), days)? {
+            out.write(cardca::ocsp::TBS_LABEL, &tbs)?;
+        }
+        return Ok(());
+    }
     if let (Some(dir), Issuer::Ca(ca, _)) = (&args.crl_db, &args.issuer) {
         let days = match args.validity {
             Some(ValidityFlag::Days(d)) => d,
