@@ -305,6 +305,7 @@ pub fn check_certificate(tbs: &TbsCert, issuer: Issuer<'_>, allow: &[ObjectIdent
         return Err(ext_error(&OID_BASIC_CONSTRAINTS, "pathLenConstraint without cA TRUE"));
     }
     may_sign(ca, KeyUsages::KeyCertSign, "certificates")?;
+    ocsp_responder_rules(tbs, &p, basic.ca)?;
     if !self_signed {
         path_len(ca, basic)?;
         validity_within(tbs, ca)?;
@@ -315,7 +316,6 @@ pub fn check_certificate(tbs: &TbsCert, issuer: Issuer<'_>, allow: &[ObjectIdent
             eku_within(p.eku.as_ref(), ca)?;
         }
     }
-    ocsp_responder_rules(tbs, &p, basic.ca)?;
     let spec = check_subject_key(&tbs.subject_public_key_info)?;
     key_usage(p.key_usage.as_ref(), basic.ca, spec)?;
     names_of(tbs, &p, basic.ca)?;
@@ -825,8 +825,10 @@ fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Result<()> {
     if p.key_usage.as_ref().is_some_and(|ku| ku.0 != der::flagset::FlagSet::from(KeyUsages::DigitalSignature)) {
         return Err(ext_error(&OID_KEY_USAGE, "an OCSP responder certificate has digitalSignature only"));
     }
-    let days = time::seconds(&tbs.validity.not_after).saturating_sub(time::seconds(&tbs.validity.not_before)) / 86400;
-    if days >= OCSP_RESPONDER_MAX_DAYS {
+    // notAfter is inclusive: N days end one second before the Nth day.
+    let span = time::seconds(&tbs.validity.not_after).saturating_sub(time::seconds(&tbs.validity.not_before));
+    let days = (span + 1).div_ceil(86400);
+    if days > OCSP_RESPONDER_MAX_DAYS {
         return Err(Error::new(format!(
             "an OCSP responder certificate valid {days} days: at most {OCSP_RESPONDER_MAX_DAYS} (it carries ocspNoCheck, so it cannot be revoked)"
         )));

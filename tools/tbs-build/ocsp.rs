@@ -31,6 +31,9 @@ pub fn build(
     responder: Option<&CaCert>,
     days: u64,
 ) -> Result<Vec<Vec<u8>>> {
+    if !ca.basic.as_ref().is_some_and(|b| b.ca) {
+        return Err(Error::new(format!("{} is not a CA certificate", ca.subject_text())));
+    }
     let mut db = crate::crl::open_db_of(ca, dir, "building OCSP responses")?;
     if let Some(r) = responder {
         policy::check_ocsp_responder(r, ca)?;
