@@ -7,6 +7,8 @@
 #   BENCH_SIZES="1000 10000"   stream sizes
 #   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
 #   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
+#   BENCH_OCSP=10000           pre-sign OCSP responses for this many
+#                              certificates per CA key (0: skip)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +17,7 @@ work=$top/bench-work
 sizes=${BENCH_SIZES:-1000 10000}
 per_csr=${BENCH_PER_CSR:-200}
 big=${BENCH_BIG:-100000}
+ocsp=${BENCH_OCSP:-10000}
 export PATH=$bin:$PATH
 
 # Nothing is deleted during a run: every database is a new directory, and
@@ -133,6 +136,28 @@ for key in rsa p256; do
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done
+
+if [ "$ocsp" != 0 ]; then
+    for key in rsa p256; do
+        # The database to answer for, issued untimed: N certificates.
+        db=db-ocsp-$key
+        fresh_db "$db"
+        stream "$ocsp" | tbs-build --ca "$key-ca.pem" --profile client --csr-subject --days 30 \
+            | card-sign --ca "$key-ca.pem" "${P[@]}" | cert-store --db "$db" > /dev/null
+        raw=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$ocsp")
+        a=$(now)
+        tbs-build --ocsp --ca "$key-ca.pem" --db "$db" | card-sign --ca "$key-ca.pem" "${P[@]}" \
+            | cert-store --ocsp-dir "ocsp-$key" --ca "$key-ca.pem" > /dev/null
+        b=$(now)
+        [ "$(find "ocsp-$key" -name '*.der' | wc -l)" = "$ocsp" ] || { echo "bench: wrong OCSP file count" >&2; exit 1; }
+        ours=$(rate "$ocsp" "$a" "$b")
+        raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$ocsp")
+        raw=$(( (raw + raw2) / 2 ))
+        printf '\n%s CA key, OCSP responses pre-signed for %s certificates (responses/s)\n' "$key" "$ocsp"
+        printf '  token raw signing, one session      %8s\n' "$raw"
+        printf '  tbs-build --ocsp | card-sign | cert-store --ocsp-dir   %8s   %sx raw\n' "$ours" "$(ratio "$ours" "$raw")"
+    done
+fi
 
 printf '\none process per CSR, %s CSRs, P-256 CA key (certificates/s)\n' "$per_csr"
 fresh_db db-ours-per-csr; fresh_db db-openssl-per-csr
