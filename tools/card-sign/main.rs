@@ -21,13 +21,17 @@ const USAGE: &str = "\
 card-sign: sign TBSCertificates on the token
 
 Usage:
-  card-sign [--key URI] [--ca FILE [--chain FILE]] [--expect-sha256 HEX]
+  card-sign [--key URI] [--ca FILE [--chain FILE] [--responder FILE]]
+            [--expect-sha256 HEX]
             [--allow-extension OID]... [--jobs N] [--der]
             [--pin-source SRC] [--module PATH]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
 writes one CERTIFICATE per block; a TBS CERTLIST from tbs-build --crl
-becomes an X509 CRL (with --ca). It never trusts that tbs-build made what
+becomes an X509 CRL (with --ca), and a TBS OCSP RESPONSE from
+tbs-build --ocsp a DER OCSP RESPONSE (successful, BasicOCSPResponse),
+signed by the --ca CA's key or by the delegated --responder's, whose
+certificate it then carries. It never trusts that tbs-build made what
 it is given: before signing it checks each block against the issuer's
 policy, the same rules tbs-build builds by. DER that re-encodes to the
 same bytes, a positive serial of at most 20 octets, notBefore before
@@ -46,6 +50,14 @@ blocks (a root) that pass the same rules are signed. Every signature is
 verified with the public key before anything is written. One login for
 the whole stream.
 
+An OCSP ResponseData must pass the OCSP rules: the signer is the CA, or a
+--responder the CA issued (OCSPSigning only, ocsp-nocheck, digitalSignature,
+at most 90 days); version v1; responderID byKey of the signing key; one
+SingleResponse whose CertID (SHA-1, or SHA-256) names the CA's name and
+key; good or revoked (never unknown); nextUpdate at most 10 days after
+thisUpdate, producedAt between them, not stale, within the signer's
+validity; no extension unless allowed.
+
 Options:
       --key URI             the signing key (RFC 7512 URI or slot_N-id_HEX);
                             default with --ca: the key whose public key is
@@ -53,6 +65,10 @@ Options:
       --ca FILE             the issuing CA's certificate (PEM or DER)
       --chain FILE          the certificates above the --ca issuer (PEM or
                             DER, any order): their name constraints apply too
+      --responder FILE      a delegated OCSP responder's certificate (made by
+                            tbs-build --profile ocsp under --ca): its key
+                            signs OCSP responses (only those) and the
+                            certificate goes into each
       --allow-extension OID sign blocks carrying this non-critical extension,
                             which card-sign cannot check (repeatable)
       --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256

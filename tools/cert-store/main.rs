@@ -25,6 +25,7 @@ Usage:
   cert-store [--db DIR] [--ca FILE] [--token URI [--label LABEL] [--id HEX]]
              [--der] [--pin-source SRC] [--module PATH]
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
+  cert-store --ocsp-dir DIR --ca FILE [--der]
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
 stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
@@ -48,8 +49,18 @@ be stored again.
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
 certificates read from stdin. Nothing is written to stdout then.
 
+--ocsp-dir reads OCSP RESPONSE blocks from card-sign instead and files
+each as DIR/SERIAL.der (DER, the serial in upper-case hex: what nginx's
+ssl_stapling_file and openssl s_server -status_file read), after checking
+it against --ca as a relying party would (its CertID names the CA, the
+responder is the CA or one it delegated to, the times are current, the
+signature verifies), then passes it on. Each file is replaced atomically
+(a temporary file in DIR, fsync, rename), so a server never reads half a
+response; no symbolic link inside DIR is followed.
+
 Options:
       --db DIR            the CA database directory (one per CA)
+      --ocsp-dir DIR      file OCSP responses for serving in DIR (with --ca)
       --ca FILE           check each certificate's issuer and signature
                           against this CA certificate first
       --token URI         also store the certificates on this token
@@ -325,38 +336,57 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
 /// Files each OCSP response as DIR/SERIAL.der (the serial in index.txt's
 /// upper-case hex; DER, what nginx's ssl_stapling_file and openssl
 /// s_server -status_file read) after checking it as a relying party
-/// would, and passes it on. The directory is made durable after every
-/// [`SYNC_EVERY`] files and at the end.
+/// would, and passes it on. Responses waiting on stdin are filed as one
+/// batch with one sync, as certificates are recorded; on a bad response,
+/// those before it are filed and nothing after.
 fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
-    const SYNC_EVERY: usize = 256;
     let mut out = io::Writer::stdout(der)?;
     let ca = CaCert::read(ca)?;
     let files = db::ServeDir::open(dir)?;
-    let mut unsynced = 0;
-    let result = (|| -> Result<()> {
+    let (tx, rx) = mpsc::sync_channel::<Result<io::Object>>(MAX_BATCH);
+    std::thread::spawn(move || {
         for object in io::stdin() {
-            let object = object?;
-            let index = object.index;
-            let stored = (|| -> Result<()> {
-                object.expect_label(&[cardca::ocsp::LABEL])?;
-                let checked = cardca::ocsp::check_signed(object.der, &ca)?;
-                files.replace(&format!("{}.der", checked.serial), &checked.der)?;
-                unsynced += 1;
-                if unsynced >= SYNC_EVERY {
-                    files.sync()?;
-                    unsynced = 0;
-                }
-                out.write(cardca::ocsp::LABEL, &checked.der)
-            })();
-            stored.map_err(|e| e.context(format!("OCSP response {index}")))?;
+            let stop = object.is_err();
+            if tx.send(object).is_err() || stop {
+                break;
+            }
         }
-        Ok(())
-    })();
-    // What was renamed before a failure is served already: make it durable too.
-    if unsynced > 0 {
-        files.sync()?;
+    });
+    let check = |object: Result<io::Object>| -> Result<cardca::ocsp::Checked> {
+        let object = object?;
+        let index = object.index;
+        (|| {
+            object.expect_label(&[cardca::ocsp::LABEL])?;
+            cardca::ocsp::check_signed(object.der, &ca)
+        })()
+        .map_err(|e| e.context(format!("OCSP response {index}")))
+    };
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::new();
+        let mut failure = None;
+        for object in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            match check(object) {
+                Ok(c) => batch.push(c),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if batch.len() == MAX_BATCH {
+                break;
+            }
+        }
+        let named: Vec<(String, &[u8])> =
+            batch.iter().map(|c| (format!("{}.der", c.serial), c.der.as_slice())).collect();
+        files.replace_all(&named)?;
+        for c in &batch {
+            out.write(cardca::ocsp::LABEL, &c.der)?;
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
     }
-    result
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

@@ -40,6 +40,8 @@ Usage:
             [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
             [--policy OIDS] [--hash HASH] [--pss] [--der]
   tbs-build --crl --ca FILE --db DIR [--days N] [--hash HASH] [--pss] [--der]
+  tbs-build --ocsp --ca FILE --db DIR [--serial HEX]... [--responder FILE]
+            [--days N] [--der]
 
 Reads certificate signing requests (PEM or DER, any number) from stdin and
 writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
@@ -72,6 +74,18 @@ the CA's revocations in the database DIR (with their dates and reasons),
 with the CA's key identifier and the next CRL number, which is taken from
 DIR/crlnumber and incremented durably. card-sign --ca signs it.
 
+With --ocsp it reads nothing and writes one TBS OCSP RESPONSE (an OCSP
+ResponseData, RFC 6960, in RFC 5019's lightweight profile) per
+certificate of the CA in DIR, or per --serial: responderID byKey (the
+SHA-1 of the CA's public key, or of --responder's), one SingleResponse
+whose CertID hashes the CA's name and key with SHA-1, certStatus good or
+revoked (with the revocation time and reason from index.txt),
+thisUpdate and producedAt now, nextUpdate --days later. A serial that is
+not in DIR is refused, never answered good. Expired certificates are
+left out unless named with --serial (RFC 6960 allows answering for them;
+a revoked one stays revoked). card-sign --ca [--responder FILE] signs them
+and cert-store --ocsp-dir files them by serial for a web server.
+
 Profiles:
   root     self-signed CA: keyCertSign, cRLSign; no EKU
   subca    CA under --ca: keyCertSign, cRLSign; EKUs from --eku
@@ -80,28 +94,33 @@ Profiles:
   client   TLS client: digitalSignature; EKU clientAuth; SANs optional
   user     S/MIME user: digitalSignature (+ keyEncipherment for RSA,
            keyAgreement for EC); EKU emailProtection, clientAuth
+  ocsp     delegated OCSP responder under --ca: digitalSignature; EKU
+           OCSPSigning only; id-pkix-ocsp-nocheck; no SAN needed; 30 days
+           by default, at most 90 (nocheck makes it unrevocable)
 
 Options:
       --ca FILE                the issuing CA's certificate (PEM or DER)
       --chain FILE             the certificates above the --ca issuer (any
                                order): their name constraints apply too
       --self-signed            issuer = subject, signed with the CSR's own key
-      --profile PROFILE        root, subca, server, client or user
+      --profile PROFILE        root, subca, server, client, user or ocsp
       --subject DN             the subject (/C=NL/O=.../CN=... or
                                CN=...,O=...,C=NL)
       --csr-subject            a leaf keeps the CSR's subject (checked)
       --san LIST               subjectAltNames: dns:NAME, ip:ADDR, email:ADDR,
                                uri:URI, comma-separated
       --copy-san               take the SANs the CSR requests
-      --days N                 validity in days (a CRL's nextUpdate: 7; root
-                               7300, subca 3650, client and
-                               user 397; server: what the CA/B Forum recommends
+      --days N                 validity in days (a CRL's nextUpdate: 7; an
+                               OCSP response's: 7, at most 10; root 7300,
+                               subca 3650, client and user 397, ocsp 30;
+                               server: what the CA/B Forum recommends
                                on the issuance date: 397, 199 from 2026-03-15,
                                99 from 2027-03-15, 46 from 2029-03-15)
       --not-before T           start of validity, RFC 3339 (default: now)
       --not-after T            end of validity, RFC 3339
       --serial HEX             the serial number (one CSR only; default: 127
-                               random bits)
+                               random bits); with --ocsp, a certificate to
+                               answer for (repeatable; default: all)
       --path-len N             pathLenConstraint of a CA certificate
       --eku LIST               a sub CA's extended key usages: serverAuth,
                                clientAuth, emailProtection, codeSigning,
@@ -119,7 +138,13 @@ Options:
       --pss                    the issuer signs with RSASSA-PSS (RSA keys)
       --der                    write DER instead of PEM (not to a terminal)
       --crl                    build a CRL instead (with --ca and --db)
-      --db DIR                 the CA database of cert-store, for --crl
+      --ocsp                   build OCSP responses instead (with --ca and
+                               --db)
+      --responder FILE         with --ocsp: the delegated responder's
+                               certificate (--profile ocsp, issued by --ca)
+                               whose key will sign; default: the CA's key
+      --db DIR                 the CA database of cert-store, for --crl and
+                               --ocsp
   -h, --help                   print this help
   -V, --version                print the version
 
@@ -131,6 +156,8 @@ Examples:
       | tbs-build --self-signed --profile root | card-sign --key \"$ROOT\" > root.pem
   $ tbs-build --ca subca-servers.pem --profile server --san dns:www.ewak.net < www.csr \\
       | card-sign --ca subca-servers.pem > www.pem
+  $ tbs-build --ocsp --ca subca-servers.pem --db db/subca-servers \\
+      | card-sign --ca subca-servers.pem | cert-store --ocsp-dir ocsp --ca subca-servers.pem
 ";
 
 enum Issuer {
