@@ -186,7 +186,9 @@ impl IdHash {
         match &alg.parameters {
             None => {}
             Some(p) if p.tag() == der::Tag::Null && p.value().is_empty() => {}
-            Some(_) => return Err(Error::new("CertID hash algorithm parameters are neither NULL nor absent")),
+            Some(_) => {
+                return Err(Error::new("CertID hash algorithm parameters are neither NULL nor absent"))
+            }
         }
         Ok(hash)
     }
@@ -293,12 +295,10 @@ pub struct Checked {
 pub fn check_signed(der: Vec<u8>, ca: &CaCert) -> Result<Checked> {
     let response: OcspResponse = cert::decode_exact(&der, "OCSPResponse")?;
     if response.response_status != ResponseStatus::Successful {
-        return Err(Error::new(format!(
-            "responseStatus {:?}: nothing to serve",
-            response.response_status
-        )));
+        return Err(Error::new(format!("responseStatus {:?}: nothing to serve", response.response_status)));
     }
-    let bytes = response.response_bytes.ok_or_else(|| Error::new("a successful response without responseBytes"))?;
+    let bytes =
+        response.response_bytes.ok_or_else(|| Error::new("a successful response without responseBytes"))?;
     if bytes.response_type != OID_PKIX_OCSP_BASIC {
         return Err(Error::new(format!("responseType {} is not id-pkix-ocsp-basic", bytes.response_type)));
     }

@@ -815,14 +815,18 @@ fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Result<()> {
         ));
     }
     if p.eku.as_ref().is_some_and(|e| e.0.len() != 1) {
-        return Err(ext_error(&OID_EXT_KEY_USAGE, "an OCSP responder certificate has OCSPSigning as its only usage"));
+        return Err(ext_error(
+            &OID_EXT_KEY_USAGE,
+            "an OCSP responder certificate has OCSPSigning as its only usage",
+        ));
     }
     if !nocheck {
         return Err(Error::new(
             "ocspNoCheck (1.3.6.1.5.5.7.48.1.5) is missing from an OCSP responder certificate (RFC 6960 section 4.2.2.2.1)",
         ));
     }
-    if p.key_usage.as_ref().is_some_and(|ku| ku.0 != der::flagset::FlagSet::from(KeyUsages::DigitalSignature)) {
+    if p.key_usage.as_ref().is_some_and(|ku| ku.0 != der::flagset::FlagSet::from(KeyUsages::DigitalSignature))
+    {
         return Err(ext_error(&OID_KEY_USAGE, "an OCSP responder certificate has digitalSignature only"));
     }
     // notAfter is inclusive: N days end one second before the Nth day.
@@ -889,7 +893,9 @@ pub fn check_ocsp(
     }
     let signer = responder.unwrap_or(ca);
     if rd.version.is_some() {
-        return Err(Error::new("ResponseData carries an explicit version (v1 is the DEFAULT, left out in DER)"));
+        return Err(Error::new(
+            "ResponseData carries an explicit version (v1 is the DEFAULT, left out in DER)",
+        ));
     }
     let want = ocsp::key_hash(&signer.tbs.subject_public_key_info, IdHash::Sha1);
     match &rd.responder_id {
@@ -917,7 +923,10 @@ pub fn check_ocsp(
     let id = &single.cert_id;
     let hash = IdHash::from_identifier(&id.hash_algorithm)?;
     if id.issuer_name_hash.as_bytes() != hash.digest(&ca.tbs.subject.to_der()?) {
-        return Err(Error::new(format!("CertID issuerNameHash is not the hash of the CA's name {}", ca.subject_text())));
+        return Err(Error::new(format!(
+            "CertID issuerNameHash is not the hash of the CA's name {}",
+            ca.subject_text()
+        )));
     }
     if id.issuer_key_hash.as_bytes() != ocsp::key_hash(&ca.tbs.subject_public_key_info, hash) {
         return Err(Error::new(format!("CertID issuerKeyHash is not the hash of the key of {}", who(ca))));
@@ -942,11 +951,9 @@ pub fn check_ocsp(
                 ));
             }
         }
-        CertStatus::Unknown(_) => {
-            return Err(Error::new(
-                "certStatus unknown: pre-signed responses are for certificates the CA issued (good or revoked)",
-            ))
-        }
+        CertStatus::Unknown(_) => return Err(Error::new(
+            "certStatus unknown: pre-signed responses are for certificates the CA issued (good or revoked)",
+        )),
     }
     if this > next {
         return Err(Error::new("thisUpdate is after nextUpdate"));
@@ -970,7 +977,8 @@ pub fn check_ocsp(
     if next <= now {
         return Err(Error::new(format!("nextUpdate {} has passed", time::display(next))));
     }
-    let (nb, na) = (time::seconds(&signer.tbs.validity.not_before), time::seconds(&signer.tbs.validity.not_after));
+    let (nb, na) =
+        (time::seconds(&signer.tbs.validity.not_before), time::seconds(&signer.tbs.validity.not_after));
     if this < nb || next > na {
         return Err(Error::new(format!(
             "thisUpdate..nextUpdate ({} to {}) is not within the validity of the signer {} ({} to {})",

@@ -168,11 +168,19 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         }
     }
     if let Some(dir) = ocsp_dir {
-        if db.is_some() || token.is_some() || label.is_some() || id.is_some() || revoke.is_some() || reason.is_some() {
+        if db.is_some()
+            || token.is_some()
+            || label.is_some()
+            || id.is_some()
+            || revoke.is_some()
+            || reason.is_some()
+        {
             return Err(Error::usage("--ocsp-dir takes only --ca and --der"));
         }
         let ca = ca.ok_or_else(|| {
-            Error::usage("--ocsp-dir needs --ca FILE: each response is checked against its CA before it is served")
+            Error::usage(
+                "--ocsp-dir needs --ca FILE: each response is checked against its CA before it is served",
+            )
         })?;
         return Ok(Args { flags, mode: Mode::Ocsp { dir, ca, der } });
     }

@@ -290,7 +290,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         return Err(Error::usage("--responder goes with --ocsp"));
     }
     if ocsp {
-        let path = ca.ok_or_else(|| Error::usage("--ocsp needs --ca FILE (the CA whose certificates it answers for)"))?;
+        let path = ca.ok_or_else(|| {
+            Error::usage("--ocsp needs --ca FILE (the CA whose certificates it answers for)")
+        })?;
         let db = db.ok_or_else(|| Error::usage("--ocsp needs --db DIR"))?;
         let certificate_flags = [
             self_signed || copy_san || path_len.is_some() || chain.is_some() || csr_subject,

@@ -64,8 +64,10 @@ pub fn build(
         chosen
     };
     let signer = responder.unwrap_or(ca);
-    let responder_id =
-        ResponderId::ByKey(OctetString::new(ocsp::key_hash(&signer.tbs.subject_public_key_info, IdHash::Sha1))?);
+    let responder_id = ResponderId::ByKey(OctetString::new(ocsp::key_hash(
+        &signer.tbs.subject_public_key_info,
+        IdHash::Sha1,
+    ))?);
     let mut out = Vec::new();
     for entry in chosen {
         let rd = response(ca, entry, &responder_id, now, days)
@@ -76,8 +78,15 @@ pub fn build(
     Ok(out)
 }
 
-fn response(ca: &CaCert, entry: &Entry, responder_id: &ResponderId, now: u64, days: u64) -> Result<ResponseData> {
-    let digits = if entry.serial.len() % 2 == 1 { format!("0{}", entry.serial) } else { entry.serial.clone() };
+fn response(
+    ca: &CaCert,
+    entry: &Entry,
+    responder_id: &ResponderId,
+    now: u64,
+    days: u64,
+) -> Result<ResponseData> {
+    let digits =
+        if entry.serial.len() % 2 == 1 { format!("0{}", entry.serial) } else { entry.serial.clone() };
     let mut bytes = hex::decode(&digits)?;
     // index.txt holds the value; DER wants a sign octet before a high bit.
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
