@@ -460,7 +460,13 @@ mod tests {
     fn usage_errors() {
         cardca::cli::assert_usage_errors(
             parse_args,
-            &[&[][..], &["--expect-sha256", "abcd", "--ca", "x"], &["--key", "nonsense"], &["x"]],
+            &[
+                &[][..],
+                &["--expect-sha256", "abcd", "--ca", "x"],
+                &["--key", "nonsense"],
+                &["x"],
+                &["--key", "pkcs11:token=t", "--responder", "r.pem"],
+            ],
         );
     }
 }

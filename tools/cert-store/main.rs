@@ -439,6 +439,9 @@ mod tests {
                 &["--db", "ca", "--reason", "superseded"],
                 &["--db", "ca", "--revoke", "01", "--der"],
                 &["--db", "ca", "--revoke", "01", "--ca", "root.pem"],
+                &["--ocsp-dir", "ocsp"],
+                &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--db", "ca"],
+                &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--revoke", "01"],
             ],
         );
     }

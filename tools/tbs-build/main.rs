@@ -732,6 +732,13 @@ mod tests {
                 &["--self-signed", "--profile", "root", "--hash", "sha1"],
                 &["--self-signed", "--profile", "root", "--san", "dns:a", "--copy-san"],
                 &["--self-signed", "--profile", "bogus"],
+                &["--ocsp", "--ca", "ca.pem"],
+                &["--ocsp", "--db", "db"],
+                &["--ocsp", "--crl", "--ca", "ca.pem", "--db", "db"],
+                &["--ocsp", "--ca", "ca.pem", "--db", "db", "--days", "11"],
+                &["--ocsp", "--ca", "ca.pem", "--db", "db", "--hash", "sha384"],
+                &["--ca", "ca.pem", "--profile", "client", "--responder", "r.pem"],
+                &["--ca", "ca.pem", "--profile", "client", "--serial", "01", "--serial", "02"],
             ],
         );
     }
