@@ -283,15 +283,19 @@ pub fn assemble(
     Ok(response.to_der()?)
 }
 
-/// A signed response as cert-store files it, checked all the way: strict
-/// DER, successful, basic, one SingleResponse whose CertID names `ca`,
-/// the responder's rules (`policy::check_ocsp`), and the signature.
+/// A signed response that passed [`check_signed`].
 pub struct Checked {
     /// The certificate's serial as index.txt writes it (the file name).
     pub serial: String,
     pub der: Vec<u8>,
 }
 
+/// A signed response as cert-store files it, checked all the way as a
+/// relying party would: strict DER, successful, id-pkix-ocsp-basic, at most
+/// the responder's certificate in certs, the OCSP rules of
+/// `policy::check_ocsp` (one SingleResponse whose CertID names `ca`, a
+/// responder that is `ca` or delegated by it, current times), and the
+/// signature with the responder's key.
 pub fn check_signed(der: Vec<u8>, ca: &CaCert) -> Result<Checked> {
     let response: OcspResponse = cert::decode_exact(&der, "OCSPResponse")?;
     if response.response_status != ResponseStatus::Successful {
