@@ -105,6 +105,8 @@ pub fn set_once<T>(slot: &mut Option<T>, value: T, flag: &str) -> Result<()> {
 #[derive(Debug, Default)]
 pub struct TokenFlags {
     pub module: Option<PathBuf>,
+    /// `--module-args`: the module's C_Initialize init string.
+    pub module_args: Option<String>,
     pub pin_source: Option<PinSource>,
 }
 
@@ -113,7 +115,7 @@ impl TokenFlags {
     /// the parser, so a tool matches `Arg::Long(f) if TokenFlags::claims(f)`,
     /// copies `f`, and hands it to [`TokenFlags::parse`].
     pub fn claims(name: &str) -> bool {
-        matches!(name, "module" | "pin-source" | "pin")
+        matches!(name, "module" | "module-args" | "pin-source" | "pin")
     }
 
     pub fn parse(&mut self, name: &str, parser: &mut Parser) -> Result<()> {
@@ -121,6 +123,12 @@ impl TokenFlags {
             "module" => {
                 let v = parser.value()?;
                 set_once(&mut self.module, PathBuf::from(v), "--module")
+            }
+            "module-args" => {
+                // Not lexopt's `string()`, whose error repeats the value.
+                let v = parser.value()?;
+                let text = v.to_str().ok_or_else(|| Error::usage("--module-args: not UTF-8"))?;
+                set_once(&mut self.module_args, text.to_string(), "--module-args")
             }
             "pin-source" => {
                 let src = value_with(parser, "--pin-source", PinSource::parse)?;

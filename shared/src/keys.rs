@@ -309,6 +309,33 @@ pub fn public_policy() -> Vec<Attribute> {
     ]
 }
 
+/// The public half with nothing but what makes it a token object: for a
+/// token that refuses [`public_policy`]. tpm2-pkcs11 maps CKA_VERIFY onto
+/// the TPM key's decrypt bit and CKA_ENCRYPT onto its sign bit, and
+/// answers CKR_GENERAL_ERROR when they disagree with the key it makes.
+/// What the public key may do matters little (the private half is what
+/// must only sign, and that is read back as strictly as ever).
+pub fn public_minimal() -> Vec<Attribute> {
+    vec![Attribute::Token(true), Attribute::Private(false)]
+}
+
+/// Whether C_GenerateKeyPair's failure may be the token refusing the
+/// public template: the codes PKCS#11 gives for a template (section 5.1)
+/// and the one tpm2-pkcs11 gives, CKR_GENERAL_ERROR. Anything else (a
+/// missing mechanism, a removed device, no login) is not retried.
+pub fn template_refused(e: &Error) -> bool {
+    use cryptoki::error::RvError as Rv;
+    [
+        Rv::GeneralError,
+        Rv::AttributeTypeInvalid,
+        Rv::AttributeValueInvalid,
+        Rv::AttributeReadOnly,
+        Rv::TemplateInconsistent,
+    ]
+    .into_iter()
+    .any(|rv| e.is_ckr(rv))
+}
+
 /// Reads `expected`'s boolean attributes back from the object and names
 /// the first that differs. Modules are free to ignore template attributes
 /// (SoftHSM2 makes a bare template a non-sensitive session key), so what was

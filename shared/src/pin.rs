@@ -179,41 +179,85 @@ pub fn prompt(what: &str) -> Result<SecretString> {
 }
 
 fn prompt_now(what: &str) -> Result<SecretString> {
-    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+    use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex as Code};
     forbid_core_dumps()?;
     let mut tty = OpenOptions::new().read(true).write(true).open("/dev/tty").context("opening /dev/tty")?;
     let saved = tcgetattr(&tty).map_err(|e| Error::new(format!("reading the terminal's mode: {e}")))?;
-    let mut quiet = saved.clone();
-    quiet.local_modes.remove(LocalModes::ECHO);
-    // The newline the person types still shows, so the next line starts clean.
-    quiet.local_modes.insert(LocalModes::ECHONL | LocalModes::ICANON);
-    tcsetattr(&tty, OptionalActions::Flush, &quiet)
+    // Key by key, with no echo and no signals from the keyboard: Ctrl-C
+    // then arrives as a byte and ends the prompt through the code below,
+    // which turns echo back on. Killed by SIGINT instead, the tool would
+    // leave the person's shell without echo (no signal handler can be
+    // installed without unsafe code).
+    let mut raw = saved.clone();
+    raw.local_modes.remove(LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG);
+    raw.special_codes[Code::VMIN] = 1;
+    raw.special_codes[Code::VTIME] = 0;
+    tcsetattr(&tty, OptionalActions::Flush, &raw)
         .map_err(|e| Error::new(format!("turning the terminal's echo off: {e}")))?;
-    let answer = write!(tty, "{what}: ").map_err(Error::from).and_then(|()| read_line(&mut tty));
+    let keys = Keys {
+        interrupt: saved.special_codes[Code::VINTR],
+        end: saved.special_codes[Code::VEOF],
+        erase: saved.special_codes[Code::VERASE],
+        kill: saved.special_codes[Code::VKILL],
+    };
+    let answer = write!(tty, "{what}: ").map_err(Error::from).and_then(|()| read_keys(&mut tty, &keys));
+    // The line the person ended: the next output starts on a line of its own.
+    let _ = tty.write_all(b"\n");
     // Echo back on whatever happened.
     let restored = tcsetattr(&tty, OptionalActions::Flush, &saved);
-    let answer = answer.context("reading from /dev/tty")?;
+    let answer = answer?;
     restored.map_err(|e| Error::new(format!("turning the terminal's echo back on: {e}")))?;
     Ok(answer)
 }
 
-/// One line from a terminal in canonical mode, which hands over at most a
-/// line per read; the newline is dropped.
-fn read_line(tty: &mut File) -> Result<SecretString> {
+/// The terminal's editing keys, as `stty` set them.
+struct Keys {
+    interrupt: u8,
+    end: u8,
+    erase: u8,
+    kill: u8,
+}
+
+/// One line typed on a terminal in raw mode, into one buffer of its final
+/// size: Enter ends it; the erase and kill keys edit it; the interrupt key
+/// (Ctrl-C) and the end-of-file key on an empty line cancel.
+fn read_keys(tty: &mut File, keys: &Keys) -> Result<SecretString> {
     let mut buf = Zeroizing::new(vec![0u8; MAX_SECRET]);
-    let mut len = 0;
+    let mut len: usize = 0;
+    let mut key = [0u8; 1];
     loop {
-        let n = match tty.read(&mut buf[len..]) {
-            Ok(n) => n,
+        match tty.read(&mut key) {
+            Ok(0) => return Err(Error::new("the terminal closed before the line ended")),
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        len += n;
-        if n == 0 || buf[..len].ends_with(b"\n") {
-            break;
+            Err(e) => return Err(Error::from(e).context("reading from /dev/tty")),
         }
-        if len == buf.len() {
-            return Err(Error::new(format!("longer than {MAX_SECRET} bytes: not a PIN")));
+        let k = key[0];
+        key[0] = 0;
+        match k {
+            b'\n' | b'\r' => break,
+            k if k == keys.interrupt => {
+                return Err(Error::new("interrupted at the prompt; nothing was done"))
+            }
+            k if k == keys.end && len == 0 => {
+                return Err(Error::new("no PIN typed (end of input at the prompt)"))
+            }
+            // Backspace sends DEL or BS depending on the terminal.
+            k if k == keys.erase || k == 0x7f || k == 0x08 => {
+                len = len.saturating_sub(1);
+                buf[len] = 0;
+            }
+            k if k == keys.kill => {
+                buf[..len].fill(0);
+                len = 0;
+            }
+            k => {
+                if len == buf.len() {
+                    return Err(Error::new(format!("longer than {MAX_SECRET} bytes: not a PIN")));
+                }
+                buf[len] = k;
+                len += 1;
+            }
         }
     }
     one_line(&buf[..len])

@@ -53,7 +53,7 @@ impl KeySession {
     ) -> Result<KeySession> {
         let ctx = {
             let _lock = token::lock(flags.module.as_deref(), key_uri);
-            token::load(flags.module.as_deref(), key_uri)?
+            token::load(flags.module.as_deref(), flags.module_args.as_deref(), key_uri)?
         };
         KeySession::open_loaded(ctx, flags, key_uri, expect)
     }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeFlags, Pkcs11};
 use cryptoki::error::RvError;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -186,7 +186,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// before a signing thread's thread-exit destructors (OpenSSL's) had run;
 /// kept loaded, 0 crashes in 760 runs. PKCS#11 does not require
 /// C_Finalize; the operating system closes what the module holds.
-static KEPT: std::sync::Mutex<Vec<Pkcs11>> = std::sync::Mutex::new(Vec::new());
+///
+/// The path is kept too: reading a token whose info cryptoki cannot parse
+/// goes to the module directly ([`crate::ffi::token_info_without_clock`]).
+static KEPT: std::sync::Mutex<Vec<(PathBuf, Pkcs11)>> = std::sync::Mutex::new(Vec::new());
+
+/// The one module this process loaded. The tools load one module each; a
+/// process that loaded two different ones cannot tell which a context is.
+fn loaded_module() -> Option<PathBuf> {
+    let kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    let first = kept.first()?.0.clone();
+    kept.iter().all(|(p, _)| *p == first).then_some(first)
+}
 
 /// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was
 /// initialised for one thread, and nothing may call it from two.
@@ -199,17 +210,36 @@ pub fn threads_ok() -> bool {
     !SINGLE_THREADED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// C_Initialize's init string (PKCS#11 `pReserved`, which NSS softokn
+/// needs): `--module-args`, the URI's `x-module-args`,
+/// `$CARDCA_MODULE_ARGS`, in that order, as for the module's path. An
+/// empty value at any level means "none" and still wins over the levels
+/// below it, so `--module-args ''` turns off a variable set for another
+/// module.
+pub fn module_args(explicit: Option<&str>, uri: Option<&Uri>) -> Option<String> {
+    let chosen = explicit
+        .map(str::to_string)
+        .or_else(|| uri.and_then(|u| u.module_args.clone()))
+        .or_else(|| std::env::var("CARDCA_MODULE_ARGS").ok());
+    chosen.filter(|a| !a.is_empty())
+}
+
 /// Loads and initialises the module, and keeps it loaded until the process
 /// exits (see [`KEPT`]). A module that another part of the process already
-/// initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED).
-pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
+/// initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED). `args` is the
+/// `--module-args` value (see [`module_args`]).
+pub fn load(explicit: Option<&Path>, args: Option<&str>, uri: Option<&Uri>) -> Result<Pkcs11> {
     let path = module_path(explicit, uri)?;
+    let init_string = module_args(args, uri);
     let ctx = Pkcs11::new(&path).map_err(|e| {
         Error::from(e)
             .context("cannot load the PKCS#11 module")
             .hint("check --module, module-path= or $CARDCA_MODULE")
     })?;
-    let init = |flags| ctx.initialize(CInitializeArgs::new(flags)).map_err(Error::from);
+    let init = |flags| {
+        crate::ffi::initialize_args(flags, init_string.as_deref())
+            .and_then(|a| ctx.initialize(a).map_err(Error::from))
+    };
     let done = match init(CInitializeFlags::OS_LOCKING_OK) {
         // PKCS#11 section 5.4: a module that cannot use the system's locks
         // may still be used by one thread at a time.
@@ -222,11 +252,21 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
     match done {
         Ok(()) => {}
         Err(e) if e.is_ckr(RvError::CryptokiAlreadyInitialized) => {}
+        // NSS softokn's answer to a missing or wrong init string.
+        Err(e) if e.is_ckr(RvError::ArgumentsBad) => {
+            let hint = if init_string.is_some() {
+                "check the init arguments (--module-args, x-module-args= or $CARDCA_MODULE_ARGS)"
+            } else {
+                "this module may need init arguments (NSS softokn: --module-args \
+                 \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' flags=\")"
+            };
+            return Err(e.context(format!("initialising {}", path.display())).hint(hint));
+        }
         Err(e) => return Err(e.context(format!("initialising {}", path.display()))),
     }
     // A poisoned lock only means another thread panicked while pushing:
     // the list is still a list.
-    KEPT.lock().unwrap_or_else(|p| p.into_inner()).push(ctx.clone());
+    KEPT.lock().unwrap_or_else(|p| p.into_inner()).push((path, ctx.clone()));
     Ok(ctx)
 }
 
@@ -238,11 +278,11 @@ pub fn load(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<Pkcs11> {
 pub struct Preload(Option<std::thread::JoinHandle<Result<Pkcs11>>>);
 
 impl Preload {
-    pub fn start(explicit: Option<&Path>, uri: Option<&Uri>) -> Preload {
-        let (explicit, uri) = (explicit.map(Path::to_path_buf), uri.cloned());
+    pub fn start(explicit: Option<&Path>, args: Option<&str>, uri: Option<&Uri>) -> Preload {
+        let (explicit, args, uri) = (explicit.map(Path::to_path_buf), args.map(str::to_string), uri.cloned());
         Preload(Some(std::thread::spawn(move || {
             let _lock = lock(explicit.as_deref(), uri.as_ref());
-            load(explicit.as_deref(), uri.as_ref())
+            load(explicit.as_deref(), args.as_deref(), uri.as_ref())
         })))
     }
 
@@ -312,27 +352,36 @@ impl Token {
 }
 
 /// Every slot with a token, sorted by label then serial so listings are
-/// stable.
+/// stable. A slot id the module lists twice (tpm2-pkcs11 does) is one
+/// slot: every PKCS#11 call names a slot by its id alone.
 pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
+    let mut slots = ctx.get_slots_with_token().context("listing slots")?;
+    slots.sort_by_key(|s| s.id());
+    slots.dedup_by_key(|s| s.id());
     let mut out = Vec::new();
-    for slot in ctx.get_slots_with_token().context("listing slots")? {
-        let info = match ctx.get_token_info(slot).map_err(Error::from) {
+    for slot in slots {
+        let info = match ctx.get_token_info(slot) {
             Ok(info) => info,
-            // A token pulled out between the two calls is simply gone.
-            Err(e) if e.is_ckr(RvError::TokenNotPresent) => continue,
             // The module answered, but cryptoki could not parse the
             // answer: the one field it parses is the clock (utcTime),
-            // which openCryptoki fills with "        19:44:54". cryptoki
-            // 0.12 offers no way to read the rest of such a token's info.
-            Err(e) if e.ckr().is_none() => {
-                return Err(e.context(format!(
-                    "reading the token in slot {}: its clock (utcTime in C_GetTokenInfo) is not in the \
-                         PKCS#11 form, and the PKCS#11 crate cardca uses (cryptoki 0.12) cannot read the \
-                         token info without it",
-                    slot.id()
-                )))
+            // which openCryptoki fills with "        19:44:54". Read the
+            // token as one without a clock.
+            Err(cryptoki::error::Error::ParseInt(_) | cryptoki::error::Error::Utf8(_)) => {
+                match loaded_module() {
+                    Some(module) => crate::ffi::token_info_without_clock(&module, slot)?,
+                    None => {
+                        return Err(Error::new(format!(
+                            "reading the token in slot {}: its clock (utcTime) is not in the PKCS#11 form",
+                            slot.id()
+                        )))
+                    }
+                }
             }
-            Err(e) => return Err(e.context(format!("reading the token in slot {}", slot.id()))),
+            Err(e) => match Error::from(e) {
+                // A token pulled out between the two calls is simply gone.
+                e if e.is_ckr(RvError::TokenNotPresent) => continue,
+                e => return Err(e.context(format!("reading the token in slot {}", slot.id()))),
+            },
         };
         let slot_info = ctx.get_slot_info(slot).context("reading slot info")?;
         out.push(Token { slot, slot_info, info });

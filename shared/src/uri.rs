@@ -70,6 +70,9 @@ pub struct Uri {
     pub pin_value: Option<SecretString>,
     pub module_path: Option<String>,
     pub module_name: Option<String>,
+    /// `x-module-args`: the module's C_Initialize init string (a vendor
+    /// query attribute, RFC 7512 section 2.3: RFC 7512 has none for it).
+    pub module_args: Option<String>,
 }
 
 impl Uri {
@@ -226,6 +229,12 @@ fn parse_rfc7512(rest: &str) -> Result<Uri> {
             "pin-source" => uri.pin_source = Some(value),
             "module-path" => uri.module_path = Some(value),
             "module-name" => uri.module_name = Some(value),
+            // Vendor attributes are "x-" names (RFC 7512 section 2.3,
+            // pk11-v-attr-nm). A NUL would cut the C string short.
+            "x-module-args" if value.contains('\0') => {
+                return Err(Error::new("x-module-args contains a NUL byte"));
+            }
+            "x-module-args" => uri.module_args = Some(value),
             // Section 2.3: unknown query attributes may be ignored.
             _ => {}
         }
@@ -342,6 +351,9 @@ impl fmt::Display for Uri {
         }
         if let Some(v) = &self.module_name {
             addq("module-name", v);
+        }
+        if let Some(v) = &self.module_args {
+            addq("x-module-args", v);
         }
         if let Some(v) = &self.pin_source {
             addq("pin-source", v);
@@ -462,6 +474,25 @@ mod tests {
             "a?pin-value=[REDACTED]&b=2&Pin-Value=[REDACTED]"
         );
         assert_eq!(redact("no pin here"), "no pin here");
+    }
+
+    #[test]
+    fn module_args_round_trip() {
+        let args = "configdir='sql:/var/lib/nss db' certPrefix='' keyPrefix='' secmod='secmod.db' flags=";
+        let mut u = Uri::parse("pkcs11:token=NSS%20Certificate%20DB").expect("parse");
+        u.module_args = Some(args.to_string());
+        let text = u.to_string();
+        assert!(text.contains("?x-module-args=configdir%3d%27sql%3a%2fvar"), "{text}");
+        let again = Uri::parse(&text).expect("reparse");
+        assert_eq!(again.module_args.as_deref(), Some(args));
+        assert_eq!(again.to_string(), text);
+        // The token part is what matches tokens: the init string is not.
+        assert!(again.token_part().module_args.is_none());
+        assert!(Uri::parse("pkcs11:?x-module-args=a%00b").is_err());
+        assert_eq!(
+            Uri::parse("pkcs11:?module-path=/m.so&x-module-args=").expect("empty").module_args.as_deref(),
+            Some("")
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@ use std::ffi::OsString;
 
 use cardca::cli::{self, set_once, value, TokenFlags};
 use cardca::cryptoki::context::Pkcs11;
-use cardca::cryptoki::session::UserType;
+use cardca::cryptoki::error::RvError;
+use cardca::cryptoki::session::{Session, UserType};
 use cardca::pin::{self, PinSource};
+use cardca::secrecy::SecretString;
 use cardca::token::{self, Token};
 use cardca::uri::Uri;
 use cardca::{Context, Error, Result};
@@ -22,6 +24,8 @@ Usage:
             [--so-pin-source SRC] [--pin-source SRC] [--module PATH]
   card-init --token URI --change-pin [--pin-source SRC] [--new-pin-source SRC]
   card-init --token URI --unblock [--so-pin-source SRC] [--new-pin-source SRC]
+  card-init --token URI --change-so-pin [--so-pin-source SRC]
+            [--new-so-pin-source SRC]
 
 The first form is the seed article's `pkcs15-init --erase-card
 --create-pkcs15`: it initialises the token with a label and a security
@@ -29,7 +33,8 @@ officer (SO) PIN, then sets the user PIN. A token that is already
 initialised is only re-initialised with --erase, which destroys every key
 and certificate on it. --change-pin changes the user PIN; --unblock sets a
 new user PIN with the SO PIN (after too many wrong PINs, or when none was
-set). Reads nothing from stdin, writes nothing to stdout; the token's URI
+set); --change-so-pin changes the SO PIN (a token that keeps its factory SO
+PIN through initialisation, as openCryptoki's does, needs it). Reads nothing from stdin, writes nothing to stdout; the token's URI
 is reported on stderr.
 
 PINs are never command-line values. SRC is file:PATH (one trailing newline
@@ -47,10 +52,16 @@ Options:
       --pin-source SRC      where the user PIN comes from (for a new token: the
                             user PIN to set; with --change-pin: the current one)
       --new-pin-source SRC  where the new user PIN comes from
-      --change-pin          change the user PIN (C_SetPIN)
+      --new-so-pin-source SRC
+                            where the new SO PIN comes from (--change-so-pin)
+      --change-pin          change the user PIN (user login, then C_SetPIN)
       --unblock             set a new user PIN by SO login (C_InitPIN)
+      --change-so-pin       change the SO PIN (SO login, then C_SetPIN)
       --module PATH         the PKCS#11 module (default: $CARDCA_MODULE, then
                             p11-kit's proxy, then SoftHSM2)
+      --module-args STR     the module's C_Initialize init string, which NSS
+                            softokn needs (default: the URI's x-module-args,
+                            then $CARDCA_MODULE_ARGS)
   -h, --help                print this help
   -V, --version             print the version
 
@@ -58,6 +69,8 @@ Examples:
   $ card-init --slot free --label 'ewak.net PKI' \\
       --so-pin-source file:so.pin --pin-source file:user.pin
   $ card-init --token 'pkcs11:token=ewak.net%20PKI' --change-pin
+  $ card-init --token 'pkcs11:token=ewak.net%20PKI' --change-so-pin \\
+      --so-pin-source file:factory-so.pin --new-so-pin-source file:so.pin
 ";
 
 #[derive(Debug, PartialEq)]
@@ -72,6 +85,7 @@ enum Mode {
     Init { target: Target, label: String, erase: bool },
     ChangePin(Uri),
     Unblock(Uri),
+    ChangeSoPin(Uri),
 }
 
 #[derive(Debug)]
@@ -80,14 +94,15 @@ struct Args {
     flags: TokenFlags,
     so_pin_source: Option<PinSource>,
     new_pin_source: Option<PinSource>,
+    new_so_pin_source: Option<PinSource>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
     let mut flags = TokenFlags::default();
     let (mut slot, mut token, mut label) = (None, None, None);
-    let (mut erase, mut change, mut unblock) = (false, false, false);
-    let (mut so_pin_source, mut new_pin_source) = (None, None);
+    let (mut erase, mut change, mut unblock, mut change_so) = (false, false, false, false);
+    let (mut so_pin_source, mut new_pin_source, mut new_so_pin_source) = (None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -113,6 +128,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("erase") => erase = true,
             Arg::Long("change-pin") => change = true,
             Arg::Long("unblock") => unblock = true,
+            Arg::Long("change-so-pin") => change_so = true,
             Arg::Long("so-pin-source") => {
                 let s = cli::value_with(&mut parser, "--so-pin-source", PinSource::parse)?;
                 set_once(&mut so_pin_source, s, "--so-pin-source")?;
@@ -121,62 +137,76 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let s = cli::value_with(&mut parser, "--new-pin-source", PinSource::parse)?;
                 set_once(&mut new_pin_source, s, "--new-pin-source")?;
             }
+            Arg::Long("new-so-pin-source") => {
+                let s = cli::value_with(&mut parser, "--new-so-pin-source", PinSource::parse)?;
+                set_once(&mut new_so_pin_source, s, "--new-so-pin-source")?;
+            }
             Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
             Arg::Short('V') | Arg::Long("version") => return Err(cli::version("card-init")),
             other => return Err(cli::unexpected(other)),
         }
     }
-    let mode = match (change, unblock) {
-        (true, true) => return Err(Error::usage("--change-pin and --unblock exclude each other")),
-        (true, false) | (false, true) => {
-            let uri = token.ok_or_else(|| Error::usage("--change-pin and --unblock need --token URI"))?;
-            if slot.is_some() || label.is_some() || erase {
-                return Err(Error::usage("--slot, --label and --erase only apply to initialisation"));
-            }
-            if change {
-                Mode::ChangePin(uri)
-            } else {
-                Mode::Unblock(uri)
-            }
+    let modes = [change, unblock, change_so].iter().filter(|&&m| m).count();
+    if modes > 1 {
+        return Err(Error::usage("--change-pin, --unblock and --change-so-pin exclude each other"));
+    }
+    if new_so_pin_source.is_some() && !change_so {
+        return Err(Error::usage("--new-so-pin-source applies to --change-so-pin only"));
+    }
+    let mode = if modes == 1 {
+        let uri = token
+            .ok_or_else(|| Error::usage("--change-pin, --unblock and --change-so-pin need --token URI"))?;
+        if slot.is_some() || label.is_some() || erase {
+            return Err(Error::usage("--slot, --label and --erase only apply to initialisation"));
         }
-        (false, false) => {
-            let target = match (slot, token) {
-                (Some(s), None) => s,
-                (None, Some(t)) => Target::Token(Box::new(t)),
-                (None, None) => {
-                    return Err(Error::usage("name the token to initialise with --slot or --token"))
-                }
-                (Some(_), Some(_)) => return Err(Error::usage("--slot and --token exclude each other")),
-            };
-            let label = label.ok_or_else(|| Error::usage("--label LABEL is required"))?;
-            // CK_TOKEN_INFO.label is 32 bytes, blank padded.
-            if label.is_empty() || label.len() > 32 {
-                return Err(Error::usage(format!("--label {label:?}: must be 1 to 32 bytes")));
-            }
-            if new_pin_source.is_some() {
-                return Err(Error::usage(
-                    "--new-pin-source applies to --change-pin and --unblock; a new token takes --pin-source",
-                ));
-            }
-            Mode::Init { target, label, erase }
+        if change_so && (new_pin_source.is_some() || flags.pin_source.is_some()) {
+            return Err(Error::usage(
+                "--change-so-pin takes --so-pin-source and --new-so-pin-source; the user PIN is not involved",
+            ));
         }
+        if change {
+            Mode::ChangePin(uri)
+        } else if unblock {
+            Mode::Unblock(uri)
+        } else {
+            Mode::ChangeSoPin(uri)
+        }
+    } else {
+        let target = match (slot, token) {
+            (Some(s), None) => s,
+            (None, Some(t)) => Target::Token(Box::new(t)),
+            (None, None) => return Err(Error::usage("name the token to initialise with --slot or --token")),
+            (Some(_), Some(_)) => return Err(Error::usage("--slot and --token exclude each other")),
+        };
+        let label = label.ok_or_else(|| Error::usage("--label LABEL is required"))?;
+        // CK_TOKEN_INFO.label is 32 bytes, blank padded.
+        if label.is_empty() || label.len() > 32 {
+            return Err(Error::usage(format!("--label {label:?}: must be 1 to 32 bytes")));
+        }
+        if new_pin_source.is_some() {
+            return Err(Error::usage(
+                "--new-pin-source applies to --change-pin and --unblock; a new token takes --pin-source",
+            ));
+        }
+        Mode::Init { target, label, erase }
     };
-    Ok(Args { mode, flags, so_pin_source, new_pin_source })
+    Ok(Args { mode, flags, so_pin_source, new_pin_source, new_so_pin_source })
 }
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let uri = match &args.mode {
         Mode::Init { target: Target::Token(u), .. } => Some(&**u),
-        Mode::ChangePin(u) | Mode::Unblock(u) => Some(u),
+        Mode::ChangePin(u) | Mode::Unblock(u) | Mode::ChangeSoPin(u) => Some(u),
         _ => None,
     };
     let _lock = token::lock(args.flags.module.as_deref(), uri);
-    let ctx = token::load(args.flags.module.as_deref(), uri)?;
+    let ctx = token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), uri)?;
     match &args.mode {
         Mode::Init { target, label, erase } => init(&ctx, &args, target, label, *erase),
         Mode::ChangePin(uri) => change_pin(&ctx, &args, uri),
         Mode::Unblock(uri) => unblock(&ctx, &args, uri),
+        Mode::ChangeSoPin(uri) => change_so_pin(&ctx, &args, uri),
     }
 }
 
@@ -235,24 +265,185 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     let user_pin = pin::obtain(args.flags.pin_source.as_ref(), "user PIN", "--pin-source", true)?;
 
     ctx.init_token(chosen.slot, &so_pin, label).map_err(|e| {
-        pin::pin_error(e.into(), "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()))
+        let e = Error::from(e);
+        let factory = !was_initialized && e.is_ckr(RvError::PinIncorrect);
+        let e = pin::pin_error(e, "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()));
+        let refused = was_initialized
+            && [RvError::ArgumentsBad, RvError::FunctionNotSupported, RvError::FunctionFailed]
+                .into_iter()
+                .any(|rv| e.is_ckr(rv));
+        if refused {
+            // tpm2-pkcs11 initialises a token once, in the empty slot it
+            // always offers; it answers CKR_ARGUMENTS_BAD to a second time.
+            return e.hint(
+                "this token may not be re-initialised through PKCS#11 (tpm2-pkcs11 cannot): remove it \
+                 with the module's own tool (tpm2_ptool rmtoken) and initialise the free slot with \
+                 card-init --slot free",
+            );
+        }
+        if factory {
+            // openCryptoki checks C_InitToken's PIN against the SO PIN the
+            // token was made with, and keeps it.
+            e.hint(format!(
+                "this token may need its factory SO PIN to be initialised (some, such as openCryptoki's, \
+                 check it and keep it): pass it with --so-pin-source, then set your own with \
+                 card-init --token '{}' --change-so-pin",
+                Uri { token: Some(label.to_string()), ..Uri::default() }
+            ))
+        } else {
+            e
+        }
     })?;
     if was_initialized {
         eprintln!("card-init: erased {} (serial {})", chosen.describe(), chosen.info.serial_number());
     }
-
-    // C_InitToken may move the token to another slot (SoftHSM2 does): find
-    // it again by its new label, which we just made unique.
-    let by_label = Uri { token: Some(label.to_string()), ..Uri::default() };
-    let fresh = token::select(ctx, &by_label).context("finding the token after C_InitToken")?;
+    let fresh = find_initialised(ctx, chosen, &all, label)?;
     let session = ctx.open_rw_session(fresh.slot).context("C_OpenSession")?;
-    session.login(UserType::So, Some(&so_pin)).context("logging in as SO")?;
-    session.init_pin(&user_pin).context("setting the user PIN (C_InitPIN)")?;
+    so_login(&session, &fresh, &so_pin, "no SO can set its user PIN").map_err(|e| {
+        if !e.is_ckr(RvError::PinIncorrect) {
+            return e;
+        }
+        // C_InitToken took this SO PIN a moment ago: the module does not
+        // keep it. NSS softokn accepts any and keeps an empty one.
+        Error::new(format!(
+            "slot {}: the token is initialised, but its SO refuses the SO PIN that C_InitToken was \
+             given (C_Login: CKR_PIN_INCORRECT), so its user PIN is not set",
+            fresh.slot.id()
+        ))
+        .with_ckr_of(&e)
+        .hint(format!(
+            "initialise it again with the SO PIN the module keeps (NSS softokn's is empty): \
+             card-init --slot {} --label ... --erase --so-pin-source file:/dev/null",
+            fresh.slot.id()
+        ))
+    })?;
+    session.init_pin(&user_pin).map_err(|e| new_pin_error(e.into(), "user", &fresh))?;
     session.logout().context("C_Logout")?;
+    if was_initialized {
+        remove_left_over(&session, &fresh, &user_pin)?;
+    }
     eprintln!("card-init: initialised {}", fresh.uri());
     Ok(())
 }
 
+/// What C_InitToken left behind: NSS softokn's clears the private keys and
+/// the password but keeps the certificates and public keys. --erase
+/// promises an empty token, so they are destroyed now, logged in with the
+/// new user PIN; what cannot be destroyed is named.
+fn remove_left_over(session: &Session, token: &Token, user_pin: &SecretString) -> Result<()> {
+    let left = session.find_objects(&[]).context("C_FindObjects")?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    session.login(UserType::User, Some(user_pin)).map_err(|e| pin::pin_error(e.into(), "user", token))?;
+    let all = session.find_objects(&[]).context("C_FindObjects")?;
+    let mut kept = Vec::new();
+    for &h in &all {
+        let uri = token::object_uri(session, token, h);
+        if let Err(e) = session.destroy_object(h) {
+            kept.push(format!("\n  {uri} ({})", Error::from(e)));
+        }
+    }
+    session.logout().context("C_Logout")?;
+    eprintln!(
+        "card-init: destroyed {} object(s) that C_InitToken left on the token in slot {} (NSS softokn \
+         keeps certificates and public keys)",
+        all.len() - kept.len(),
+        token.slot.id()
+    );
+    if !kept.is_empty() {
+        kept.sort();
+        return Err(Error::new(format!(
+            "the token in slot {} is initialised, but {} object(s) C_InitToken left could not be destroyed:{}",
+            token.slot.id(),
+            kept.len(),
+            kept.concat()
+        ))
+        .hint("remove them with the module's own tools"));
+    }
+    Ok(())
+}
+
+/// The token C_InitToken just initialised, found by its slot. Modules
+/// differ in what they do to it: SoftHSM2 moves the token to a new slot
+/// (its id derived from the new serial) and puts a fresh uninitialised
+/// token where it was; NSS softokn keeps the slot but ignores the label
+/// (and reports the token uninitialised until it has a user PIN);
+/// tpm2-pkcs11 lists slot ids twice (one slot, see `token::tokens`). So:
+/// the same slot with the new label; else the one new slot with it; else,
+/// when no slot came or went, the same slot under whatever label the
+/// module gave it. Looking the label up alone would find nothing on NSS
+/// and may find two entries on tpm2-pkcs11.
+fn find_initialised(ctx: &Pkcs11, chosen: &Token, before: &[Token], label: &str) -> Result<Token> {
+    let after = token::tokens(ctx).context("listing the tokens after C_InitToken")?;
+    let slot = chosen.slot.id();
+    if let Some(t) = after.iter().find(|t| t.slot.id() == slot && t.label() == label) {
+        return Ok(t.clone());
+    }
+    let was_there = |id: u64| before.iter().any(|b| b.slot.id() == id);
+    let moved: Vec<&Token> = after.iter().filter(|t| t.label() == label && !was_there(t.slot.id())).collect();
+    if let [one] = moved.as_slice() {
+        return Ok((*one).clone());
+    }
+    let mut slots_before: Vec<u64> = before.iter().map(|t| t.slot.id()).collect();
+    let mut slots_after: Vec<u64> = after.iter().map(|t| t.slot.id()).collect();
+    slots_before.sort_unstable();
+    slots_after.sort_unstable();
+    if moved.is_empty() && slots_before == slots_after {
+        if let Some(t) = after.iter().find(|t| t.slot.id() == slot) {
+            cli::warn(format_args!(
+                "the module did not set the label {label:?}: the token in slot {slot} reads {:?} \
+                 (NSS softokn ignores it)",
+                t.label()
+            ));
+            return Ok(t.clone());
+        }
+    }
+    Err(token::ambiguous(
+        &format!("cannot tell which token C_InitToken initialised in slot {slot}"),
+        after.iter().map(|t| format!("slot {}: {}", t.slot.id(), t.uri())),
+    )
+    .hint("set the user PIN with card-init --token URI --unblock"))
+}
+
+/// C_Login as the security officer, with what a refusal means. NSS softokn
+/// has no SO once the token has a user PIN (CKR_USER_TYPE_INVALID); then
+/// `without` says what cannot be done.
+fn so_login(session: &Session, token: &Token, so_pin: &SecretString, without: &str) -> Result<()> {
+    match session.login(UserType::So, Some(so_pin)).map_err(Error::from) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => Ok(()),
+        Err(e) if e.is_ckr(RvError::UserTypeInvalid) => {
+            Err(Error::new(format!("{} has no security officer ({e}): {without}", token.describe()))
+                .with_ckr_of(&e)
+                .hint(
+                    "change the user PIN with --change-pin while it is known; a forgotten one can only be \
+             replaced by re-initialising the token (card-init --erase, which destroys every key on it)",
+                ))
+        }
+        Err(e) => Err(pin::pin_error(e, "SO", token).context("logging in as SO")),
+    }
+}
+
+/// A failed C_InitPIN or C_SetPIN: a new PIN the token does not accept
+/// (too short or long, or a rule of its own: openCryptoki refuses the
+/// current PIN as the new one) is said as such.
+fn new_pin_error(e: Error, who: &str, token: &Token) -> Error {
+    if e.is_ckr(RvError::PinInvalid) || e.is_ckr(RvError::PinLenRange) {
+        return Error::new(format!(
+            "{} refuses the new {who} PIN ({e}): it is too short or too long for the token, or breaks a \
+             rule of its own (some refuse the current PIN again)",
+            token.describe()
+        ))
+        .with_ckr_of(&e);
+    }
+    pin::pin_error(e, who, token).context(format!("setting the {who} PIN"))
+}
+
+/// C_SetPIN changes the PIN of whoever is logged in (PKCS#11 section
+/// 5.6). Logging in first is what NSS softokn requires, and it is the same
+/// on every token: one check of the current PIN (a wrong one fails here,
+/// not retried), then the change.
 fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let token = token::select(ctx, uri)?;
     let old_source = pin::resolve(args.flags.pin_source.as_ref(), Some(uri))?;
@@ -265,7 +456,13 @@ fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     };
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
-    session.set_pin(&old, &new).map_err(|e| pin::pin_error(e.into(), "user", &token))?;
+    match session.login(UserType::User, Some(&old)).map_err(Error::from) {
+        Ok(()) => {}
+        Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => {}
+        Err(e) => return Err(pin::pin_error(e, "user", &token)),
+    }
+    session.set_pin(&old, &new).map_err(|e| new_pin_error(e.into(), "user", &token))?;
+    session.logout().context("C_Logout")?;
     eprintln!("card-init: changed the user PIN of {}", token.describe());
     Ok(())
 }
@@ -276,10 +473,30 @@ fn unblock(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let so = pin::obtain(args.so_pin_source.as_ref(), "SO PIN", "--so-pin-source", false)?;
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
-    session.login(UserType::So, Some(&so)).map_err(|e| pin::pin_error(e.into(), "SO", &token))?;
-    session.init_pin(&new).context("setting the user PIN (C_InitPIN)")?;
+    so_login(&session, &token, &so, "no SO PIN can set a new user PIN")?;
+    session.init_pin(&new).map_err(|e| new_pin_error(e.into(), "user", &token))?;
     session.logout().context("C_Logout")?;
     eprintln!("card-init: set a new user PIN on {}", token.describe());
+    Ok(())
+}
+
+/// The SO logs in with the current SO PIN, then C_SetPIN sets the new one:
+/// the way off a factory SO PIN that C_InitToken kept.
+fn change_so_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
+    let token = token::select(ctx, uri)?;
+    pin::check_so_flags(&token, args.so_pin_source.is_some())?;
+    let old = pin::obtain(
+        args.so_pin_source.as_ref(),
+        &format!("current SO PIN of {}", token.describe()),
+        "--so-pin-source",
+        false,
+    )?;
+    let new = pin::obtain(args.new_so_pin_source.as_ref(), "SO PIN", "--new-so-pin-source", true)?;
+    let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
+    so_login(&session, &token, &old, "there is no SO PIN to change")?;
+    session.set_pin(&old, &new).map_err(|e| new_pin_error(e.into(), "SO", &token))?;
+    session.logout().context("C_Logout")?;
+    eprintln!("card-init: changed the SO PIN of {}", token.describe());
     Ok(())
 }
 
@@ -316,6 +533,18 @@ mod tests {
         assert_eq!(a.new_pin_source, Some(PinSource::Fd(3)));
         let a = parse_args(args(&["--token", "pkcs11:token=x", "--unblock"])).expect("unblock");
         assert!(matches!(a.mode, Mode::Unblock(_)));
+        let a = parse_args(args(&[
+            "--token",
+            "pkcs11:token=x",
+            "--change-so-pin",
+            "--so-pin-source",
+            "file:old",
+            "--new-so-pin-source",
+            "env:NEW",
+        ]))
+        .expect("change SO PIN");
+        assert!(matches!(a.mode, Mode::ChangeSoPin(_)));
+        assert_eq!(a.new_so_pin_source, Some(PinSource::Env("NEW".into())));
     }
 
     #[test]
@@ -330,6 +559,12 @@ mod tests {
                 &["--slot", "1", "--label", "123456789012345678901234567890123"],
                 &["--change-pin"],
                 &["--token", "pkcs11:", "--change-pin", "--unblock"],
+                &["--token", "pkcs11:", "--change-pin", "--change-so-pin"],
+                &["--change-so-pin"],
+                &["--token", "pkcs11:", "--change-pin", "--new-so-pin-source", "env:X"],
+                &["--token", "pkcs11:", "--change-so-pin", "--new-pin-source", "env:X"],
+                &["--token", "pkcs11:", "--change-so-pin", "--pin-source", "env:X"],
+                &["--token", "pkcs11:", "--change-so-pin", "--new-so-pin-source", "1234"],
                 &["--slot", "1", "--label", "x", "--pin", "1234"],
                 &["--slot", "1", "--label", "x", "--pin-source", "1234"],
                 &["--slot", "1", "--label", "x", "--label", "y"],

@@ -59,6 +59,9 @@ Options:
                            fd:N; default: the URI's pin-source, then the tty)
       --module PATH        the PKCS#11 module (default: $CARDCA_MODULE, then
                            p11-kit's proxy, then SoftHSM2)
+      --module-args STR    the module's C_Initialize init string, which NSS
+                           softokn needs (default: the URI's x-module-args,
+                           then $CARDCA_MODULE_ARGS)
   -h, --help               print this help
   -V, --version            print the version
 
@@ -143,7 +146,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
     };
     let out = io::Writer::stdout(false)?;
     let _lock = token::lock(args.flags.module.as_deref(), Some(&args.token));
-    let ctx = token::load(args.flags.module.as_deref(), Some(&args.token))?;
+    let ctx =
+        token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), Some(&args.token))?;
     // What the token cannot do is refused before the login and before
     // anything is created: a key it cannot sign with is no CA key.
     let chosen = token::select(&ctx, &args.token)?;
@@ -259,26 +263,50 @@ fn objects_phrase(n: usize, what: &str) -> String {
 }
 
 fn generate(session: &Session, spec: KeySpec, mechanisms: &Mechanisms, args: &Args) -> Result<Made> {
-    let label = Attribute::Label(args.label.as_bytes().to_vec());
-    let mut public = keys::public_policy();
-    let mut private = keys::private_policy();
-    public.push(label.clone());
-    private.push(label);
+    // What both halves carry whatever else the token accepts: names, and
+    // the key's size or curve.
+    let mut common = vec![Attribute::Label(args.label.as_bytes().to_vec())];
     if let Some(id) = &args.id {
-        public.push(Attribute::Id(id.clone()));
-        private.push(Attribute::Id(id.clone()));
+        common.push(Attribute::Id(id.clone()));
     }
-    let mechanism = mechanisms.keygen(spec)?;
+    let mut sizes = Vec::new();
     if let KeySpec::Rsa(bits) = spec {
-        public.push(Attribute::ModulusBits((bits as u64).into()));
-        public.push(Attribute::PublicExponent(keys::RSA_EXPONENT.to_vec()));
+        sizes.push(Attribute::ModulusBits((bits as u64).into()));
+        sizes.push(Attribute::PublicExponent(keys::RSA_EXPONENT.to_vec()));
     }
     if let Some(params) = spec.ec_params() {
-        public.push(Attribute::EcParams(params));
+        sizes.push(Attribute::EcParams(params));
     }
-    let (pub_h, priv_h) = session
-        .generate_key_pair(&mechanism, &public, &private)
-        .with_context(|| format!("generating a {spec} key pair"))?;
+    let public_with = |policy: Vec<Attribute>| -> Vec<Attribute> {
+        policy.into_iter().chain(common.iter().cloned()).chain(sizes.iter().cloned()).collect()
+    };
+    let private: Vec<Attribute> = keys::private_policy().into_iter().chain(common.iter().cloned()).collect();
+    let mechanism = mechanisms.keygen(spec)?;
+    let generate_with =
+        |public: &[Attribute]| session.generate_key_pair(&mechanism, public, &private).map_err(Error::from);
+    let mut public_expected = keys::public_policy();
+    let (pub_h, priv_h) = match generate_with(&public_with(keys::public_policy())) {
+        Ok(made) => made,
+        // Once, and only the public half gets less: the private template
+        // is never weakened.
+        Err(first) if keys::template_refused(&first) => {
+            let code = first.ckr().map_or("an error".into(), |rv| cardca::error::ckr_name(&rv));
+            let made = generate_with(&public_with(keys::public_minimal())).with_context(|| {
+                format!(
+                    "generating a {spec} key pair: the token refused the full public-key template \
+                     ({code}), and the minimal one"
+                )
+            })?;
+            cli::warn(format_args!(
+                "the token refused the full public-key template ({code}); the key pair was made with a \
+                 minimal one (no CKA_VERIFY, CKA_ENCRYPT, CKA_WRAP or CKA_DERIVE); the private key is \
+                 checked as strictly as ever"
+            ));
+            public_expected = keys::public_minimal();
+            made
+        }
+        Err(e) => return Err(e.context(format!("generating a {spec} key pair"))),
+    };
     let finish = || -> Result<SubjectPublicKeyInfoOwned> {
         let (_, spki) = keys::public_key_info(session, pub_h)?;
         if args.id.is_none() {
@@ -288,20 +316,41 @@ fn generate(session: &Session, spec: KeySpec, mechanisms: &Mechanisms, args: &Ar
             session.update_attributes(priv_h, &[id]).context("setting CKA_ID")?;
         }
         let mut expect = keys::private_policy();
-        // Made on the token and never out of it: PKCS#11 section 4.9.
-        expect.extend([
-            Attribute::AlwaysSensitive(true),
-            Attribute::NeverExtractable(true),
-            Attribute::Local(true),
-        ]);
+        // Sensitive and unextractable since the moment it was made:
+        // PKCS#11 section 4.9. These two are what prove that the key has
+        // never been outside the token in the clear.
+        expect.extend([Attribute::AlwaysSensitive(true), Attribute::NeverExtractable(true)]);
         keys::check_attributes(session, priv_h, &expect).context("the new private key")?;
-        keys::check_attributes(session, pub_h, &keys::public_policy()).context("the new public key")?;
+        keys::check_attributes(session, pub_h, &public_expected).context("the new public key")?;
+        warn_unless_local(session, priv_h)?;
         Ok(spki)
     };
     match finish() {
         Ok(spki) => Ok(Made { private: priv_h, spki, spec, verb: "generated" }),
         Err(e) => Err(destroy_after(session, &[priv_h, pub_h], e)),
     }
+}
+
+/// CKA_LOCAL says the token generated the key. NSS softokn reads FALSE on
+/// the keys it generates. For a key this very run made with
+/// C_GenerateKeyPair, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE
+/// (checked before this) are the proof that matters: it has never left
+/// the token in the clear. So a FALSE (or missing) CKA_LOCAL is a warning,
+/// not a refusal; it matters to whoever audits the token later, who cannot
+/// tell such a key from an imported one.
+fn warn_unless_local(session: &Session, key: ObjectHandle) -> Result<()> {
+    let attrs = session
+        .get_attributes(key, &[cardca::cryptoki::object::AttributeType::Local])
+        .context("reading the new private key's CKA_LOCAL")?;
+    if !attrs.contains(&Attribute::Local(true)) {
+        cli::warn(
+            "the token does not mark the new private key CKA_LOCAL (NSS softokn does not); accepted, \
+             because this run generated it on the token and it reads back CKA_ALWAYS_SENSITIVE and \
+             CKA_NEVER_EXTRACTABLE: it has never left the token in the clear. A later audit of \
+             CKA_LOCAL cannot tell it from an imported key",
+        );
+    }
+    Ok(())
 }
 
 /// Removes what was made before a failure, so a failed run leaves the

@@ -48,6 +48,9 @@ Options:
                          env:VAR, fd:N; default: the URI's pin-source, the tty)
       --module PATH      the PKCS#11 module (default: $CARDCA_MODULE, then
                          p11-kit's proxy, then SoftHSM2)
+      --module-args STR  the module's C_Initialize init string, which NSS
+                         softokn needs (default: the URI's x-module-args,
+                         then $CARDCA_MODULE_ARGS)
   -h, --help             print this help
   -V, --version          print the version
 
@@ -158,7 +161,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
 
 fn listing(args: &Args) -> Result<Output> {
     let _lock = token::lock(args.flags.module.as_deref(), args.token.as_ref());
-    let ctx = token::load(args.flags.module.as_deref(), args.token.as_ref())?;
+    let ctx =
+        token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), args.token.as_ref())?;
     let tokens: Vec<Token> = match &args.token {
         Some(uri) => {
             let found = token::matching_tokens(&ctx, uri)?;

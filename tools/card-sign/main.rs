@@ -81,6 +81,9 @@ Options:
                             fd:N; default: the URI's pin-source, then the tty)
       --module PATH         the PKCS#11 module (default: $CARDCA_MODULE, then
                             p11-kit's proxy, then SoftHSM2)
+      --module-args STR     the module's C_Initialize init string, which NSS
+                            softokn needs (default: the URI's x-module-args,
+                            then $CARDCA_MODULE_ARGS)
   -h, --help                print this help
   -V, --version             print the version
 
@@ -173,7 +176,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // The module loads while the first block is awaited; the token is
     // opened (the login) only when it has arrived, so bad input fails
     // without a login.
-    let preload = token::Preload::start(args.flags.module.as_deref(), args.key.as_ref());
+    let preload = token::Preload::start(
+        args.flags.module.as_deref(),
+        args.flags.module_args.as_deref(),
+        args.key.as_ref(),
+    );
     let Some(first) = input.next_object()? else { return Ok(()) };
     let ks = KeySession::open_loaded(
         preload.wait()?,

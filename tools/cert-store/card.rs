@@ -33,8 +33,13 @@ impl Drop for Card {
 
 impl Card {
     pub fn new(flags: &TokenFlags, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
-        let flags = TokenFlags { module: flags.module.clone(), pin_source: flags.pin_source.clone() };
-        let preload = Some(token::Preload::start(flags.module.as_deref(), Some(uri)));
+        let flags = TokenFlags {
+            module: flags.module.clone(),
+            module_args: flags.module_args.clone(),
+            pin_source: flags.pin_source.clone(),
+        };
+        let preload =
+            Some(token::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));
         Card { flags, uri: uri.clone(), label, id, preload, open: None }
     }
 

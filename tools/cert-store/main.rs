@@ -75,6 +75,9 @@ Options:
                           (file:PATH, env:VAR, fd:N; default: the tty)
       --module PATH       the PKCS#11 module (default: $CARDCA_MODULE, then
                           p11-kit's proxy, then SoftHSM2)
+      --module-args STR   the module's C_Initialize init string, which NSS
+                          softokn needs (default: the URI's x-module-args,
+                          then $CARDCA_MODULE_ARGS)
   -h, --help              print this help
   -V, --version           print the version
 

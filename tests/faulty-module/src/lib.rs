@@ -11,12 +11,17 @@
 //! |---|---|
 //! | `FAULTY_PIN_FLAGS` | `count-low`, `final-try`, `locked` (comma list): the CKF_USER_PIN_* flags C_GetTokenInfo reports |
 //! | `FAULTY_UTC_TIME` | C_GetTokenInfo reports CKF_CLOCK_ON_TOKEN and this utcTime (16 bytes, padded with spaces) |
-//! | `FAULTY_LOGIN` | a CKR name C_Login returns without asking the real module |
+//! | `FAULTY_LOGIN` | `[so:\|user:]CKR_NAME`: what C_Login returns without asking the real module (for that user type only, with a prefix) |
 //! | `FAULTY_INITIALIZE` | a CKR name C_Initialize returns when the caller asks for OS locking |
 //! | `FAULTY_SIGN_FAIL` | `N:CKR_NAME`: the Nth C_Sign returns that code |
 //! | `FAULTY_SIGN_FLIP` | `N`: the Nth signature comes back with one bit flipped |
 //! | `FAULTY_SIGN_DELAY_MS` | every C_Sign waits this long first |
 //! | `FAULTY_HIDE_MECHANISMS` | CKM names or numbers left out of C_GetMechanismList and refused (CKR_MECHANISM_INVALID) by C_SignInit and C_GenerateKeyPair |
+//! | `FAULTY_KEYGEN_REFUSE_ATTR` | `CKA_NAME[,CKA_NAME...][:CKR_NAME]`: C_GenerateKeyPair returns that code (default CKR_GENERAL_ERROR, as tpm2-pkcs11 does for CKA_VERIFY) when the public template holds one of these attributes |
+//! | `FAULTY_LOCAL_FALSE` | `1`: C_GetAttributeValue reads CKA_LOCAL as FALSE on every object (NSS softokn on the keys it generates) |
+//! | `FAULTY_DUPLICATE_SLOTS` | `1`: C_GetSlotList lists every slot twice (tpm2-pkcs11 lists one id twice) |
+//! | `FAULTY_INIT_TOKEN_SO_PIN` | C_InitToken returns CKR_PIN_INCORRECT for any other SO PIN: a token that checks a factory SO PIN (openCryptoki's) |
+//! | `FAULTY_REINIT` | a CKR name C_InitToken returns for a token that is initialised already (tpm2-pkcs11: CKR_ARGUMENTS_BAD) |
 //! | `FAULTY_LOG` | a file that gets one line per wrapped call, so a test can count logins |
 //!
 //! "The Nth C_Sign" counts the calls that produce a signature (not the
@@ -37,7 +42,13 @@ use cryptoki_sys::*;
 struct Faults {
     pin_flags: CK_FLAGS,
     utc_time: Option<[u8; 16]>,
-    login: Option<CK_RV>,
+    login: Option<(Option<CK_USER_TYPE>, CK_RV)>,
+    keygen_refuse: Vec<CK_ATTRIBUTE_TYPE>,
+    keygen_refuse_rv: CK_RV,
+    local_false: bool,
+    duplicate_slots: bool,
+    init_token_so_pin: Option<Vec<u8>>,
+    reinit: Option<CK_RV>,
     initialize: Option<CK_RV>,
     sign_fail: Option<(u64, CK_RV)>,
     sign_flip: Option<u64>,
@@ -66,6 +77,27 @@ const RETURN_CODES: &[(&str, CK_RV)] = &[
     ("CKR_PIN_LOCKED", CKR_PIN_LOCKED),
     ("CKR_PIN_INCORRECT", CKR_PIN_INCORRECT),
     ("CKR_CANT_LOCK", CKR_CANT_LOCK),
+    ("CKR_ARGUMENTS_BAD", CKR_ARGUMENTS_BAD),
+    ("CKR_USER_TYPE_INVALID", CKR_USER_TYPE_INVALID),
+    ("CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN),
+    ("CKR_TEMPLATE_INCONSISTENT", CKR_TEMPLATE_INCONSISTENT),
+    ("CKR_ATTRIBUTE_VALUE_INVALID", CKR_ATTRIBUTE_VALUE_INVALID),
+    ("CKR_ATTRIBUTE_TYPE_INVALID", CKR_ATTRIBUTE_TYPE_INVALID),
+];
+
+const ATTRIBUTES: &[(&str, CK_ATTRIBUTE_TYPE)] = &[
+    ("CKA_TOKEN", CKA_TOKEN),
+    ("CKA_PRIVATE", CKA_PRIVATE),
+    ("CKA_LABEL", CKA_LABEL),
+    ("CKA_ID", CKA_ID),
+    ("CKA_VERIFY", CKA_VERIFY),
+    ("CKA_VERIFY_RECOVER", CKA_VERIFY_RECOVER),
+    ("CKA_ENCRYPT", CKA_ENCRYPT),
+    ("CKA_WRAP", CKA_WRAP),
+    ("CKA_DERIVE", CKA_DERIVE),
+    ("CKA_MODULUS_BITS", CKA_MODULUS_BITS),
+    ("CKA_PUBLIC_EXPONENT", CKA_PUBLIC_EXPONENT),
+    ("CKA_EC_PARAMS", CKA_EC_PARAMS),
 ];
 
 const MECHANISMS: &[(&str, CK_MECHANISM_TYPE)] = &[
@@ -95,6 +127,15 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A switch: unset, or `1`; anything else is a mistake in the test.
+fn flag(name: &str) -> Result<bool, String> {
+    match var(name).as_deref() {
+        None => Ok(false),
+        Some("1") => Ok(true),
+        Some(other) => Err(format!("{name}: {other:?} is not 1")),
+    }
+}
+
 fn number(name: &str, text: &str) -> Result<u64, String> {
     text.parse().map_err(|_| format!("{name}: {text:?} is not a number"))
 }
@@ -118,7 +159,43 @@ impl Faults {
             time[..t.len()].copy_from_slice(t.as_bytes());
             f.utc_time = Some(time);
         }
-        f.login = var("FAULTY_LOGIN").map(|v| lookup(RETURN_CODES, &v, "return code")).transpose()?;
+        if let Some(v) = var("FAULTY_LOGIN") {
+            let (user, name) = match v.split_once(':') {
+                Some(("so", name)) => (Some(CKU_SO), name),
+                Some(("user", name)) => (Some(CKU_USER), name),
+                Some((other, _)) => {
+                    return Err(format!("FAULTY_LOGIN: unknown user type {other:?} (so, user)"))
+                }
+                None => (None, v.as_str()),
+            };
+            f.login = Some((
+                user,
+                lookup(RETURN_CODES, name, "return code").map_err(|e| format!("FAULTY_LOGIN: {e}"))?,
+            ));
+        }
+        if let Some(v) = var("FAULTY_KEYGEN_REFUSE_ATTR") {
+            let (names, rv) = match v.split_once(':') {
+                Some((names, rv)) => (
+                    names,
+                    lookup(RETURN_CODES, rv, "return code")
+                        .map_err(|e| format!("FAULTY_KEYGEN_REFUSE_ATTR: {e}"))?,
+                ),
+                None => (v.as_str(), CKR_GENERAL_ERROR),
+            };
+            for name in names.split(',') {
+                f.keygen_refuse.push(
+                    lookup(ATTRIBUTES, name, "attribute")
+                        .map_err(|e| format!("FAULTY_KEYGEN_REFUSE_ATTR: {e}"))?,
+                );
+            }
+            f.keygen_refuse_rv = rv;
+        }
+        f.local_false = flag("FAULTY_LOCAL_FALSE")?;
+        f.duplicate_slots = flag("FAULTY_DUPLICATE_SLOTS")?;
+        f.init_token_so_pin = var("FAULTY_INIT_TOKEN_SO_PIN").map(String::into_bytes);
+        f.reinit = var("FAULTY_REINIT")
+            .map(|v| lookup(RETURN_CODES, &v, "return code").map_err(|e| format!("FAULTY_REINIT: {e}")))
+            .transpose()?;
         f.initialize =
             var("FAULTY_INITIALIZE").map(|v| lookup(RETURN_CODES, &v, "return code")).transpose()?;
         if let Some(v) = var("FAULTY_SIGN_FAIL") {
@@ -179,6 +256,9 @@ fn load() -> Result<Loaded, String> {
     ours.C_SignInit = Some(sign_init);
     ours.C_Sign = Some(sign);
     ours.C_GenerateKeyPair = Some(generate_key_pair);
+    ours.C_GetAttributeValue = Some(get_attribute_value);
+    ours.C_GetSlotList = Some(get_slot_list);
+    ours.C_InitToken = Some(init_token);
     Ok(Loaded { real, ours, faults })
 }
 
@@ -319,9 +399,97 @@ unsafe extern "C" fn login(
     let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
     l.faults.log(format_args!("C_Login user={user}"));
     match l.faults.login {
-        Some(rv) => rv,
-        None => real!(l, C_Login(session, user, pin, len)),
+        Some((who, rv)) if who.is_none_or(|w| w == user) => rv,
+        _ => real!(l, C_Login(session, user, pin, len)),
     }
+}
+
+unsafe extern "C" fn get_slot_list(present: CK_BBOOL, list: *mut CK_SLOT_ID, count: *mut CK_ULONG) -> CK_RV {
+    let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
+    if !l.faults.duplicate_slots {
+        return real!(l, C_GetSlotList(present, list, count));
+    }
+    if count.is_null() {
+        return CKR_ARGUMENTS_BAD;
+    }
+    let mut n: CK_ULONG = 0;
+    let rv = real!(l, C_GetSlotList(present, std::ptr::null_mut(), &mut n));
+    if rv != CKR_OK {
+        return rv;
+    }
+    let mut real = vec![0 as CK_SLOT_ID; n as usize];
+    let rv = real!(l, C_GetSlotList(present, real.as_mut_ptr(), &mut n));
+    if rv != CKR_OK {
+        return rv;
+    }
+    real.truncate(n as usize);
+    // Each id twice, the second copy after all the first ones.
+    let doubled: Vec<CK_SLOT_ID> = real.iter().chain(real.iter()).copied().collect();
+    // SAFETY: checked non-null above; the caller owns it.
+    let room = unsafe { *count } as usize;
+    // SAFETY: as above.
+    unsafe { *count = doubled.len() as CK_ULONG };
+    if list.is_null() {
+        return CKR_OK;
+    }
+    if room < doubled.len() {
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    // SAFETY: the caller said `list` has room for `room` entries.
+    unsafe { std::ptr::copy_nonoverlapping(doubled.as_ptr(), list, doubled.len()) };
+    CKR_OK
+}
+
+unsafe extern "C" fn init_token(
+    slot: CK_SLOT_ID,
+    pin: *mut CK_UTF8CHAR,
+    len: CK_ULONG,
+    label: *mut CK_UTF8CHAR,
+) -> CK_RV {
+    let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
+    l.faults.log(format_args!("C_InitToken"));
+    if let Some(rv) = l.faults.reinit {
+        let mut info = CK_TOKEN_INFO::default();
+        if real!(l, C_GetTokenInfo(slot, &mut info)) == CKR_OK && info.flags & CKF_TOKEN_INITIALIZED != 0 {
+            return rv;
+        }
+    }
+    if let Some(factory) = &l.faults.init_token_so_pin {
+        let given = if pin.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: PKCS#11 says `pin` points to `len` bytes.
+            unsafe { std::slice::from_raw_parts(pin, len as usize) }
+        };
+        if given != factory.as_slice() {
+            return CKR_PIN_INCORRECT;
+        }
+    }
+    real!(l, C_InitToken(slot, pin, len, label))
+}
+
+unsafe extern "C" fn get_attribute_value(
+    session: CK_SESSION_HANDLE,
+    object: CK_OBJECT_HANDLE,
+    template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> CK_RV {
+    let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
+    let rv = real!(l, C_GetAttributeValue(session, object, template, count));
+    if !l.faults.local_false || template.is_null() {
+        return rv;
+    }
+    // SAFETY: the caller passes `count` attributes at `template`.
+    let attrs = unsafe { std::slice::from_raw_parts_mut(template, count as usize) };
+    for a in attrs.iter_mut().filter(|a| a.type_ == CKA_LOCAL) {
+        // Only a value the real module wrote (not a length query, not an
+        // attribute it does not have) is turned FALSE.
+        if !a.pValue.is_null() && a.ulValueLen == 1 {
+            // SAFETY: the real module wrote one CK_BBOOL there.
+            unsafe { *(a.pValue as *mut CK_BBOOL) = CK_FALSE };
+        }
+    }
+    rv
 }
 
 /// A hidden mechanism is one the token does not have: refused as a token
@@ -361,6 +529,18 @@ unsafe extern "C" fn generate_key_pair(
     let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
     if hidden(l, mechanism, "C_GenerateKeyPair") {
         return CKR_MECHANISM_INVALID;
+    }
+    let refused = if public.is_null() {
+        None
+    } else {
+        // SAFETY: the caller passes `public_count` attributes at `public`.
+        let template = unsafe { std::slice::from_raw_parts(public, public_count as usize) };
+        template.iter().find(|a| l.faults.keygen_refuse.contains(&a.type_)).map(|a| a.type_)
+    };
+    l.faults.log(format_args!("C_GenerateKeyPair public attributes={public_count}"));
+    if let Some(attr) = refused {
+        l.faults.log(format_args!("C_GenerateKeyPair refused attribute {attr:#x}"));
+        return l.faults.keygen_refuse_rv;
     }
     real!(
         l,
