@@ -125,6 +125,49 @@ for c in empty one; do
     put crl $c.der
 done
 
+# OCSP: openssl's responder for the fixed CA (ca.pem),
+# CA-signed by key id: the revoked leaf,
+# an unknown serial, and a response carrying a certificate; each signed
+# response and the ResponseData inside it.
+
+ocsp_tbs_of() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+def tlv(b, i):
+    n = b[i + 1]
+    j = i + 2
+    if n & 0x80:
+        k = n & 0x7f
+        n = int.from_bytes(b[j:j + k], 'big')
+        j += k
+    return j, j + n
+def child(b, i, k):  # the k-th element inside the element at i
+    j, end = tlv(b, i)
+    for _ in range(k):
+        j = tlv(b, j)[1]
+    return j
+bytes_ = child(d, child(d, 0, 1), 0)          # [0] -> ResponseBytes
+octets = child(d, bytes_, 1)                  # response OCTET STRING
+start, end = tlv(d, octets)
+basic = d[start:end]
+first = child(basic, 0, 0)
+open(sys.argv[2], 'wb').write(basic[first:tlv(basic, first)[1]])
+PY
+}
+for c in leaf sub; do
+    [ $c = sub ] && openssl x509 -inform DER -in sub.der -out sub.pem
+    q openssl ocsp -issuer ca.pem -cert $c.pem -no_nonce -reqout req-$c.der
+    q openssl ocsp -index index.txt -rsigner ca.pem -rkey "$keys/p256.pem" -CA ca.pem \
+        -reqin req-$c.der -resp_key_id -ndays 7 -respout resp-$c.der
+    put ocsp resp-$c.der
+    ocsp_tbs_of resp-$c.der rd-$c.der
+    put ocsp rd-$c.der
+done
+q openssl ocsp -index index.txt -rsigner ca.pem -rkey "$keys/p256.pem" -CA ca.pem \
+    -reqin req-leaf.der -ndays 7 -respout resp-byname.der
+put ocsp resp-byname.der
+
 # The stream reader: PEM and DER as the tools pass them on.
 put io ca.pem
 put io csr-p256.der

@@ -8,6 +8,8 @@
 #   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
 #   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
 #   BENCH_AUDIT_REPS=3         pairs of runs without and with the audit log
+#   BENCH_OCSP=10000           pre-sign OCSP responses for this many
+#                              certificates per CA key (0: skip)
 #
 # The rows without "audit" run with --no-audit (cert-store would log to
 # DIR/audit.log by default), so they measure what they always measured; the
@@ -22,6 +24,7 @@ work=$top/bench-work
 sizes=${BENCH_SIZES:-1000 10000}
 per_csr=${BENCH_PER_CSR:-200}
 big=${BENCH_BIG:-100000}
+ocsp=${BENCH_OCSP:-10000}
 export PATH=$bin:$PATH
 
 # Nothing is deleted during a run: every database is a new directory, and
@@ -165,6 +168,36 @@ for key in rsa p256; do
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done
+
+if [ "$ocsp" != 0 ]; then
+    for key in rsa p256; do
+        # The database to answer for, issued untimed: N certificates.
+        db=db-ocsp-$key
+        fresh_db "$db"
+        stream "$ocsp" | tbs-build --ca "$key-ca.pem" --profile client --csr-subject --days 30 \
+            | card-sign --ca "$key-ca.pem" "${P[@]}" | cert-store --db "$db" > /dev/null
+        raw=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$ocsp")
+        # Signing only, then signing and filing (checked again, one file
+        # per certificate, synced per batch: the disk's share shows).
+        a=$(now)
+        tbs-build --ocsp --ca "$key-ca.pem" --db "$db" | card-sign --ca "$key-ca.pem" "${P[@]}" > ocsp-$key.pem
+        b=$(now)
+        [ "$(grep -c 'BEGIN OCSP RESPONSE' "ocsp-$key.pem")" = "$ocsp" ] || { echo "bench: wrong OCSP count" >&2; exit 1; }
+        signed=$(rate "$ocsp" "$a" "$b")
+        a=$(now)
+        tbs-build --ocsp --ca "$key-ca.pem" --db "$db" | card-sign --ca "$key-ca.pem" "${P[@]}" \
+            | cert-store --ocsp-dir "ocsp-$key" --ca "$key-ca.pem" > /dev/null
+        b=$(now)
+        [ "$(find "ocsp-$key" -name '*.der' | wc -l)" = "$ocsp" ] || { echo "bench: wrong OCSP file count" >&2; exit 1; }
+        ours=$(rate "$ocsp" "$a" "$b")
+        raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$ocsp")
+        raw=$(( (raw + raw2) / 2 ))
+        printf '\n%s CA key, OCSP responses pre-signed for %s certificates (responses/s)\n' "$key" "$ocsp"
+        printf '  token raw signing, one session      %8s\n' "$raw"
+        printf '  tbs-build --ocsp | card-sign         %8s   %sx raw\n' "$signed" "$(ratio "$signed" "$raw")"
+        printf '  the same | cert-store --ocsp-dir     %8s   %sx raw\n' "$ours" "$(ratio "$ours" "$raw")"
+    done
+fi
 
 printf '\none process per CSR, %s CSRs, P-256 CA key (certificates/s)\n' "$per_csr"
 # Both sides pay mostly for loading the module (SoftHSM2, libcrypto and

@@ -5,10 +5,12 @@
 # users) into the root's database and onto the card, one certificate under
 # each sub CA into that sub CA's database (one database per CA, as openssl
 # ca assumes: demo/db/<CA>), revoke one, sign a CRL per CA, and verify every chain
-# against the CRLs. Private keys never leave the token. Every key and
-# record event lands in one hash-chained audit log, demo/audit.log, which
-# is verified at the end. Run by `make demo`; starts from scratch each
-# time.
+# against the CRLs; then pre-sign an OCSP response for every sub CA's
+# certificates (RFC 5019 style, filed by serial for a web server), and
+# staple one in a TLS handshake (good, and revoked). Private keys never
+# leave the token. Every key and record event lands in one hash-chained
+# audit log, demo/audit.log, which is verified at the end. Run by `make
+# demo`; starts from scratch each time.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,6 +139,68 @@ if check -purpose sslclient -untrusted subca-clients.pem vpn-client-02.pem 2>/de
 fi
 echo "vpn-client-02.pem: revoked, refused as it should be"
 
+step "a second server certificate, then revoked: superseded by www"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout old.key \
+    -subj /CN=old.ewak.net -out old.csr 2>/dev/null
+tbs-build --ca subca-servers.pem --profile server --san dns:old.ewak.net --policy 2.23.140.1.2.1 < old.csr \
+    | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > old.pem
+cert-store --db db/subca-servers --revoke - --reason superseded < old.pem
+
+step "an OCSP responder for the servers sub CA: a delegated key on the card (OCSPSigning, nocheck, 30 days)"
+card-keygen --token "$token" --type ec:p256 --label 'ewak.net Sub CA servers OCSP' "${pins[@]}" > ocsp-servers.pub.pem
+csr-make --key "$(key 'ewak.net Sub CA servers OCSP')" --subject '/C=NL/O=ewak.net/CN=ewak.net Sub CA servers OCSP' "${pins[@]}" \
+    | tbs-build --ca subca-servers.pem --profile ocsp --csr-subject \
+    | card-sign --ca subca-servers.pem "${pins[@]}" \
+    | cert-store --db db/subca-servers --ca subca-servers.pem > ocsp-servers.pem
+openssl x509 -in ocsp-servers.pem -noout -subject -ext extendedKeyUsage,noCheck | sed 's/^ *//;/^$/d' | paste -sd' '
+
+step "OCSP responses for every sub CA's certificates, pre-signed on the card, filed by serial"
+for area in servers clients users; do
+    ca=subca-$area
+    responder=()
+    [ "$area" = servers ] && responder=(--responder ocsp-servers.pem)
+    tbs-build --ocsp --ca "$ca.pem" --db "db/$ca" --days 4 "${responder[@]}" \
+        | card-sign --ca "$ca.pem" "${responder[@]}" "${pins[@]}" \
+        | cert-store --ocsp-dir "ocsp/$ca" --ca "$ca.pem" > /dev/null
+    for f in "ocsp/$ca"/*.der; do
+        printf '%s: ' "$f"
+        openssl ocsp -respin "$f" -issuer "$ca.pem" -CAfile root.pem -resp_text 2>&1 \
+            | grep -E 'Response verify|Cert Status|Revocation Reason' | sed 's/^ *//' | paste -sd' '
+    done
+done
+
+step "an OCSP response stapled in a TLS handshake (openssl s_server -status_file), checked by the clients"
+serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
+server_pid=
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; true' EXIT
+staple() { # NAME EXPECTED-STATUS
+    local name=$1 want=$2 port out
+    # A free loopback port, then the server, serving two handshakes.
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    openssl s_server -www -accept "127.0.0.1:$port" -cert "$name.pem" -key "$name.key" -cert_chain subca-servers.pem \
+        -status_file "ocsp/subca-servers/$(serial "$name.pem").der" -naccept 2 < /dev/null > "$name.server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 50); do grep -q ACCEPT "$name.server.log" 2>/dev/null && break; sleep 0.1; done
+    echo "-- $name.ewak.net: openssl s_client -status"
+    out=$(openssl s_client -connect "127.0.0.1:$port" -servername "$name.ewak.net" -status -CAfile root.pem \
+        -verify_hostname "$name.ewak.net" -verify_return_error < /dev/null 2>&1 \
+        | grep -E 'OCSP Response Status|Cert Status|Revocation Reason|Verify return code' | sed 's/^ *//;s/ *$//' \
+        | awk '!seen[$0]++')
+    echo "$out" | sed 's/^/   /'
+    echo "-- $name.ewak.net: gnutls-cli --ocsp (verifies the stapled response)"
+    gnutls-cli --x509cafile root.pem --ocsp --port "$port" 127.0.0.1 --verify-hostname "$name.ewak.net" \
+        < /dev/null 2>&1 | grep -E '^- Status|revoked via OCSP' | sed 's/^/   /;s/ *$//' || true
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+    if ! grep -q "Cert Status: $want" <<< "$out"; then
+        echo "demo: the stapled response for $name.ewak.net does not say $want" >&2
+        exit 1
+    fi
+}
+staple www good
+staple old revoked
+
 step "the databases, one per CA (openssl ca's index.txt)"
 for ca in root subca-servers subca-clients subca-users; do
     echo "db/$ca:"
@@ -150,7 +214,9 @@ step "what was issued"
 cn() { openssl x509 -in "$1" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= //p'; }
 echo "$(cn root.pem)"
 echo "├── $(cn subca-servers.pem)"
-echo "│   └── www.ewak.net (dns:www.ewak.net)"
+echo "│   ├── www.ewak.net (dns:www.ewak.net)"
+echo "│   ├── old.ewak.net (revoked: superseded)"
+echo "│   └── $(cn ocsp-servers.pem) (OCSP responder)"
 echo "├── $(cn subca-clients.pem)"
 echo "│   ├── $(cn vpn-client-01.pem)"
 echo "│   └── $(cn vpn-client-02.pem) (revoked: keyCompromise)"
@@ -163,5 +229,19 @@ cut -c1-120 audit-checkpoint.line | sed 's/$/.../'
 
 step "the audit log: every event above, hash-chained, the checkpoint signed (cert-store --audit-verify)"
 cert-store --audit-verify audit.log --audit-ca root.pem
+echo "by event, kind and result:"
+summary=$(jq -r '[.event, .kind, (if .result == "ok" then "ok" else "failed" end)]
+    | map(select(. != null)) | join(" ")' audit.log | sort | uniq -c)
+sed 's/^ */  /' <<< "$summary"
+# Every kind of event issue 12 lists must be in the log (key-import has
+# its own golden case: the demo generates every key).
+for want in 'token-init ok' 'pin-change ok' 'pin-unblock ok' 'login failed' 'key-generate ok' \
+    'sign certificate ok' 'sign crl ok' 'sign ocsp-response ok' 'store ok' 'revoke ok' 'crl-number ok' \
+    'ocsp-publish ok' 'checkpoint ok'; do
+    if ! grep -q " $want\$" <<< "$summary"; then
+        echo "demo: no \"$want\" event in audit.log" >&2
+        exit 1
+    fi
+done
 echo "the last three lines:"
 tail -n 3 audit.log | cut -c1-160 | sed 's/$/.../'

@@ -24,6 +24,8 @@ have openssl || need+=(openssl)
 have setsid || need+=(util-linux)
 # jq: the audit-log cases read its JSON lines with an outside parser.
 have jq || need+=(jq)
+# The demo and the stapling tests pick a free loopback port with it.
+have python3 || need+=(python3)
 [ -x /usr/bin/time ] || need+=(time)
 [ -e /usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || [ -e /usr/lib/aarch64-linux-gnu/p11-kit-proxy.so ] || need+=(p11-kit)
 ls /usr/lib/*/engines-3/pkcs11.so /usr/lib/*/engines-3/libpkcs11.so >/dev/null 2>&1 || need+=(libengine-pkcs11-openssl)

@@ -21,7 +21,7 @@ use x509_cert::time::Time;
 use crate::cert::{self, CaCert, TbsCert};
 use crate::io::{Object, Reader};
 use crate::policy::{self, Issuer};
-use crate::{csr, db, import, names, sign, time, uri};
+use crate::{csr, db, import, names, ocsp as ocsp_mod, sign, time, uri};
 
 /// The fixed issuer of the `tbs` and `crl` targets: a P-256 root CA made
 /// with `openssl req -x509` from tests/fixtures/keys/p256.pem (keyCertSign,
@@ -52,6 +52,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("time", time),
     ("import", import),
     ("audit_log", audit_log),
+    ("ocsp", ocsp),
 ];
 
 fn fixed_ca() -> CaCert {
@@ -119,6 +120,19 @@ pub fn crl(data: &[u8]) {
     let ca = fixed_ca();
     let _ = policy::check_crl(&tbs, &ca, ALLOW);
     let _ = sign::verify(&ca.tbs.subject_public_key_info, alg, signed.tbs, &signed.signature);
+}
+
+/// An OCSP ResponseData as card-sign checks it before signing (the fixed
+/// CA for itself, and as its own "responder", which must be refused), and
+/// a signed OCSPResponse as cert-store --ocsp-dir checks it before filing.
+pub fn ocsp(data: &[u8]) {
+    let ca = fixed_ca();
+    let _ = ocsp_mod::looks_like_response_data(data);
+    if let Ok(rd) = cert::decode_exact::<ocsp_mod::ResponseData>(data, "ResponseData") {
+        let _ = policy::check_ocsp(&rd, &ca, None, ALLOW);
+        let _ = policy::check_ocsp(&rd, &ca, Some(&ca), ALLOW);
+    }
+    let _ = ocsp_mod::check_signed(data.to_vec(), &ca);
 }
 
 /// index.txt, line by line, and what a CRL takes from each line.

@@ -17,6 +17,7 @@ pub mod import;
 pub mod io;
 pub mod keys;
 pub mod names;
+pub mod ocsp;
 pub mod pin;
 pub mod policy;
 pub mod session;

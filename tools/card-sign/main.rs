@@ -15,7 +15,7 @@ use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{db, hex, io, names, token, Context, Error, Result};
+use cardca::{db, hex, io, names, ocsp, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use std::time::{Duration, Instant};
 
@@ -23,14 +23,18 @@ const USAGE: &str = "\
 card-sign: sign TBSCertificates on the token
 
 Usage:
-  card-sign [--key URI] [--ca FILE [--chain FILE]] [--expect-sha256 HEX]
+  card-sign [--key URI] [--ca FILE [--chain FILE] [--responder FILE]]
+            [--expect-sha256 HEX]
             [--allow-extension OID]... [--jobs N] [--der]
             [--pin-source SRC] [--module PATH] [--audit FILE | --no-audit]
   card-sign (--key URI | --ca FILE) --audit-checkpoint [--audit FILE]
 
 Reads TBS CERTIFICATE blocks from tbs-build (PEM or DER, any number) and
 writes one CERTIFICATE per block; a TBS CERTLIST from tbs-build --crl
-becomes an X509 CRL (with --ca). It never trusts that tbs-build made what
+becomes an X509 CRL (with --ca), and a TBS OCSP RESPONSE from
+tbs-build --ocsp a DER OCSP RESPONSE (successful, BasicOCSPResponse),
+signed by the --ca CA's key or by the delegated --responder's, whose
+certificate it then carries. It never trusts that tbs-build made what
 it is given: before signing it checks each block against the issuer's
 policy, the same rules tbs-build builds by. DER that re-encodes to the
 same bytes, a positive serial of at most 20 octets, notBefore before
@@ -49,6 +53,14 @@ blocks (a root) that pass the same rules are signed. Every signature is
 verified with the public key before anything is written. One login for
 the whole stream.
 
+An OCSP ResponseData must pass the OCSP rules: the signer is the CA, or a
+--responder the CA issued (OCSPSigning only, ocsp-nocheck, digitalSignature,
+at most 90 days); version v1; responderID byKey of the signing key; one
+SingleResponse whose CertID (SHA-1, or SHA-256) names the CA's name and
+key; good or revoked (never unknown); nextUpdate at most 10 days after
+thisUpdate, producedAt between them, not stale, within the signer's
+validity; no extension unless allowed.
+
 Options:
       --key URI             the signing key (RFC 7512 URI or slot_N-id_HEX);
                             default with --ca: the key whose public key is
@@ -56,6 +68,10 @@ Options:
       --ca FILE             the issuing CA's certificate (PEM or DER)
       --chain FILE          the certificates above the --ca issuer (PEM or
                             DER, any order): their name constraints apply too
+      --responder FILE      a delegated OCSP responder's certificate (made by
+                            tbs-build --profile ocsp under --ca): its key
+                            signs OCSP responses (only those) and the
+                            certificate goes into each
       --allow-extension OID sign blocks carrying this non-critical extension,
                             which card-sign cannot check (repeatable)
       --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256
@@ -97,6 +113,7 @@ struct Args {
     key: Option<Uri>,
     ca: Option<String>,
     chain: Option<String>,
+    responder: Option<String>,
     allow: Vec<ObjectIdentifier>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
@@ -108,7 +125,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut parser = Parser::from_args(args);
     let mut flags = TokenFlags::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
-    let (mut chain, mut allow) = (None, Vec::new());
+    let (mut chain, mut allow, mut responder) = (None, Vec::new(), None);
     let mut checkpoint = false;
     while let Some(arg) = parser.next()? {
         match arg {
@@ -119,6 +136,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
+            Arg::Long("responder") => set_once(&mut responder, value(&mut parser)?, "--responder")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
                 ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
             })?),
@@ -152,7 +170,17 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if chain.is_some() && ca.is_none() {
         return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
     }
-    if checkpoint && (chain.is_some() || !allow.is_empty() || expect.is_some() || der || jobs.is_some()) {
+    if responder.is_some() && ca.is_none() {
+        return Err(Error::usage("--responder signs for a CA: give the CA with --ca FILE"));
+    }
+    if checkpoint
+        && (chain.is_some()
+            || responder.is_some()
+            || !allow.is_empty()
+            || expect.is_some()
+            || der
+            || jobs.is_some())
+    {
         return Err(Error::usage(
             "--audit-checkpoint takes only --key or --ca and the token and audit flags",
         ));
@@ -160,7 +188,8 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if checkpoint && flags.audit == audit::Choice::Off {
         return Err(Error::usage("--audit-checkpoint signs an audit log: --no-audit leaves none"));
     }
-    Ok(Args { flags, key, ca, chain, allow, expect_sha256: expect, der, jobs: jobs.unwrap_or(1), checkpoint })
+    let jobs = jobs.unwrap_or(1);
+    Ok(Args { flags, key, ca, chain, responder, allow, expect_sha256: expect, der, jobs, checkpoint })
 }
 
 fn run(args: Vec<OsString>) -> Result<()> {
@@ -174,7 +203,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
     if args.checkpoint {
         return checkpoint(&args, ca.as_ref());
     }
-    let gate = Gate { ca: ca.as_ref(), above: &above };
+    let responder = args.responder.as_deref().map(CaCert::read).transpose()?;
+    if let (Some(r), Some(ca)) = (&responder, &ca) {
+        policy::check_ocsp_responder(r, ca)?;
+    }
+    let gate = Gate { ca: ca.as_ref(), above: &above, responder: responder.as_ref() };
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
     // The module loads while the first block is awaited; the token is
@@ -190,7 +223,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         preload.wait()?,
         &args.flags,
         args.key.as_ref(),
-        ca.as_ref().map(|c| &c.tbs.subject_public_key_info),
+        responder.as_ref().or(ca.as_ref()).map(|c| &c.tbs.subject_public_key_info),
     )?;
     // The reader thread takes stdin over; it is unbuffered here, so nothing
     // read ahead is lost.
@@ -275,6 +308,8 @@ impl Group {
 struct Gate<'a> {
     ca: Option<&'a CaCert>,
     above: &'a [CaCert],
+    /// `--responder`: the delegated OCSP responder whose key signs.
+    responder: Option<&'a CaCert>,
 }
 
 /// A reader thread hands blocks to `--jobs` signing threads, each with its
@@ -446,6 +481,9 @@ struct Pending {
     label: &'static str,
     alg: SigAlg,
     signature: Unverified,
+    /// An OCSP response's ResponseData and the responder certificate
+    /// that goes with it (none when the CA signs itself).
+    ocsp: Option<(ocsp::ResponseData, Option<Vec<u8>>)>,
 }
 
 impl Pending {
@@ -454,6 +492,12 @@ impl Pending {
         let index = self.index;
         (|| {
             let (tbs, signature) = self.signature.verify().context("signing")?;
+            if let Some((data, responder)) = &self.ocsp {
+                return Ok((
+                    self.label,
+                    ocsp::assemble(data, &self.alg.identifier()?, &signature, responder.as_deref())?,
+                ));
+            }
             Ok((self.label, cert::assemble(&tbs, &self.alg.identifier()?, &signature)?))
         })()
         .map_err(|e: Error| e.context(format!("TBS {index}")))
@@ -475,6 +519,8 @@ fn start(
     let mut event = audit::enabled().then(|| {
         let what = match object.label.as_deref() {
             Some("TBS CERTLIST") => audit::Signed::Crl,
+            Some(ocsp::TBS_LABEL) => audit::Signed::OcspResponse,
+            None if ocsp::looks_like_response_data(&object.der) => audit::Signed::OcspResponse,
             _ => audit::Signed::Certificate,
         };
         Event::signature(what, &object.der).key(key)
@@ -498,8 +544,22 @@ fn check_and_sign(
     object: io::Object,
     event: &mut Option<Event>,
 ) -> Result<Pending> {
-    object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST"])?;
+    object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST", ocsp::TBS_LABEL])?;
     let ca = gate.ca;
+    // DER input has no label: a ResponseData is told apart by its shape.
+    let is_ocsp = match object.label.as_deref() {
+        Some(label) => label == ocsp::TBS_LABEL,
+        None => ocsp::looks_like_response_data(&object.der),
+    };
+    if is_ocsp {
+        return check_and_sign_ocsp(args, gate, signer, object, event);
+    }
+    if gate.responder.is_some() {
+        return Err(Error::new(format!(
+            "a {} with --responder: the responder's key signs OCSP responses only",
+            object.label.as_deref().unwrap_or("DER object")
+        )));
+    }
     let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
         let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
@@ -551,7 +611,45 @@ fn check_and_sign(
     }
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
-    Ok(Pending { index, label, alg, signature })
+    Ok(Pending { index, label, alg, signature, ocsp: None })
+}
+
+/// A `TBS OCSP RESPONSE` (a ResponseData from tbs-build --ocsp): checked
+/// against the CA's OCSP rules (`policy::check_ocsp`), then signed with the
+/// CA's key or the `--responder`'s, by the algorithm that key's type
+/// takes by default (a ResponseData does not name one).
+fn check_and_sign_ocsp(
+    args: &Args,
+    gate: Gate<'_>,
+    signer: &Signer,
+    object: io::Object,
+    event: &mut Option<Event>,
+) -> Result<Pending> {
+    let Some(ca) = gate.ca else {
+        return Err(Error::new("an OCSP response speaks for its CA: give --ca FILE"));
+    };
+    let data: ocsp::ResponseData = cert::decode_exact(&object.der, "ResponseData")?;
+    // Named before the checks, so that a refusal's line says which.
+    if let Some(single) = data.responses.first() {
+        note(event, "serial", db::serial_hex(single.cert_id.serial_number.as_bytes()));
+        note(event, "status", single.cert_status.name().to_string());
+    }
+    policy::check_ocsp(&data, ca, gate.responder, &args.allow)?;
+    let alg = SigAlg::for_key(signer.spec, None, false)?;
+    if let Some(want) = &args.expect_sha256 {
+        let have = Hash::Sha256.digest(&object.der);
+        if &have != want {
+            return Err(Error::new(format!(
+                "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
+                hex::encode(&have),
+                hex::encode(want)
+            )));
+        }
+    }
+    let index = object.index;
+    let signature = signer.sign_on_token(alg, object.der).context("signing")?;
+    let responder = gate.responder.map(|r| r.der.clone());
+    Ok(Pending { index, label: ocsp::LABEL, alg, signature, ocsp: Some((data, responder)) })
 }
 
 /// The CRL number of a TBSCertList, as index.txt writes numbers.
@@ -594,7 +692,13 @@ mod tests {
     fn usage_errors() {
         cardca::cli::assert_usage_errors(
             parse_args,
-            &[&[][..], &["--expect-sha256", "abcd", "--ca", "x"], &["--key", "nonsense"], &["x"]],
+            &[
+                &[][..],
+                &["--expect-sha256", "abcd", "--ca", "x"],
+                &["--key", "nonsense"],
+                &["x"],
+                &["--key", "pkcs11:token=t", "--responder", "r.pem"],
+            ],
         );
     }
 }

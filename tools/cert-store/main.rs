@@ -29,6 +29,7 @@ Usage:
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
              [--audit FILE | --no-audit]
   cert-store --audit-verify FILE [--audit-ca FILE]
+  cert-store --ocsp-dir DIR --ca FILE [--der] [--audit FILE | --no-audit]
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
 stdout only after it is recorded. --db keeps an OpenSSL-ca-compatible
@@ -60,8 +61,18 @@ torn by a crash) and exits 1.
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
 certificates read from stdin. Nothing is written to stdout then.
 
+--ocsp-dir reads OCSP RESPONSE blocks from card-sign instead and files
+each as DIR/SERIAL.der (DER, the serial in upper-case hex: what nginx's
+ssl_stapling_file and openssl s_server -status_file read), after checking
+it against --ca as a relying party would (its CertID names the CA, the
+responder is the CA or one it delegated to, the times are current, the
+signature verifies), then passes it on. Each file is replaced atomically
+(a temporary file in DIR, fsync, rename), so a server never reads half a
+response; no symbolic link inside DIR is followed.
+
 Options:
       --db DIR            the CA database directory (one per CA)
+      --ocsp-dir DIR      file OCSP responses for serving in DIR (with --ca)
       --ca FILE           check each certificate's issuer and signature
                           against this CA certificate first
       --token URI         also store the certificates on this token
@@ -79,10 +90,10 @@ Options:
       --module-args STR   the module's C_Initialize init string, which NSS
                           softokn needs (default: the URI's x-module-args,
                           then $CARDCA_MODULE_ARGS)
-      --audit FILE        append a line per certificate stored or revoked to
-                          this audit log, made durable before the index line
-                          (default: $CARDCA_AUDIT, then DIR/audit.log with
-                          --db)
+      --audit FILE        append a line per certificate stored or revoked
+                          (or OCSP response filed) to this audit log, made
+                          durable first (default: $CARDCA_AUDIT, then
+                          DIR/audit.log with --db)
       --no-audit          write no audit log
       --audit-verify FILE check the whole hash chain and JSON of an audit log;
                           name the first broken line and why (exit 1)
@@ -122,6 +133,12 @@ enum Mode {
         file: PathBuf,
         ca: Option<String>,
     },
+    /// `--ocsp-dir DIR --ca FILE`: file signed OCSP responses for serving.
+    Ocsp {
+        dir: PathBuf,
+        ca: String,
+        der: bool,
+    },
 }
 
 struct Args {
@@ -135,6 +152,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
     let (mut verify, mut audit_ca) = (None, None);
+    let mut ocsp_dir = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if TokenFlags::claims(f) => {
@@ -142,6 +160,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 flags.parse(&f, &mut parser)?;
             }
             Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
+            Arg::Long("ocsp-dir") => set_once(&mut ocsp_dir, PathBuf::from(parser.value()?), "--ocsp-dir")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("label") => set_once(&mut label, value(&mut parser)?, "--label")?,
@@ -188,7 +207,14 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         }
     }
     if let Some(file) = verify {
-        if db.is_some() || token.is_some() || revoke.is_some() || ca.is_some() || der || reason.is_some() {
+        if db.is_some()
+            || ocsp_dir.is_some()
+            || token.is_some()
+            || revoke.is_some()
+            || ca.is_some()
+            || der
+            || reason.is_some()
+        {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
         if flags.audit != audit::Choice::Default || flags.module.is_some() || flags.pin_source.is_some() {
@@ -198,6 +224,25 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     if audit_ca.is_some() {
         return Err(Error::usage("--audit-ca goes with --audit-verify"));
+    }
+    if let Some(dir) = ocsp_dir {
+        if db.is_some()
+            || token.is_some()
+            || label.is_some()
+            || id.is_some()
+            || revoke.is_some()
+            || reason.is_some()
+            || flags.module.is_some()
+            || flags.pin_source.is_some()
+        {
+            return Err(Error::usage("--ocsp-dir takes only --ca, --der and the audit flags"));
+        }
+        let ca = ca.ok_or_else(|| {
+            Error::usage(
+                "--ocsp-dir needs --ca FILE: each response is checked against its CA before it is served",
+            )
+        })?;
+        return Ok(Args { flags, mode: Mode::Ocsp { dir, ca, der } });
     }
     let mode = match revoke {
         Some(serial) => {
@@ -236,6 +281,10 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Mode::Revoke { db, serial, reason } => {
             audit::setup(&args.flags.audit, Some(db));
             revoke(db, serial.as_ref(), reason.as_deref())
+        }
+        Mode::Ocsp { dir, ca, der } => {
+            audit::setup(&args.flags.audit, None);
+            store_ocsp(dir, ca, *der)
         }
         Mode::Store { db, ca, token, label, id, der } => {
             audit::setup(&args.flags.audit, db.as_deref());
@@ -464,6 +513,85 @@ fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
     }
 }
 
+/// Files each OCSP response as DIR/SERIAL.der (the serial in index.txt's
+/// upper-case hex; DER, what nginx's ssl_stapling_file and openssl
+/// s_server -status_file read) after checking it as a relying party
+/// would, and passes it on. Responses waiting on stdin are filed as one
+/// batch with one sync, as certificates are recorded; on a bad response,
+/// those before it are filed and nothing after.
+fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
+    let mut out = io::Writer::stdout(der)?;
+    let ca = CaCert::read(ca)?;
+    let files = db::ServeDir::open(dir)?;
+    let (tx, rx) = mpsc::sync_channel::<Result<io::Object>>(MAX_BATCH);
+    std::thread::spawn(move || {
+        for object in io::stdin() {
+            let stop = object.is_err();
+            if tx.send(object).is_err() || stop {
+                break;
+            }
+        }
+    });
+    let check = |object: Result<io::Object>| -> Result<cardca::ocsp::Checked> {
+        let object = object?;
+        let index = object.index;
+        (|| {
+            object.expect_label(&[cardca::ocsp::LABEL])?;
+            cardca::ocsp::check_signed(object.der, &ca)
+        })()
+        .map_err(|e| e.context(format!("OCSP response {index}")))
+    };
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::new();
+        let mut failure = None;
+        for object in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            match check(object) {
+                Ok(c) => batch.push(c),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if batch.len() == MAX_BATCH {
+                break;
+            }
+        }
+        let named: Vec<(String, &[u8])> =
+            batch.iter().map(|c| (format!("{}.der", c.serial), c.der.as_slice())).collect();
+        // Logged once durable and before they are passed on, as stored
+        // certificates are; a failure to file is logged as such.
+        let events = |failed: Option<&Error>| -> Vec<Event> {
+            named
+                .iter()
+                .zip(&batch)
+                .map(|((name, _), c)| {
+                    let event = Event::ocsp_published(&c.serial, &dir.join(name));
+                    match failed {
+                        Some(e) => event.failed(e),
+                        None => event,
+                    }
+                })
+                .collect()
+        };
+        match files.replace_all(&named) {
+            Ok(()) => audit::record_all(&events(None))?,
+            Err(e) => {
+                return Err(match audit::record_all(&events(Some(&e))) {
+                    Ok(()) => e,
+                    Err(a) => Error::new(format!("{e}; and the audit log failed: {a}")).with_ckr_of(&e),
+                })
+            }
+        }
+        for c in &batch {
+            out.write(cardca::ocsp::LABEL, &c.der)?;
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     cli::main("cert-store", run)
 }
@@ -518,6 +646,9 @@ mod tests {
                 &["--audit-verify", ""],
                 &["--db", "ca", "--audit", "a", "--no-audit"],
                 &["--db", "ca", "--audit", ""],
+                &["--ocsp-dir", "ocsp"],
+                &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--db", "ca"],
+                &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--revoke", "01"],
             ],
         );
     }

@@ -43,29 +43,7 @@ pub fn build(
             ca.subject_text()
         )));
     }
-    if !dir.join("index.txt").exists() {
-        return Err(Error::new(format!("{} holds no CA database", dir.display())));
-    }
-    let mut db = Db::open(dir)?;
-    let issuer = ca.tbs.subject.to_der()?;
-    // One database per CA: index.txt has no issuer column, so a CRL from
-    // a database that holds another CA's certificates would revoke them.
-    match db.issuer()? {
-        Some(owner) if owner != issuer => {
-            let owner = Name::from_der(&owner)
-                .map(|n| cardca::names::openssl_oneline(&n))
-                .unwrap_or_else(|_| "?".into());
-            return Err(Error::new(format!(
-                "{} is the database of {owner}, not of {} (one database per CA)",
-                dir.display(),
-                cardca::names::openssl_oneline(&ca.tbs.subject)
-            )));
-        }
-        Some(_) => {}
-        // Made by openssl ca or an older cardca: the certificate files it
-        // has must all be this CA's.
-        None => db.check_files_issued_by(&issuer).context("building the CRL")?,
-    }
+    let mut db = open_db_of(ca, dir, "building the CRL")?;
     let entries = db.entries();
     for note in db.take_notes() {
         cardca::cli::warn(note);
@@ -119,4 +97,32 @@ pub fn build(
     };
     cert::check_tbs_crl(&tbs)?;
     Ok(tbs.to_der()?)
+}
+
+/// The database in `dir`, which must exist and be `ca`'s: index.txt has
+/// no issuer column, so a CRL or OCSP response from a database that holds
+/// another CA's certificates would speak for them.
+pub fn open_db_of(ca: &CaCert, dir: &std::path::Path, what: &str) -> Result<Db> {
+    if !dir.join("index.txt").exists() {
+        return Err(Error::new(format!("{} holds no CA database", dir.display())));
+    }
+    let db = Db::open(dir)?;
+    let issuer = ca.tbs.subject.to_der()?;
+    match db.issuer()? {
+        Some(owner) if owner != issuer => {
+            let owner = Name::from_der(&owner)
+                .map(|n| cardca::names::openssl_oneline(&n))
+                .unwrap_or_else(|_| "?".into());
+            return Err(Error::new(format!(
+                "{} is the database of {owner}, not of {} (one database per CA)",
+                dir.display(),
+                cardca::names::openssl_oneline(&ca.tbs.subject)
+            )));
+        }
+        Some(_) => {}
+        // Made by openssl ca or an older cardca: the certificate files it
+        // has must all be this CA's.
+        None => db.check_files_issued_by(&issuer).context(what)?,
+    }
+    Ok(db)
 }

@@ -6,6 +6,7 @@
 //! CERTIFICATE` block per CSR to stdout. Never touches a token.
 
 mod crl;
+mod ocsp;
 mod profile;
 
 use std::ffi::OsString;
@@ -40,6 +41,8 @@ Usage:
             [--policy OIDS] [--hash HASH] [--pss] [--der]
   tbs-build --crl --ca FILE --db DIR [--days N] [--hash HASH] [--pss] [--der]
             [--audit FILE | --no-audit]
+  tbs-build --ocsp --ca FILE --db DIR [--serial HEX]... [--responder FILE]
+            [--days N] [--der]
 
 Reads certificate signing requests (PEM or DER, any number) from stdin and
 writes one TBS CERTIFICATE block per CSR to stdout, for card-sign. Each
@@ -72,6 +75,18 @@ the CA's revocations in the database DIR (with their dates and reasons),
 with the CA's key identifier and the next CRL number, which is taken from
 DIR/crlnumber and incremented durably. card-sign --ca signs it.
 
+With --ocsp it reads nothing and writes one TBS OCSP RESPONSE (an OCSP
+ResponseData, RFC 6960, in RFC 5019's lightweight profile) per
+certificate of the CA in DIR, or per --serial: responderID byKey (the
+SHA-1 of the CA's public key, or of --responder's), one SingleResponse
+whose CertID hashes the CA's name and key with SHA-1, certStatus good or
+revoked (with the revocation time and reason from index.txt),
+thisUpdate and producedAt now, nextUpdate --days later. A serial that is
+not in DIR is refused, never answered good. Expired certificates are
+left out unless named with --serial (RFC 6960 allows answering for them;
+a revoked one stays revoked). card-sign --ca [--responder FILE] signs them
+and cert-store --ocsp-dir files them by serial for a web server.
+
 Profiles:
   root     self-signed CA: keyCertSign, cRLSign; no EKU
   subca    CA under --ca: keyCertSign, cRLSign; EKUs from --eku
@@ -80,28 +95,33 @@ Profiles:
   client   TLS client: digitalSignature; EKU clientAuth; SANs optional
   user     S/MIME user: digitalSignature (+ keyEncipherment for RSA,
            keyAgreement for EC); EKU emailProtection, clientAuth
+  ocsp     delegated OCSP responder under --ca: digitalSignature; EKU
+           OCSPSigning only; id-pkix-ocsp-nocheck; no SAN needed; 30 days
+           by default, at most 90 (nocheck makes it unrevocable)
 
 Options:
       --ca FILE                the issuing CA's certificate (PEM or DER)
       --chain FILE             the certificates above the --ca issuer (any
                                order): their name constraints apply too
       --self-signed            issuer = subject, signed with the CSR's own key
-      --profile PROFILE        root, subca, server, client or user
+      --profile PROFILE        root, subca, server, client, user or ocsp
       --subject DN             the subject (/C=NL/O=.../CN=... or
                                CN=...,O=...,C=NL)
       --csr-subject            a leaf keeps the CSR's subject (checked)
       --san LIST               subjectAltNames: dns:NAME, ip:ADDR, email:ADDR,
                                uri:URI, comma-separated
       --copy-san               take the SANs the CSR requests
-      --days N                 validity in days (a CRL's nextUpdate: 7; root
-                               7300, subca 3650, client and
-                               user 397; server: what the CA/B Forum recommends
+      --days N                 validity in days (a CRL's nextUpdate: 7; an
+                               OCSP response's: 7, at most 10; root 7300,
+                               subca 3650, client and user 397, ocsp 30;
+                               server: what the CA/B Forum recommends
                                on the issuance date: 397, 199 from 2026-03-15,
                                99 from 2027-03-15, 46 from 2029-03-15)
       --not-before T           start of validity, RFC 3339 (default: now)
       --not-after T            end of validity, RFC 3339
       --serial HEX             the serial number (one CSR only; default: 127
-                               random bits)
+                               random bits); with --ocsp, a certificate to
+                               answer for (repeatable; default: all)
       --path-len N             pathLenConstraint of a CA certificate
       --eku LIST               a sub CA's extended key usages: serverAuth,
                                clientAuth, emailProtection, codeSigning,
@@ -119,11 +139,17 @@ Options:
       --pss                    the issuer signs with RSASSA-PSS (RSA keys)
       --der                    write DER instead of PEM (not to a terminal)
       --crl                    build a CRL instead (with --ca and --db)
-      --db DIR                 the CA database of cert-store, for --crl
+      --db DIR                 the CA database of cert-store, for --crl and
+                               --ocsp
       --audit FILE             with --crl: log the CRL number taken to this
                                audit log (default: $CARDCA_AUDIT, then
                                DIR/audit.log)
       --no-audit               with --crl: write no audit log
+      --ocsp                   build OCSP responses instead (with --ca and
+                               --db)
+      --responder FILE         with --ocsp: the delegated responder's
+                               certificate (--profile ocsp, issued by --ca)
+                               whose key will sign; default: the CA's key
   -h, --help                   print this help
   -V, --version                print the version
 
@@ -136,6 +162,8 @@ Examples:
       | tbs-build --self-signed --profile root | card-sign --key \"$ROOT\" > root.pem
   $ tbs-build --ca subca-servers.pem --profile server --san dns:www.ewak.net < www.csr \\
       | card-sign --ca subca-servers.pem > www.pem
+  $ tbs-build --ocsp --ca subca-servers.pem --db db/subca-servers \\
+      | card-sign --ca subca-servers.pem | cert-store --ocsp-dir ocsp --ca subca-servers.pem
 ";
 
 enum Issuer {
@@ -171,17 +199,26 @@ struct Args {
     /// `--audit FILE` / `--no-audit` (with --crl: taking a CRL number is
     /// an audit event).
     audit: cardca::audit::Choice,
+    /// `--ocsp --db DIR`: build OCSP responses instead.
+    ocsp: Option<OcspArgs>,
+}
+
+struct OcspArgs {
+    db: std::path::PathBuf,
+    /// As index.txt writes them; empty for every unexpired certificate.
+    serials: Vec<String>,
+    responder: Option<Box<CaCert>>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
     let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) =
         (None, false, None, None, None, false);
-    let (mut days, mut nb, mut na, mut serial, mut path_len, mut eku, mut nc) =
-        (None, None, None, None, None, None, None);
+    let (mut days, mut nb, mut na, mut path_len, mut eku, mut nc) = (None, None, None, None, None, None);
     let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) =
         (None, None, None, None, None);
     let (mut pss, mut der, mut crl, mut db) = (false, false, false, None);
+    let (mut ocsp, mut responder, mut serials) = (false, None, Vec::new());
     let (mut chain, mut csr_subject) = (None, false);
     let mut audit = cardca::audit::Choice::Default;
     while let Some(arg) = parser.next()? {
@@ -191,6 +228,8 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 cli::audit_flag(&mut audit, &f, &mut parser)?
             }
             Arg::Long("crl") => crl = true,
+            Arg::Long("ocsp") => ocsp = true,
+            Arg::Long("responder") => set_once(&mut responder, value(&mut parser)?, "--responder")?,
             Arg::Long("db") => set_once(&mut db, std::path::PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
@@ -219,9 +258,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 value_with(&mut parser, "--not-after", time::parse_rfc3339)?,
                 "--not-after",
             )?,
-            Arg::Long("serial") => {
-                set_once(&mut serial, value_with(&mut parser, "--serial", parse_serial)?, "--serial")?
-            }
+            Arg::Long("serial") => serials.push(value_with(&mut parser, "--serial", parse_serial)?),
             Arg::Long("path-len") => {
                 let n = value_with(&mut parser, "--path-len", |s| {
                     s.parse::<u8>().map_err(|_| Error::new("expected a number from 0 to 255"))
@@ -260,6 +297,77 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
+    if crl && ocsp {
+        return Err(Error::usage("--crl and --ocsp exclude each other"));
+    }
+    if responder.is_some() && !ocsp {
+        return Err(Error::usage("--responder goes with --ocsp"));
+    }
+    if ocsp {
+        let path = ca.ok_or_else(|| {
+            Error::usage("--ocsp needs --ca FILE (the CA whose certificates it answers for)")
+        })?;
+        let db = db.ok_or_else(|| Error::usage("--ocsp needs --db DIR"))?;
+        let certificate_flags = [
+            self_signed || copy_san || path_len.is_some() || chain.is_some() || csr_subject,
+            prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
+            eku.is_some() || nc.is_some() || policy.is_some() || hash.is_some() || pss,
+            crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
+            // It reads the database and changes nothing: card-sign logs.
+            audit != cardca::audit::Choice::Default,
+        ];
+        if certificate_flags.contains(&true) {
+            return Err(Error::usage(
+                "--ocsp takes only --ca, --db, --serial, --responder, --days and --der \
+                 (card-sign picks the signature algorithm by the responder's key)",
+            ));
+        }
+        if days.is_some_and(|d| d > policy::OCSP_MAX_DAYS) {
+            return Err(Error::usage(format!(
+                "--days with --ocsp: at most {} (CA/B Forum BRs section 4.9.10)",
+                policy::OCSP_MAX_DAYS
+            )));
+        }
+        let mut hex_serials: Vec<String> = Vec::new();
+        for s in &serials {
+            let s = cardca::db::serial_hex(s);
+            if !hex_serials.contains(&s) {
+                hex_serials.push(s);
+            }
+        }
+        return Ok(Args {
+            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?), Vec::new()),
+            options: Options {
+                profile: Profile::Root,
+                path_len: None,
+                eku: Vec::new(),
+                constraints: None,
+                crl_url: None,
+                ocsp_url: None,
+                ca_issuers_url: None,
+                policies: Vec::new(),
+            },
+            subject: None,
+            csr_subject: false,
+            sans: Sans::None,
+            validity: days.map(ValidityFlag::Days),
+            serial: None,
+            hash: None,
+            pss: false,
+            der,
+            crl_db: None,
+            audit,
+            ocsp: Some(OcspArgs {
+                db,
+                serials: hex_serials,
+                responder: responder.map(|p| CaCert::read(&p).map(Box::new)).transpose()?,
+            }),
+        });
+    }
+    if serials.len() > 1 {
+        return Err(Error::usage("--serial names one certificate; several go with --ocsp"));
+    }
+    let serial = serials.pop();
     if crl {
         let path = ca.ok_or_else(|| Error::usage("--crl needs --ca FILE"))?;
         let db = db.ok_or_else(|| Error::usage("--crl needs --db DIR"))?;
@@ -268,6 +376,8 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
             serial.is_some() || eku.is_some() || nc.is_some() || policy.is_some(),
             crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
+            // It reads the database and changes nothing: card-sign logs.
+            audit != cardca::audit::Choice::Default,
         ];
         if certificate_flags.contains(&true) {
             return Err(Error::usage(
@@ -296,10 +406,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             der,
             crl_db: Some(db),
             audit,
+            ocsp: None,
         });
     }
     if db.is_some() {
-        return Err(Error::usage("--db goes with --crl"));
+        return Err(Error::usage("--db goes with --crl or --ocsp"));
     }
     if audit != cardca::audit::Choice::Default {
         return Err(Error::usage(
@@ -307,7 +418,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         ));
     }
     let profile =
-        prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user)"))?;
+        prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user, ocsp)"))?;
     if chain.is_some() && ca.is_none() {
         return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
     }
@@ -386,6 +497,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         der,
         crl_db: None,
         audit,
+        ocsp: None,
     })
 }
 
@@ -446,6 +558,16 @@ fn random_serial(urandom: &mut std::fs::File) -> Result<Vec<u8>> {
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     let mut out = io::Writer::stdout(args.der)?;
+    if let (Some(o), Issuer::Ca(ca, _)) = (&args.ocsp, &args.issuer) {
+        let days = match args.validity {
+            Some(ValidityFlag::Days(d)) => d,
+            _ => 7,
+        };
+        for tbs in ocsp::build(ca, &o.db, &o.serials, o.responder.as_deref(), days)? {
+            out.write(cardca::ocsp::TBS_LABEL, &tbs)?;
+        }
+        return Ok(());
+    }
     if let (Some(dir), Issuer::Ca(ca, _)) = (&args.crl_db, &args.issuer) {
         cardca::audit::setup(&args.audit, Some(dir));
         let days = match args.validity {
@@ -639,6 +761,13 @@ mod tests {
                 &["--self-signed", "--profile", "root", "--hash", "sha1"],
                 &["--self-signed", "--profile", "root", "--san", "dns:a", "--copy-san"],
                 &["--self-signed", "--profile", "bogus"],
+                &["--ocsp", "--ca", "ca.pem"],
+                &["--ocsp", "--db", "db"],
+                &["--ocsp", "--crl", "--ca", "ca.pem", "--db", "db"],
+                &["--ocsp", "--ca", "ca.pem", "--db", "db", "--days", "11"],
+                &["--ocsp", "--ca", "ca.pem", "--db", "db", "--hash", "sha384"],
+                &["--ca", "ca.pem", "--profile", "client", "--responder", "r.pem"],
+                &["--ca", "ca.pem", "--profile", "client", "--serial", "01", "--serial", "02"],
             ],
         );
     }

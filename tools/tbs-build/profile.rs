@@ -7,7 +7,9 @@ use cardca::cert;
 use cardca::der::asn1::{Ia5String, ObjectIdentifier, OctetString};
 use cardca::keys::KeySpec;
 use cardca::names;
-use cardca::policy::{EKU_NAMES, OID_CLIENT_AUTH, OID_EMAIL_PROTECTION, OID_SERVER_AUTH};
+use cardca::policy::{
+    EKU_NAMES, OID_CLIENT_AUTH, OID_EMAIL_PROTECTION, OID_OCSP_NOCHECK, OID_OCSP_SIGNING, OID_SERVER_AUTH,
+};
 use cardca::x509_cert::ext::pkix::constraints::name::{GeneralSubtree, GeneralSubtrees};
 use cardca::x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use cardca::x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -26,6 +28,8 @@ pub enum Profile {
     Server,
     Client,
     User,
+    /// A delegated OCSP responder (RFC 6960 section 4.2.2.2).
+    Ocsp,
 }
 
 impl Profile {
@@ -36,9 +40,10 @@ impl Profile {
             "server" => Profile::Server,
             "client" => Profile::Client,
             "user" => Profile::User,
+            "ocsp" => Profile::Ocsp,
             _ => {
                 return Err(Error::usage(format!(
-                    "unknown profile {s:?} (root, subca, server, client, user)"
+                    "unknown profile {s:?} (root, subca, server, client, user, ocsp)"
                 )))
             }
         })
@@ -64,6 +69,9 @@ impl Profile {
                 STEPS.iter().find(|(until, _)| not_before < *until).map_or(46, |(_, days)| *days)
             }
             Profile::Client | Profile::User => 397,
+            // Short, as its nocheck extension makes it unrevocable: a
+            // monthly renewal (policy caps it at OCSP_RESPONDER_MAX_DAYS).
+            Profile::Ocsp => 30,
         }
     }
 }
@@ -196,6 +204,7 @@ impl Options {
             Profile::Server => vec![OID_SERVER_AUTH],
             Profile::Client => vec![OID_CLIENT_AUTH],
             Profile::User => vec![OID_EMAIL_PROTECTION, OID_CLIENT_AUTH],
+            Profile::Ocsp => vec![OID_OCSP_SIGNING],
         }
     }
 }
@@ -296,6 +305,11 @@ pub fn extensions(
     }
     if !access.is_empty() {
         out.push(extension(OID_AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(access))?);
+    }
+    if opts.profile == Profile::Ocsp {
+        // id-pkix-ocsp-nocheck ::= NULL, non-critical (RFC 6960 section
+        // 4.2.2.2.1): clients do not ask whether the responder is revoked.
+        out.push(extension(OID_OCSP_NOCHECK, false, &cardca::der::asn1::Null)?);
     }
     if !opts.policies.is_empty() {
         let infos = opts
