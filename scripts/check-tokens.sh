@@ -43,24 +43,29 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki"
-# The key types: card-keygen also makes rsa:4096 and ec:p521, which are
-# left out: the TPM's module lists RSA up to 3072 bits (card-keygen does not
-# read the sizes and gets CKR_ATTRIBUTE_VALUE_INVALID), and a P-521 point
-# it returned was one byte short (a coordinate's leading zero dropped,
-# refused by card-keygen).
-ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen ec:p256" "keygen ec:p384" "keygen ed25519"
-    root "sub CA" leaf --pss "cert on token" CRL verify)
+# Every key type card-keygen makes. A size outside the range the token's
+# C_GetMechanismInfo gives (the TPM: RSA up to 3072 bits) is refused by
+# card-keygen before the login, with the range named.
+ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen rsa:4096" "keygen ec:p256" "keygen ec:p384"
+    "keygen ec:p521" "keygen ed25519" root "sub CA" leaf --pss "cert on token" CRL verify)
+
+# Module defects cardca refuses (the step passes only with that refusal, or
+# when the module happens to get it right): tpm2-pkcs11 1.9 lists P-521
+# key generation, but the CKA_EC_POINT it returns for a P-521 key is often
+# one byte short (seen in most runs), which card-keygen refuses, destroying
+# the pair.
+declare -A DEFECTS=([tpm2]="ec:p521" [tpm2-ptool]="ec:p521")
 
 # What each token offers, as its mechanism list must show it (README.md and
 # cardca(7) have the same table). pss: RSASSA-PSS signatures.
 declare -A OFFERS=(
-    [softhsm2]="rsa:2048 rsa:3072 ec:p256 ec:p384 ed25519 pss"
-    [kryoptic]="rsa:2048 rsa:3072 ec:p256 ec:p384 ed25519 pss"
-    [nss]="rsa:2048 rsa:3072 ec:p256 ec:p384 pss"
-    [p11-kit]="rsa:2048 rsa:3072 ec:p256 ec:p384 pss"
-    [tpm2]="rsa:2048 rsa:3072 ec:p256 ec:p384"
-    [tpm2-ptool]="rsa:2048 rsa:3072 ec:p256 ec:p384 pss"
-    [opencryptoki]="rsa:2048 rsa:3072 pss"
+    [softhsm2]="rsa:2048 rsa:3072 rsa:4096 ec:p256 ec:p384 ec:p521 ed25519 pss"
+    [kryoptic]="rsa:2048 rsa:3072 rsa:4096 ec:p256 ec:p384 ec:p521 ed25519 pss"
+    [nss]="rsa:2048 rsa:3072 rsa:4096 ec:p256 ec:p384 ec:p521 pss"
+    [p11-kit]="rsa:2048 rsa:3072 rsa:4096 ec:p256 ec:p384 ec:p521 pss"
+    [tpm2]="rsa:2048 rsa:3072 ec:p256 ec:p384 ec:p521"
+    [tpm2-ptool]="rsa:2048 rsa:3072 ec:p256 ec:p384 ec:p521 pss"
+    [opencryptoki]="rsa:2048 rsa:3072 rsa:4096 pss"
 )
 
 SO_PIN=12345678
@@ -297,20 +302,26 @@ key() { printf '%s;object=%s' "$TOKEN" "$(printf '%s' "$1" | sed 's/ /%20/g; s/:
 
 # refused WHAT MECHANISMS... -- COMMAND...: COMMAND must fail with cardca's
 # "this token has no/neither ...: it cannot make ..." naming one of
-# MECHANISMS; the cell is that reason.
+# MECHANISMS, or (a key size) "this token makes RSA keys of N to M bits
+# ...: it cannot make"; the cell is that reason.
 refused() {
     local mechs=() re out
     while [ "$1" != -- ]; do mechs+=("$1"); shift; done
     shift
-    re="this token has (no|neither) [^:]*($(IFS='|'; echo "${mechs[*]}"))[^:]*: it cannot make"
+    re="this token (has (no|neither) [^:]*($(IFS='|'; echo "${mechs[*]}"))[^:]*|makes [A-Z0-9]+ keys of [0-9]+ to [0-9]+ bits [^:]*): it cannot make"
     if "$@" > refused.out 2> refused.err; then
-        echo "expected a refusal naming ${mechs[*]}, but it succeeded" >&2
+        echo "expected a refusal naming ${mechs[*]} or a key size range, but it succeeded" >&2
         return 1
     fi
     cat refused.err >&2
     grep -Eq "$re" refused.err || { echo "expected a refusal matching: $re" >&2; return 1; }
     [ ! -s refused.out ] || { echo "the refusal wrote to stdout" >&2; return 1; }
-    out=$(grep -Eo "has (no CKM_[A-Z0-9_]+|neither CKM_[A-Z0-9_]+ nor CKM_[A-Z0-9_]+)" refused.err | sed -n 1p)
+    out=$(grep -Eo "has (no CKM_[A-Z0-9_]+|neither CKM_[A-Z0-9_]+ nor CKM_[A-Z0-9_]+)" refused.err | sed -n 1p || true)
+    if [ -z "$out" ]; then
+        out=$(grep -Eo "makes [A-Z0-9]+ keys of [0-9]+ to [0-9]+ bits" refused.err | sed -n 1p)
+        echo "refused: ${out#makes }" >&3
+        return
+    fi
     out=${out#has }
     out=${out/#neither /no }
     echo "refused: ${out/ nor / or }" >&3
@@ -336,8 +347,10 @@ read_offers() {
             ec = has["CKM_EC_KEY_PAIR_GEN"] && (has["CKM_ECDSA"] || has["CKM_ECDSA_SHA256"])
             if (rsa) printf "rsa:2048 "
             if (rsa && max["CKM_RSA_PKCS_KEY_PAIR_GEN"] + 0 >= 3072) printf "rsa:3072 "
+            if (rsa && max["CKM_RSA_PKCS_KEY_PAIR_GEN"] + 0 >= 4096) printf "rsa:4096 "
             if (ec) printf "ec:p256 "
             if (ec && max["CKM_EC_KEY_PAIR_GEN"] + 0 >= 384) printf "ec:p384 "
+            if (ec && max["CKM_EC_KEY_PAIR_GEN"] + 0 >= 521) printf "ec:p521 "
             if (has["CKM_EC_EDWARDS_KEY_PAIR_GEN"] && has["CKM_EDDSA"]) printf "ed25519 "
             if (has["CKM_RSA_PKCS_PSS"] || has["CKM_SHA256_RSA_PKCS_PSS"]) printf "pss "
         }' mechanisms.txt | sed 's/ $//'
@@ -373,6 +386,18 @@ step_keygen() {
     local notes=()
     if ! card-keygen --token "$TOKEN" --type "$t" --label "k-$t" "${PIN[@]}" > "k-$t.pub.pem" 2> keygen.err; then
         cat keygen.err >&2
+        # A module defect cardca must refuse, not paper over: tpm2-pkcs11
+        # lists P-521 but its CKA_EC_POINT is malformed for some keys
+        # (DEFECTS below). The refused pair must be gone from the token.
+        if [[ " ${DEFECTS[$NAME]:-} " == *" $t "* ]] && grep -q "is not a $t point" keygen.err \
+            && [ ! -s "k-$t.pub.pem" ]; then
+            if card-ls --token "$(key "k-$t")" --objects --login "${PIN[@]}" 2> /dev/null | grep -q "k-$t"; then
+                echo "the refused key pair is still on the token" >&2
+                return 1
+            fi
+            echo "refused: the module's point is malformed" >&3
+            return 0
+        fi
         return 1
     fi
     cat keygen.err >&2

@@ -44,6 +44,15 @@ impl Curve {
         }
     }
 
+    /// Bits in the field, as PKCS#11 gives EC key sizes.
+    pub fn field_bits(self) -> usize {
+        match self {
+            Curve::P256 => 256,
+            Curve::P384 => 384,
+            Curve::P521 => 521,
+        }
+    }
+
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Curve> {
         [Curve::P256, Curve::P384, Curve::P521].into_iter().find(|c| c.oid() == *oid)
     }

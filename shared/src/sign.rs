@@ -455,6 +455,37 @@ impl Mechanisms {
         }
     }
 
+    /// Whether the token makes `spec` keys, by the key sizes
+    /// C_GetMechanismInfo gives for its pair generation mechanism (`min`
+    /// and `max`): a token asked for a size outside them fails with a
+    /// bare CKR_ATTRIBUTE_VALUE_INVALID or CKR_KEY_SIZE_RANGE, after the
+    /// login. PKCS#11 gives RSA sizes in modulus bits and EC sizes in
+    /// field bits, but some modules give bytes; a range that is no
+    /// plausible range of bits (RSA below 1024, EC below 160) is read as
+    /// bytes. No range (0, or min above max) and Ed25519, whose sizes
+    /// modules report every which way, pass unchecked.
+    pub fn keygen_size(spec: KeySpec, min: usize, max: usize) -> Result<()> {
+        let (size, kind, plausible_bits) = match spec {
+            KeySpec::Rsa(bits) => (bits, "RSA", 1024),
+            KeySpec::Ec(curve) => (curve.field_bits(), "EC", 160),
+            KeySpec::Ed25519 => return Ok(()),
+        };
+        if max == 0 || min > max {
+            return Ok(());
+        }
+        let (min_bits, max_bits) =
+            if max < plausible_bits { (min.saturating_mul(8), max.saturating_mul(8)) } else { (min, max) };
+        // A byte count rounds a P-521 field (66 bytes) up to 528 bits.
+        let fits = (min_bits..=max_bits).contains(&size)
+            || (max < plausible_bits && (min..=max).contains(&size.div_ceil(8)));
+        if fits {
+            return Ok(());
+        }
+        Err(Error::new(format!(
+            "this token makes {kind} keys of {min_bits} to {max_bits} bits (C_GetMechanismInfo): it cannot make {spec} keys"
+        )))
+    }
+
     /// The key pair generation mechanism for `spec`, if the token has it.
     pub fn keygen(&self, spec: KeySpec) -> Result<Mechanism<'static>> {
         let (m, mechanism, kind) = match spec {
@@ -701,6 +732,31 @@ mod tests {
         let e = list(&[M::RSA_PKCS_KEY_PAIR_GEN]).keygen(KeySpec::Ec(Curve::P256)).expect_err("no ec");
         assert!(e.to_string().contains("no CKM_EC_KEY_PAIR_GEN: it cannot make EC keys"), "{e}");
         assert!(list(&[M::RSA_PKCS_KEY_PAIR_GEN]).keygen(KeySpec::Rsa(2048)).is_ok());
+    }
+
+    /// Key sizes in bits, in bytes, or not given at all.
+    #[test]
+    fn keygen_sizes() {
+        let fits = |spec, min, max| Mechanisms::keygen_size(spec, min, max).is_ok();
+        // The TPM's module: RSA 1024 to 3072 bits.
+        assert!(fits(KeySpec::Rsa(3072), 1024, 3072));
+        let e = Mechanisms::keygen_size(KeySpec::Rsa(4096), 1024, 3072).expect_err("too big");
+        assert!(e
+            .to_string()
+            .contains("RSA keys of 1024 to 3072 bits (C_GetMechanismInfo): it cannot make rsa:4096"));
+        assert!(!fits(KeySpec::Rsa(2048), 3072, 8192));
+        // The same range in bytes.
+        assert!(fits(KeySpec::Rsa(3072), 128, 384));
+        assert!(!fits(KeySpec::Rsa(4096), 128, 384));
+        // EC in field bits, and in bytes (P-521's 66 bytes).
+        assert!(fits(KeySpec::Ec(Curve::P384), 256, 521));
+        assert!(!fits(KeySpec::Ec(Curve::P521), 256, 384));
+        assert!(fits(KeySpec::Ec(Curve::P521), 32, 66));
+        assert!(!fits(KeySpec::Ec(Curve::P521), 32, 48));
+        // No range given, and Ed25519's sizes, are not checked.
+        assert!(fits(KeySpec::Rsa(4096), 0, 0));
+        assert!(fits(KeySpec::Rsa(4096), 4096, 1024));
+        assert!(fits(KeySpec::Ed25519, 1, 1));
     }
 
     #[test]

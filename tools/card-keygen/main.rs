@@ -167,7 +167,14 @@ fn run(args: Vec<OsString>) -> Result<()> {
         (Source::Import(_), None) => return Err(Error::new("internal: import without a key")),
     };
     let able = match args.source {
-        Source::Generate(_) => mechanisms.keygen(spec).map(drop),
+        Source::Generate(_) => mechanisms.keygen(spec).and_then(|m| {
+            // A module that cannot say (C_GetMechanismInfo fails) is
+            // left to refuse the size itself.
+            match ctx.get_mechanism_info(chosen.slot, m.mechanism_type()) {
+                Ok(info) => Mechanisms::keygen_size(spec, info.min_key_size(), info.max_key_size()),
+                Err(_) => Ok(()),
+            }
+        }),
         Source::Import(_) => Ok(()),
     };
     able.and_then(|()| mechanisms.route(SigAlg::for_key(spec, None, false)?).map(drop))
