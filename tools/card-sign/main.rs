@@ -398,11 +398,18 @@ fn sign_stream(
                         continue;
                     }
                     let mut outcomes = Vec::with_capacity(batch.len());
-                    // The whole batch: `stop` also means "the reader is
-                    // done", and what was taken must still be signed.
+                    // The whole batch (`stop` also means "the reader is
+                    // done", and what was taken must still be signed), up
+                    // to a failure: the blocks after it in the batch come
+                    // after it in the stream, which ends there, so the
+                    // token is not asked for signatures nobody will see.
                     for (seq, object) in batch.drain(..) {
                         let (result, event) = start(args, ca, &signer, object, key_uri);
+                        let failed = result.is_err();
                         outcomes.push((seq, result, event));
+                        if failed {
+                            break;
+                        }
                     }
                     if results.send(outcomes).is_err() {
                         break;

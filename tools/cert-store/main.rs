@@ -586,7 +586,10 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
             out.write(cardca::ocsp::LABEL, &c.der)?;
         }
         if let Some(e) = failure {
-            return Err(e);
+            // A refused response is an event too (its serial may be
+            // unreadable: the directory names where it was headed).
+            let dir = audit::Value::Bytes(dir.as_os_str().as_encoded_bytes().to_vec());
+            return Err(audit::record_failure(Event::new("ocsp-publish").field("dir", dir), e));
         }
     }
     Ok(())
