@@ -119,7 +119,7 @@ enum Form {
 fn classify(bytes: &[u8]) -> Result<Form> {
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     if bytes.get(start) == Some(&b'-') {
-        for object in Reader::new(bytes) {
+        for object in Reader::secret(bytes, bytes.len()) {
             let object = object?;
             let der = Zeroizing::new(object.der);
             return Ok(match object.label.as_deref().unwrap_or("") {
@@ -140,7 +140,7 @@ fn classify(bytes: &[u8]) -> Result<Form> {
         }
         return Err(Error::new("no private key in the PEM input"));
     }
-    let mut reader = Reader::new(bytes);
+    let mut reader = Reader::secret(bytes, bytes.len());
     let der = Zeroizing::new(reader.next_object()?.ok_or_else(|| Error::new("the key file is empty"))?.der);
     if reader.next_object()?.is_some() {
         return Err(Error::new("trailing data after the key"));

@@ -44,11 +44,21 @@ pub struct Reader<R> {
     inner: R,
     line: usize,
     count: usize,
+    /// For key material ([`Reader::secret`]): the most any object's
+    /// buffers will hold, allocated up front so that none grows.
+    reserve: usize,
 }
 
 impl<R: BufRead> Reader<R> {
     pub fn new(inner: R) -> Reader<R> {
-        Reader { inner, line: 0, count: 0 }
+        Reader { inner, line: 0, count: 0, reserve: 0 }
+    }
+
+    /// A reader of private keys from `len` bytes in all: its buffers are
+    /// allocated once at that size and zeroized, because a Vec that grows
+    /// leaves a copy of what it held in each allocation it frees.
+    pub fn secret(inner: R, len: usize) -> Reader<R> {
+        Reader { inner, line: 0, count: 0, reserve: len }
     }
 
     /// Numbers the objects from `count + 1` on, for a stream another
@@ -97,9 +107,10 @@ impl<R: BufRead> Reader<R> {
 
     fn read_pem(&mut self) -> Result<(Option<String>, Vec<u8>)> {
         let start = self.line + 1;
-        // Zeroized: card-keygen reads private keys through this reader.
-        let mut block = zeroize::Zeroizing::new(Vec::new());
-        let mut line = zeroize::Zeroizing::new(Vec::new());
+        // Zeroized, and of their final size for a secret reader:
+        // card-keygen reads private keys through this reader.
+        let mut block = zeroize::Zeroizing::new(Vec::with_capacity(self.reserve));
+        let mut line = zeroize::Zeroizing::new(Vec::with_capacity(self.reserve));
         let mut skipped = 0;
         let label = loop {
             if self.read_line(&mut line)? == 0 {
@@ -140,9 +151,16 @@ impl<R: BufRead> Reader<R> {
                 break;
             }
         }
-        let (decoded_label, der) = pem_rfc7468::decode_vec(&block)
-            .map_err(|e| Error::new(format!("bad PEM block at line {start}: {e}")))?;
-        Ok((Some(decoded_label.to_string()), der))
+        let bad = |e: pem_rfc7468::Error| Error::new(format!("bad PEM block at line {start}: {e}"));
+        // Decoded into one allocation of the decoded length.
+        let mut decoder = pem_rfc7468::Decoder::new(&block).map_err(bad)?;
+        let mut der = vec![0u8; decoder.remaining_len()];
+        let len = decoder.decode(&mut der).map_err(bad)?.len();
+        der.truncate(len);
+        if !decoder.is_finished() {
+            return Err(Error::new(format!("bad PEM block at line {start}: data after the decoded length")));
+        }
+        Ok((Some(decoder.type_label().to_string()), der))
     }
 
     /// One DER TLV whose outer tag is SEQUENCE. The length must be definite
@@ -150,7 +168,8 @@ impl<R: BufRead> Reader<R> {
     fn read_der(&mut self) -> Result<Vec<u8>> {
         let mut head = [0u8; 2];
         self.read_exact(&mut head)?;
-        let mut out = head.to_vec();
+        let mut out = Vec::with_capacity(self.reserve.max(2));
+        out.extend_from_slice(&head);
         let len = match head[1] {
             n if n < 0x80 => n as usize,
             0x80 => return Err(Error::new("indefinite length: BER, not DER")),
@@ -263,6 +282,24 @@ mod tests {
         assert_eq!(objs.len(), 3);
         assert_eq!(objs[0].label.as_deref(), Some("TEST"));
         assert!(objs.iter().all(|o| o.der == der));
+    }
+
+    /// A secret reader reads what the plain one reads, into buffers that
+    /// were never reallocated (the decoded DER is exactly its length).
+    #[test]
+    fn secret_reader() {
+        let der: Vec<u8> = [&[0x30, 0x81, 0x96][..], &[0x5a; 0x96]].concat();
+        let mut input = pem("PRIVATE KEY", &der).into_bytes();
+        input.extend_from_slice(&der);
+        let objs: Vec<Object> = Reader::secret(&input[..], input.len()).collect::<Result<_>>().expect("read");
+        assert_eq!(objs.len(), 2);
+        assert!(objs.iter().all(|o| o.der == der));
+        assert_eq!(objs[0].der.capacity(), der.len());
+        let err = Reader::secret(&b"-----BEGIN X-----\n!!!!\n-----END X-----\n"[..], 40)
+            .next()
+            .expect("one")
+            .expect_err("bad base64");
+        assert!(err.to_string().contains("bad PEM block at line 1"), "{err}");
     }
 
     #[test]
