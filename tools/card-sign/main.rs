@@ -633,16 +633,7 @@ fn check_and_sign(
     if let Some(ca) = ca {
         same_issuer(&issuer, ca)?;
     }
-    if let Some(want) = &args.expect_sha256 {
-        let have = Hash::Sha256.digest(&object.der);
-        if &have != want {
-            return Err(Error::new(format!(
-                "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
-                hex::encode(&have),
-                hex::encode(want)
-            )));
-        }
-    }
+    check_approved(args, &object.der)?;
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
     Ok(Pending { index, label, alg, signature, ocsp: None })
@@ -670,20 +661,25 @@ fn check_and_sign_ocsp(
     }
     policy::check_ocsp(&data, ca, gate.responder, &args.allow)?;
     let alg = SigAlg::for_key(signer.spec, None, false)?;
-    if let Some(want) = &args.expect_sha256 {
-        let have = Hash::Sha256.digest(&object.der);
-        if &have != want {
-            return Err(Error::new(format!(
-                "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
-                hex::encode(&have),
-                hex::encode(want)
-            )));
-        }
-    }
+    check_approved(args, &object.der)?;
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
     let responder = gate.responder.map(|r| r.der.clone());
     Ok(Pending { index, label: ocsp::LABEL, alg, signature, ocsp: Some((data, responder)) })
+}
+
+/// `--expect-sha256`: only the block whose hash was approved is signed.
+fn check_approved(args: &Args, der: &[u8]) -> Result<()> {
+    let Some(want) = &args.expect_sha256 else { return Ok(()) };
+    let have = Hash::Sha256.digest(der);
+    if &have != want {
+        return Err(Error::new(format!(
+            "it hashes to SHA-256 {}, not the approved {}; refusing to sign",
+            hex::encode(&have),
+            hex::encode(want)
+        )));
+    }
+    Ok(())
 }
 
 /// The CRL number of a TBSCertList, as index.txt writes numbers.

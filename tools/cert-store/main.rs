@@ -293,33 +293,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
             let mut db = db.as_deref().map(Db::open).transpose()?;
             let mut card =
                 token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone()));
-            // A reader thread queues certificates as they arrive; each batch
-            // is whatever is already waiting, so a fast producer gets one
-            // sync per batch and a slow one gets every certificate at once.
-            let (tx, rx) = mpsc::sync_channel::<Result<io::Object>>(MAX_BATCH);
-            std::thread::spawn(move || {
-                for object in io::stdin() {
-                    let stop = object.is_err();
-                    if tx.send(object).is_err() || stop {
-                        break;
-                    }
-                }
-            });
-            while let Ok(first) = rx.recv() {
-                let mut batch = Vec::new();
-                let mut failure = None;
-                for object in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-                    match object.and_then(|o| record_of(&o)) {
-                        Ok(r) => batch.push(r),
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                    if batch.len() == MAX_BATCH {
-                        break;
-                    }
-                }
+            let input = Batches::stdin();
+            while let Some((mut batch, mut failure)) = input.next(|o| record_of(&o)) {
                 // A certificate the CA did not issue stops the stream there.
                 if let Some(ca) = ca.as_ref() {
                     if let Some((i, e)) = batch
@@ -523,17 +498,7 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
     let mut out = io::Writer::stdout(der)?;
     let ca = CaCert::read(ca)?;
     let files = db::ServeDir::open(dir)?;
-    let (tx, rx) = mpsc::sync_channel::<Result<io::Object>>(MAX_BATCH);
-    std::thread::spawn(move || {
-        for object in io::stdin() {
-            let stop = object.is_err();
-            if tx.send(object).is_err() || stop {
-                break;
-            }
-        }
-    });
-    let check = |object: Result<io::Object>| -> Result<cardca::ocsp::Checked> {
-        let object = object?;
+    let check = |object: io::Object| -> Result<cardca::ocsp::Checked> {
         let index = object.index;
         (|| {
             object.expect_label(&[cardca::ocsp::LABEL])?;
@@ -541,21 +506,8 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
         })()
         .map_err(|e| e.context(format!("OCSP response {index}")))
     };
-    while let Ok(first) = rx.recv() {
-        let mut batch = Vec::new();
-        let mut failure = None;
-        for object in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            match check(object) {
-                Ok(c) => batch.push(c),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-            if batch.len() == MAX_BATCH {
-                break;
-            }
-        }
+    let input = Batches::stdin();
+    while let Some((batch, failure)) = input.next(check) {
         let named: Vec<(String, &[u8])> =
             batch.iter().map(|c| (format!("{}.der", c.serial), c.der.as_slice())).collect();
         // Logged once durable and before they are passed on, as stored
@@ -593,6 +545,43 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A reader thread queues the objects of stdin as they arrive; each batch
+/// is whatever is already waiting (at most MAX_BATCH), so a fast producer
+/// gets one sync per batch and a slow one gets every object at once.
+struct Batches(mpsc::Receiver<Result<io::Object>>);
+
+impl Batches {
+    fn stdin() -> Batches {
+        let (tx, rx) = mpsc::sync_channel::<Result<io::Object>>(MAX_BATCH);
+        std::thread::spawn(move || {
+            for object in io::stdin() {
+                let stop = object.is_err();
+                if tx.send(object).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Batches(rx)
+    }
+
+    /// The next batch, each object through `take`, up to the first that
+    /// fails (returned beside what came before it); None at the end.
+    fn next<T>(&self, mut take: impl FnMut(io::Object) -> Result<T>) -> Option<(Vec<T>, Option<Error>)> {
+        let first = self.0.recv().ok()?;
+        let mut batch = Vec::new();
+        for object in std::iter::once(first).chain(std::iter::from_fn(|| self.0.try_recv().ok())) {
+            match object.and_then(&mut take) {
+                Ok(t) => batch.push(t),
+                Err(e) => return Some((batch, Some(e))),
+            }
+            if batch.len() == MAX_BATCH {
+                break;
+            }
+        }
+        Some((batch, None))
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -210,6 +210,36 @@ struct OcspArgs {
     responder: Option<Box<CaCert>>,
 }
 
+/// The arguments of a document the CA issues about its certificates (a
+/// CRL, OCSP responses): no profile, subject or names; the caller adds
+/// what its kind takes.
+fn ca_document_args(path: &str, days: Option<u64>, der: bool, audit: cardca::audit::Choice) -> Result<Args> {
+    Ok(Args {
+        issuer: Issuer::Ca(Box::new(CaCert::read(path)?), Vec::new()),
+        options: Options {
+            profile: Profile::Root,
+            path_len: None,
+            eku: Vec::new(),
+            constraints: None,
+            crl_url: None,
+            ocsp_url: None,
+            ca_issuers_url: None,
+            policies: Vec::new(),
+        },
+        subject: None,
+        csr_subject: false,
+        sans: Sans::None,
+        validity: days.map(ValidityFlag::Days),
+        serial: None,
+        hash: None,
+        pss: false,
+        der,
+        crl_db: None,
+        audit,
+        ocsp: None,
+    })
+}
+
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
     let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) =
@@ -335,34 +365,13 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 hex_serials.push(s);
             }
         }
-        return Ok(Args {
-            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?), Vec::new()),
-            options: Options {
-                profile: Profile::Root,
-                path_len: None,
-                eku: Vec::new(),
-                constraints: None,
-                crl_url: None,
-                ocsp_url: None,
-                ca_issuers_url: None,
-                policies: Vec::new(),
-            },
-            subject: None,
-            csr_subject: false,
-            sans: Sans::None,
-            validity: days.map(ValidityFlag::Days),
-            serial: None,
-            hash: None,
-            pss: false,
-            der,
-            crl_db: None,
-            audit,
-            ocsp: Some(OcspArgs {
-                db,
-                serials: hex_serials,
-                responder: responder.map(|p| CaCert::read(&p).map(Box::new)).transpose()?,
-            }),
+        let mut args = ca_document_args(&path, days, der, audit)?;
+        args.ocsp = Some(OcspArgs {
+            db,
+            serials: hex_serials,
+            responder: responder.map(|p| CaCert::read(&p).map(Box::new)).transpose()?,
         });
+        return Ok(args);
     }
     if serials.len() > 1 {
         return Err(Error::usage("--serial names one certificate; several go with --ocsp"));
@@ -384,30 +393,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 "--crl takes only --ca, --db, --days, --hash, --pss, --der, --audit and --no-audit",
             ));
         }
-        return Ok(Args {
-            issuer: Issuer::Ca(Box::new(CaCert::read(&path)?), Vec::new()),
-            options: Options {
-                profile: Profile::Root,
-                path_len: None,
-                eku: Vec::new(),
-                constraints: None,
-                crl_url: None,
-                ocsp_url: None,
-                ca_issuers_url: None,
-                policies: Vec::new(),
-            },
-            subject: None,
-            csr_subject: false,
-            sans: Sans::None,
-            validity: days.map(ValidityFlag::Days),
-            serial: None,
-            hash,
-            pss,
-            der,
-            crl_db: Some(db),
-            audit,
-            ocsp: None,
-        });
+        let mut args = ca_document_args(&path, days, der, audit)?;
+        (args.hash, args.pss, args.crl_db) = (hash, pss, Some(db));
+        return Ok(args);
     }
     if db.is_some() {
         return Err(Error::usage("--db goes with --crl or --ocsp"));
