@@ -450,6 +450,20 @@ step_leaf() {
             '|' card-sign --ca sub.pem "${PIN[@]}" '|' cert-store --db db/sub --ca sub.pem
         openssl verify -x509_strict -purpose sslserver -CAfile root.pem -untrusted sub.pem "$who.pem"
     done
+    if [ "$NAME" = opencryptoki ]; then
+        # It crashes under --jobs 2 (see the README): card-sign refuses it,
+        # before signing anything.
+        tbs-build --ca sub.pem --profile server --subject /CN=jobs.example.test --san dns:jobs.example.test \
+            < www.csr > jobs.tbs
+        if card-sign --ca sub.pem --jobs 2 "${PIN[@]}" < jobs.tbs > jobs.pem 2> jobs.err; then
+            echo "card-sign --jobs 2 on openCryptoki: expected a refusal" >&2
+            return 1
+        fi
+        cat jobs.err >&2
+        grep -q 'openCryptoki 3.8 crashes when one process signs from several threads' jobs.err
+        [ ! -s jobs.pem ]
+        echo "✔ --jobs 2 refused" >&3
+    fi
 }
 
 # A root signed with RSASSA-PSS (its CSR too) by the RSA-2048 key.
