@@ -370,10 +370,49 @@ impl ServeDir {
         Ok(ServeDir { dir: dir.to_path_buf(), fd })
     }
 
+    /// The content of the plain file `name` in the directory, or None when
+    /// there is none; a link or anything but a plain file is refused. At
+    /// most `max` bytes.
+    pub fn read(&self, name: &str, max: usize) -> Result<Option<Vec<u8>>> {
+        let path = self.dir.join(name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::LOOP) => {
+                return Err(Error::new(format!(
+                    "{} is a symbolic link (or not a plain file): refused, not replaced or followed",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(Error::from(std::io::Error::from(e)).context(path.display().to_string())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| Error::from(std::io::Error::from(e)))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Error::new(format!("{} is not a plain file", path.display())));
+        }
+        let mut content = Vec::new();
+        File::from(fd)
+            .take(max as u64 + 1)
+            .read_to_end(&mut content)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if content.len() > max {
+            return Err(Error::new(format!("{} is larger than {max} bytes", path.display())));
+        }
+        Ok(Some(content))
+    }
+
     /// Replaces each `(name, content)`, names plain (no slash, no leading
-    /// dot); a later entry for the same name wins. On an error, the files
-    /// renamed before it stay replaced and no temporary file is left.
-    pub fn replace_all(&self, files: &[(String, &[u8])]) -> Result<()> {
+    /// dot); a later entry for the same name wins. `before_rename` runs
+    /// once every new file is durable and before any is renamed into place
+    /// (where a server may read it): an error there replaces nothing. On
+    /// an error, the files renamed before it stay replaced and no temporary
+    /// file is left.
+    pub fn replace_all(
+        &self,
+        files: &[(String, &[u8])],
+        before_rename: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let mut temps: Vec<(String, &str)> = Vec::new();
         let mut written: Vec<File> = Vec::new();
         let result = (|| -> Result<()> {
@@ -405,6 +444,7 @@ impl ServeDir {
             sync_files(&written)
                 .with_context(|| format!("syncing the new files in {}", self.dir.display()))?;
             drop(written);
+            before_rename()?;
             while let Some((tmp, name)) = temps.first() {
                 rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, *name)
                     .map_err(|e| Error::from(std::io::Error::from(e)))

@@ -298,7 +298,30 @@ pub fn assemble(
 pub struct Checked {
     /// The certificate's serial as index.txt writes it (the file name).
     pub serial: String,
+    /// Its thisUpdate, in seconds since the epoch.
+    pub this_update: u64,
     pub der: Vec<u8>,
+}
+
+/// Of a response already being served: its thisUpdate, when its CertID
+/// names `ca`; an error when it names another CA or is no response. Only
+/// decoded, not checked: an expired or badly signed one is still what a
+/// server is reading, and a newer one may replace it.
+pub fn served_this_update(der: &[u8], ca: &CaCert) -> Result<u64> {
+    let response =
+        OcspResponse::from_der(der).map_err(|e| Error::new(format!("not an OCSP response: {e}")))?;
+    let bytes = response.response_bytes.ok_or_else(|| Error::new("a response without responseBytes"))?;
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes())
+        .map_err(|e| Error::new(format!("not a BasicOCSPResponse: {e}")))?;
+    let one = single(&basic.tbs_response_data)?;
+    let id = &one.cert_id;
+    let hash = IdHash::from_identifier(&id.hash_algorithm)?;
+    if id.issuer_name_hash.as_bytes() != hash.digest(&ca.tbs.subject.to_der()?)
+        || id.issuer_key_hash.as_bytes() != key_hash(&ca.tbs.subject_public_key_info, hash)
+    {
+        return Err(Error::new(format!("it answers for another CA than {}", ca.subject_text())));
+    }
+    Ok(seconds(&one.this_update))
 }
 
 /// A signed response as cert-store files it, checked all the way as a
@@ -336,8 +359,9 @@ pub fn check_signed(der: Vec<u8>, ca: &CaCert) -> Result<Checked> {
     // decode_exact made sure this re-encoding is the bytes that were signed.
     sign::verify(&signer.tbs.subject_public_key_info, alg, &rd.to_der()?, signature)
         .context("the response's signature")?;
-    let serial = crate::db::serial_hex(single(rd)?.cert_id.serial_number.as_bytes());
-    Ok(Checked { serial, der })
+    let one = single(rd)?;
+    let serial = crate::db::serial_hex(one.cert_id.serial_number.as_bytes());
+    Ok(Checked { serial, this_update: seconds(&one.this_update), der })
 }
 
 #[cfg(test)]

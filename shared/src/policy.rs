@@ -789,6 +789,10 @@ pub const OCSP_RESPONDER_MAX_DAYS: u64 = 90;
 /// relying party trusts a pre-signed "good" that long after a revocation.
 pub const OCSP_MAX_DAYS: u64 = 10;
 
+/// The shortest validity interval of a response (BRs section 4.9.10: eight
+/// hours).
+pub const OCSP_MIN_SECONDS: u64 = 8 * 3600;
+
 /// An OCSP responder certificate (extKeyUsage id-kp-OCSPSigning), the
 /// delegated responder of RFC 6960 section 4.2.2.2: a leaf with
 /// OCSPSigning as its only usage, id-pkix-ocsp-nocheck, keyUsage
@@ -958,10 +962,21 @@ pub fn check_ocsp(
     if this > next {
         return Err(Error::new("thisUpdate is after nextUpdate"));
     }
-    if next - this > OCSP_MAX_DAYS * 86400 {
+    // The BRs count the validity interval with both ends (section 4.9.10:
+    // "inclusive"), so ten days end one second before thisUpdate + 10 days.
+    let interval = next - this + 1;
+    if interval > OCSP_MAX_DAYS * 86400 {
         return Err(Error::new(format!(
-            "thisUpdate to nextUpdate is {} days: at most {OCSP_MAX_DAYS} (CA/B Forum BRs section 4.9.10)",
-            (next - this).div_ceil(86400)
+            "thisUpdate to nextUpdate, both included, is {} s: at most {OCSP_MAX_DAYS} days, {} s \
+             (CA/B Forum BRs section 4.9.10)",
+            interval,
+            OCSP_MAX_DAYS * 86400
+        )));
+    }
+    if interval < OCSP_MIN_SECONDS {
+        return Err(Error::new(format!(
+            "thisUpdate to nextUpdate, both included, is {interval} s: at least 8 hours \
+             (CA/B Forum BRs section 4.9.10)"
         )));
     }
     let produced = ocsp::seconds(&rd.produced_at);
@@ -973,6 +988,9 @@ pub fn check_ocsp(
     // from the far future, or already stale, is a mistake or a replay.
     if this > now + 3600 {
         return Err(Error::new(format!("thisUpdate {} is in the future", time::display(this))));
+    }
+    if produced > now + 3600 {
+        return Err(Error::new(format!("producedAt {} is in the future", time::display(produced))));
     }
     if next <= now {
         return Err(Error::new(format!("nextUpdate {} has passed", time::display(next))));

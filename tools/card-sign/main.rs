@@ -57,9 +57,10 @@ An OCSP ResponseData must pass the OCSP rules: the signer is the CA, or a
 --responder the CA issued (OCSPSigning only, ocsp-nocheck, digitalSignature,
 at most 90 days); version v1; responderID byKey of the signing key; one
 SingleResponse whose CertID (SHA-1, or SHA-256) names the CA's name and
-key; good or revoked (never unknown); nextUpdate at most 10 days after
-thisUpdate, producedAt between them, not stale, within the signer's
-validity; no extension unless allowed.
+key; good or revoked (never unknown); nextUpdate 8 hours to 10 days
+after thisUpdate (both ends counted), producedAt between them, neither
+ahead of now nor stale, within the signer's validity; no extension
+unless allowed.
 
 Options:
       --key URI             the signing key (RFC 7512 URI or slot_N-id_HEX);

@@ -67,8 +67,10 @@ ssl_stapling_file and openssl s_server -status_file read), after checking
 it against --ca as a relying party would (its CertID names the CA, the
 responder is the CA or one it delegated to, the times are current, the
 signature verifies), then passes it on. Each file is replaced atomically
-(a temporary file in DIR, fsync, rename), so a server never reads half a
-response; no symbolic link inside DIR is followed.
+(a temporary file in DIR, fsync, audit line, rename), so a server never
+reads half a response; never by an older response (thisUpdate) or over a
+file that is not this CA's response (one DIR per CA); no symbolic link
+inside DIR is followed.
 
 Options:
       --db DIR            the CA database directory (one per CA)
@@ -498,20 +500,48 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
     let mut out = io::Writer::stdout(der)?;
     let ca = CaCert::read(ca)?;
     let files = db::ServeDir::open(dir)?;
-    let check = |object: io::Object| -> Result<cardca::ocsp::Checked> {
+    // thisUpdate of what each file will hold once this run's earlier
+    // batches are in place: a response never replaces a newer one.
+    let mut newest: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut check = |object: io::Object| -> Result<cardca::ocsp::Checked> {
         let index = object.index;
         (|| {
             object.expect_label(&[cardca::ocsp::LABEL])?;
-            cardca::ocsp::check_signed(object.der, &ca)
+            let c = cardca::ocsp::check_signed(object.der, &ca)?;
+            let name = format!("{}.der", c.serial);
+            let path = dir.join(&name);
+            let served = match newest.get(&c.serial) {
+                Some(&t) => Some(t),
+                None => match files.read(&name, io::MAX_OBJECT)? {
+                    None => None,
+                    Some(old) => Some(cardca::ocsp::served_this_update(&old, &ca).map_err(|e| {
+                        Error::new(format!("{} is served already, and {e}: not replaced", path.display()))
+                            .hint("one --ocsp-dir per CA; remove a file that is no response of this CA")
+                    })?),
+                },
+            };
+            if let Some(t) = served.filter(|&t| t > c.this_update) {
+                return Err(Error::new(format!(
+                    "{} holds a newer response (thisUpdate {}) than this one ({}): an older response never \
+                     replaces a newer one",
+                    path.display(),
+                    time::display(t),
+                    time::display(c.this_update)
+                )));
+            }
+            newest.insert(c.serial.clone(), c.this_update);
+            Ok(c)
         })()
         .map_err(|e| e.context(format!("OCSP response {index}")))
     };
     let input = Batches::stdin();
-    while let Some((batch, failure)) = input.next(check) {
+    while let Some((batch, failure)) = input.next(&mut check) {
         let named: Vec<(String, &[u8])> =
             batch.iter().map(|c| (format!("{}.der", c.serial), c.der.as_slice())).collect();
-        // Logged once durable and before they are passed on, as stored
-        // certificates are; a failure to file is logged as such.
+        // Each response is logged once its new file is durable and before
+        // it is renamed to where a server reads it; a batch that cannot be
+        // written is logged as failed, and a rename that fails after the
+        // log gets a failure line of its own.
         let events = |failed: Option<&Error>| -> Vec<Event> {
             named
                 .iter()
@@ -525,14 +555,23 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
                 })
                 .collect()
         };
-        match files.replace_all(&named) {
-            Ok(()) => audit::record_all(&events(None))?,
-            Err(e) => {
-                return Err(match audit::record_all(&events(Some(&e))) {
-                    Ok(()) => e,
-                    Err(a) => Error::new(format!("{e}; and the audit log failed: {a}")).with_ckr_of(&e),
-                })
-            }
+        let logged = std::cell::Cell::new(false);
+        let filed = files.replace_all(&named, || {
+            audit::record_all(&events(None))?;
+            logged.set(true);
+            Ok(())
+        });
+        if let Err(e) = filed {
+            let record = if logged.get() {
+                let dir = audit::Value::Bytes(dir.as_os_str().as_encoded_bytes().to_vec());
+                audit::record(Event::new("ocsp-publish").field("dir", dir).failed(&e))
+            } else {
+                audit::record_all(&events(Some(&e)))
+            };
+            return Err(match record {
+                Ok(()) => e,
+                Err(a) => Error::new(format!("{e}; and the audit log failed: {a}")).with_ckr_of(&e),
+            });
         }
         for c in &batch {
             out.write(cardca::ocsp::LABEL, &c.der)?;

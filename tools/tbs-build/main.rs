@@ -81,7 +81,8 @@ certificate of the CA in DIR, or per --serial: responderID byKey (the
 SHA-1 of the CA's public key, or of --responder's), one SingleResponse
 whose CertID hashes the CA's name and key with SHA-1, certStatus good or
 revoked (with the revocation time and reason from index.txt),
-thisUpdate and producedAt now, nextUpdate --days later. A serial that is
+thisUpdate and producedAt now, nextUpdate a second short of --days later
+(both ends count). A serial that is
 not in DIR is refused, never answered good. Expired certificates are
 left out unless named with --serial (RFC 6960 allows answering for them;
 a revoked one stays revoked). card-sign --ca [--responder FILE] signs them

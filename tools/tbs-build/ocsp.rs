@@ -115,7 +115,8 @@ fn response(
             cert_id: ocsp::cert_id(ca, SerialNumber::new(&bytes)?)?,
             cert_status: status,
             this_update: ocsp::generalized(now)?,
-            next_update: Some(ocsp::generalized(now + days * 86400)?),
+            // Both ends count (BRs 4.9.10): N days end a second early.
+            next_update: Some(ocsp::generalized(now + days * 86400 - 1)?),
             single_extensions: None,
         }],
         response_extensions: None,
