@@ -736,18 +736,24 @@ pub fn tail_of(window: &[u8], whole: bool) -> Result<Option<Tail>> {
         })?;
         (parsed.seq, line_hash(last))
     };
+    // A seq near u64::MAX was not written by cardca: refused, not wrapped.
+    let after = |k: u64| {
+        last_seq
+            .checked_add(k)
+            .ok_or_else(|| Error::new(format!("the last line's seq {last_seq} cannot be followed")))
+    };
     if torn.is_empty() {
         return Ok(Some(Tail {
-            next_seq: last_seq + 1,
+            next_seq: after(1)?,
             prev: last_hash.clone(),
             torn: None,
             before_torn: last_hash,
         }));
     }
     Ok(Some(Tail {
-        next_seq: last_seq + 2,
+        next_seq: after(2)?,
         prev: line_hash(torn),
-        torn: Some((last_seq + 1, torn.to_vec())),
+        torn: Some((after(1)?, torn.to_vec())),
         before_torn: last_hash,
     }))
 }
@@ -1050,14 +1056,11 @@ pub fn verify(
     ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
 ) -> Result<std::result::Result<Report, Break>> {
     let mut checkpoints = Vec::new();
-    // Hash (its first 8 bytes) -> line number, to name where a line that
-    // breaks the chain belongs.
-    let mut seen: HashMap<[u8; 8], u64> = HashMap::new();
-    let key = |hex: &str| -> [u8; 8] {
-        let mut k = [0u8; 8];
-        k.copy_from_slice(&hex.as_bytes()[..8]);
-        k
-    };
+    // Hash (its first 64 bits) -> line number, to name where a line that
+    // breaks the chain belongs: 16 bytes a line however long the log, and
+    // no accidental match among billions of lines.
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let key = |hex: &str| -> u64 { hex.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0) };
     let mut prev = GENESIS.to_string();
     let mut tears = Vec::new();
     let mut events = std::collections::BTreeMap::new();
@@ -1122,7 +1125,7 @@ pub fn verify(
             return Ok(Err(diagnose(n, &line, &prev, &hash, next.as_ref(), &seen, key)));
         }
         if seen.insert(key(&hash), n).is_some() {
-            // Equal first 8 bytes of two hashes: a copy made to agree
+            // Equal first 64 bits of two hashes: a copy made to agree
             // would have broken the chain above already; nothing to say.
         }
         if line.event == "checkpoint" {
@@ -1154,8 +1157,8 @@ fn diagnose(
     prev: &str,
     hash: &str,
     next: Option<&RawLine>,
-    seen: &HashMap<[u8; 8], u64>,
-    key: impl Fn(&str) -> [u8; 8],
+    seen: &HashMap<u64, u64>,
+    key: impl Fn(&str) -> u64,
 ) -> Break {
     let b = |at: u64, why: String| Break { line: at, why, torn_last: false, good: at.saturating_sub(1) };
     if line.prev == prev {
@@ -1201,14 +1204,16 @@ pub fn verify_file(
     path: &Path,
     ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
 ) -> Result<std::result::Result<Report, Break>> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| {
-            if e == Errno::LOOP {
-                Error::new(format!("{} is a symbolic link: refused", path.display()))
-            } else {
-                io_error(e).context(path.display())
-            }
-        })?;
+    // O_NONBLOCK: a FIFO in its place must not hang the open; it is
+    // refused below as no regular file.
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+        if e == Errno::LOOP {
+            Error::new(format!("{} is a symbolic link: refused", path.display()))
+        } else {
+            io_error(e).context(path.display())
+        }
+    })?;
     let file = File::from(fd);
     let st = rustix::fs::fstat(&file).map_err(io_error)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {

@@ -100,7 +100,8 @@ Options:
       --audit-verify FILE check the whole hash chain and JSON of an audit log;
                           name the first broken line and why (exit 1)
       --audit-ca FILE     with --audit-verify: check every checkpoint's
-                          signature with this CA certificate's key
+                          signature with this CA certificate's key; a log
+                          with no checkpoint is refused
   -h, --help              print this help
   -V, --version           print the version
 
@@ -456,19 +457,23 @@ fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
                     t + 1
                 ));
             }
-            let mut out = std::io::stdout().lock();
-            use std::io::Write;
-            writeln!(out, "{}: {} lines, the chain verifies", path.display(), report.lines)?;
-            writeln!(out, "head: line {} sha256 {}", report.lines, report.head)?;
-            let list: Vec<String> = report.events.iter().map(|(e, n)| format!("{e} {n}")).collect();
-            writeln!(out, "events: {}", if list.is_empty() { "none".to_string() } else { list.join(", ") })?;
             let signed = match (&ca, report.checkpoints.last()) {
-                (_, None) => "none".to_string(),
+                // Without one, a log rewritten from the first line on
+                // verifies too: --audit-ca asks for more than the chain.
+                (Some(_), None) => {
+                    return Err(Error::new(format!(
+                        "{}: the chain verifies, but no checkpoint: a rewritten log would verify too",
+                        path.display()
+                    ))
+                    .hint("sign one with card-sign --audit-checkpoint, and keep the line it prints"))
+                }
+                (None, None) => "none".to_string(),
                 (Some(ca), Some(last)) => {
                     format!(
-                        "{}, the last at line {last}, signed by {}",
+                        "{}, the last at line {last}, signed by {}; {} lines after it",
                         report.checkpoints.len(),
-                        ca.subject_text()
+                        ca.subject_text(),
+                        report.lines - last
                     )
                 }
                 (None, Some(last)) => format!(
@@ -476,6 +481,12 @@ fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
                     report.checkpoints.len()
                 ),
             };
+            let mut out = std::io::stdout().lock();
+            use std::io::Write;
+            writeln!(out, "{}: {} lines, the chain verifies", path.display(), report.lines)?;
+            writeln!(out, "head: line {} sha256 {}", report.lines, report.head)?;
+            let list: Vec<String> = report.events.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            writeln!(out, "events: {}", if list.is_empty() { "none".to_string() } else { list.join(", ") })?;
             writeln!(out, "checkpoints: {signed}")?;
             Ok(())
         }
