@@ -813,7 +813,16 @@ impl Db {
     /// Marks certificates revoked, all or none: every serial must be in
     /// the database and not yet revoked. index.txt is rewritten to a new
     /// file and renamed over the old one, so a crash leaves one or the other.
-    pub fn revoke(&mut self, serials: &[String], when: &str, reason: Option<&str>) -> Result<Vec<Entry>> {
+    /// `before_replace` gets the entries as revoked, once they are checked
+    /// and before index.txt is replaced (the audit log records them
+    /// first); an error there changes nothing.
+    pub fn revoke(
+        &mut self,
+        serials: &[String],
+        when: &str,
+        reason: Option<&str>,
+        before_replace: impl FnOnce(&[Entry]) -> Result<()>,
+    ) -> Result<Vec<Entry>> {
         let _lock = self.lock()?;
         let index = self.open_index()?;
         self.refresh(&index)?;
@@ -836,6 +845,7 @@ impl Db {
             done.push(entry.clone());
         }
         let text: String = entries.iter().map(Entry::line).collect();
+        before_replace(&done)?;
         self.replace("index.txt", text.as_bytes())?;
         Ok(done)
     }

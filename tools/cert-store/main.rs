@@ -353,19 +353,31 @@ fn run(args: Vec<OsString>) -> Result<()> {
                         }
                         let refused_one =
                             batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
-                        let logged = std::cell::Cell::new(false);
+                        // None: the log was not reached; Some(ok): it was.
+                        let logged = std::cell::Cell::new(None);
                         let refused = pending
                             .commit_with(&batch, || {
-                                logged.set(true);
-                                log(&batch[..count], refused_one.as_ref().map(|(r, e)| (*r, e)))
+                                let written =
+                                    log(&batch[..count], refused_one.as_ref().map(|(r, e)| (*r, e)));
+                                logged.set(Some(written.is_ok()));
+                                written
                             })
-                            .map_err(|e| match batch.first() {
+                            .map_err(|e| match (batch.first(), logged.get()) {
+                                // The log itself failed: nothing more to write to it.
+                                (_, Some(false)) | (None, _) => e,
                                 // Failed before the log was written: say so in it.
-                                Some(r) if !logged.get() => audit::record_failure(
+                                (Some(r), None) => audit::record_failure(
                                     Event::stored(&r.entry.serial, &r.entry.subject, place),
                                     e,
                                 ),
-                                _ => e,
+                                // Logged as stored, then index.txt failed
+                                // (and was cut back): the log says so.
+                                (Some(r), Some(true)) => audit::record_failure(
+                                    Event::stored(&r.entry.serial, &r.entry.subject, place)
+                                        .field("step", "index.txt")
+                                        .field("batch", count as u64),
+                                    e,
+                                ),
                             })?;
                         if failure.is_none() {
                             failure = refused;
@@ -418,20 +430,35 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     let mut db = Db::open(dir)?;
     let now = time::now()?;
     let when = db::time_text(&time::x509_time(now)?)?;
-    let revoked = db.revoke(&serials, &when, reason);
+    // Logged before index.txt changes: a revocation is never in the
+    // database without its line. A failure after the log gets a line too.
+    // None: the log was not reached; Some(ok): it was.
+    let logged = std::cell::Cell::new(None);
+    let revoked = db.revoke(&serials, &when, reason, |list| {
+        let events: Vec<Event> = list
+            .iter()
+            .map(|e| Event::revoked(&e.serial, reason).field("subject", e.subject.as_str()))
+            .collect();
+        let written = audit::record_all(&events);
+        logged.set(Some(written.is_ok()));
+        written
+    });
     for note in db.take_notes() {
         cli::warn(note);
     }
     let revoked = match revoked {
-        Ok(list) => {
-            let events: Vec<Event> = list
-                .iter()
-                .map(|e| Event::revoked(&e.serial, reason).field("subject", e.subject.as_str()))
-                .collect();
-            audit::record_all(&events)?;
-            list
+        Ok(list) => list,
+        Err(e) => {
+            return Err(match logged.get() {
+                // The log itself failed: nothing more to write to it.
+                Some(false) => e,
+                Some(true) => audit::record_failure(
+                    Event::revoked(&serials.join(","), reason).field("step", "index.txt"),
+                    e,
+                ),
+                None => audit::record_failure(Event::revoked(&serials.join(","), reason), e),
+            });
         }
-        Err(e) => return Err(audit::record_failure(Event::revoked(&serials.join(","), reason), e)),
     };
     for e in revoked {
         eprintln!(
@@ -566,18 +593,22 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
                 })
                 .collect()
         };
-        let logged = std::cell::Cell::new(false);
+        // None: the log was not reached; Some(ok): it was.
+        let logged = std::cell::Cell::new(None);
         let filed = files.replace_all(&named, || {
-            audit::record_all(&events(None))?;
-            logged.set(true);
-            Ok(())
+            let written = audit::record_all(&events(None));
+            logged.set(Some(written.is_ok()));
+            written
         });
         if let Err(e) = filed {
-            let record = if logged.get() {
-                let dir = audit::Value::Bytes(dir.as_os_str().as_encoded_bytes().to_vec());
-                audit::record(Event::new("ocsp-publish").field("dir", dir).failed(&e))
-            } else {
-                audit::record_all(&events(Some(&e)))
+            let record = match logged.get() {
+                // The log itself failed: nothing more to write to it.
+                Some(false) => return Err(e),
+                Some(true) => {
+                    let dir = audit::Value::Bytes(dir.as_os_str().as_encoded_bytes().to_vec());
+                    audit::record(Event::new("ocsp-publish").field("dir", dir).failed(&e))
+                }
+                None => audit::record_all(&events(Some(&e))),
             };
             return Err(match record {
                 Ok(()) => e,
