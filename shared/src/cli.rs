@@ -118,6 +118,12 @@ pub struct TokenFlags {
 }
 
 impl TokenFlags {
+    /// Whether a flag that only means something with a token was given
+    /// (for the modes of a tool that open none).
+    pub fn names_a_module(&self) -> bool {
+        self.module.is_some() || self.module_args.is_some() || self.pin_source.is_some()
+    }
+
     /// Whether `--name` is one of the token flags. lexopt's `Arg` borrows
     /// the parser, so a tool matches `Arg::Long(f) if TokenFlags::claims(f)`,
     /// copies `f`, and hands it to [`TokenFlags::parse`].

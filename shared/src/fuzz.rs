@@ -130,7 +130,9 @@ pub fn ocsp(data: &[u8]) {
     let _ = ocsp_mod::looks_like_response_data(data);
     if let Ok(rd) = cert::decode_exact::<ocsp_mod::ResponseData>(data, "ResponseData") {
         let _ = policy::check_ocsp(&rd, &ca, None, ALLOW);
-        let _ = policy::check_ocsp(&rd, &ca, Some(&ca), ALLOW);
+        if let Ok(itself) = policy::check_ocsp_responder(&ca, &ca) {
+            let _ = policy::check_ocsp(&rd, &ca, Some(itself), ALLOW);
+        }
     }
     let _ = ocsp_mod::check_signed(data.to_vec(), &ca);
 }

@@ -352,7 +352,9 @@ pub fn check_signed(der: Vec<u8>, ca: &CaCert) -> Result<Checked> {
         }
     };
     let rd = &basic.tbs_response_data;
-    crate::policy::check_ocsp(rd, ca, responder.as_ref(), &[])?;
+    // Each response carries its own responder certificate: checked each time.
+    let checked = responder.as_ref().map(|r| crate::policy::check_ocsp_responder(r, ca)).transpose()?;
+    crate::policy::check_ocsp(rd, ca, checked, &[])?;
     let alg = SigAlg::from_identifier(&basic.signature_algorithm)?;
     let signer = responder.as_ref().unwrap_or(ca);
     let signature = basic.signature.as_bytes().ok_or_else(|| Error::new("signature with unused bits"))?;

@@ -844,12 +844,24 @@ fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Result<()> {
     Ok(())
 }
 
+/// A delegated responder certificate that [`check_ocsp_responder`] passed:
+/// checked once per stream (its signature is a verification), not once per
+/// response.
+#[derive(Clone, Copy)]
+pub struct Responder<'r>(&'r CaCert);
+
+impl<'r> Responder<'r> {
+    pub fn cert(self) -> &'r CaCert {
+        self.0
+    }
+}
+
 /// Whose key signs an OCSP response for `ca`: the CA itself, or a
 /// delegated responder `ca` issued (RFC 6960 section 4.2.2.2). The
 /// responder certificate is checked as a relying party would: issued and
 /// signed by `ca`, the responder rules of a certificate (see
 /// `ocsp_responder_rules`, which both gates apply when it is issued).
-pub fn check_ocsp_responder(responder: &CaCert, ca: &CaCert) -> Result<()> {
+pub fn check_ocsp_responder<'r>(responder: &'r CaCert, ca: &CaCert) -> Result<Responder<'r>> {
     let what = format!("responder {}", responder.subject_text());
     if responder.tbs.issuer.to_der()? != ca.tbs.subject.to_der()? {
         return Err(Error::new(format!(
@@ -867,7 +879,8 @@ pub fn check_ocsp_responder(responder: &CaCert, ca: &CaCert) -> Result<()> {
         return Err(Error::new(format!("{what} does not hold extKeyUsage OCSPSigning")));
     }
     let is_ca = p.basic.as_ref().is_some_and(|(b, _)| b.ca);
-    ocsp_responder_rules(&responder.tbs, &p, is_ca).map_err(|e| e.context(what))
+    ocsp_responder_rules(&responder.tbs, &p, is_ca).map_err(|e| e.context(what))?;
+    Ok(Responder(responder))
 }
 
 /// Every rule a ResponseData must pass before a key signs it as the OCSP
@@ -882,7 +895,7 @@ pub fn check_ocsp_responder(responder: &CaCert, ca: &CaCert) -> Result<()> {
 pub fn check_ocsp(
     rd: &crate::ocsp::ResponseData,
     ca: &CaCert,
-    responder: Option<&CaCert>,
+    responder: Option<Responder<'_>>,
     allow: &[ObjectIdentifier],
 ) -> Result<()> {
     use crate::ocsp::{self, CertStatus, IdHash, ResponderId};
@@ -892,10 +905,7 @@ pub fn check_ocsp(
             who(ca)
         )));
     }
-    if let Some(r) = responder {
-        check_ocsp_responder(r, ca)?;
-    }
-    let signer = responder.unwrap_or(ca);
+    let signer = responder.map_or(ca, Responder::cert);
     if rd.version.is_some() {
         return Err(Error::new(
             "ResponseData carries an explicit version (v1 is the DEFAULT, left out in DER)",

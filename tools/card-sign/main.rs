@@ -205,10 +205,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
         return checkpoint(&args, ca.as_ref());
     }
     let responder = args.responder.as_deref().map(CaCert::read).transpose()?;
-    if let (Some(r), Some(ca)) = (&responder, &ca) {
-        policy::check_ocsp_responder(r, ca)?;
-    }
-    let gate = Gate { ca: ca.as_ref(), above: &above, responder: responder.as_ref() };
+    let checked = match (&responder, &ca) {
+        (Some(r), Some(ca)) => Some(policy::check_ocsp_responder(r, ca)?),
+        _ => None,
+    };
+    let gate = Gate { ca: ca.as_ref(), above: &above, responder: checked };
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
     // The module loads while the first block is awaited; the token is
@@ -317,8 +318,9 @@ impl Group {
 struct Gate<'a> {
     ca: Option<&'a CaCert>,
     above: &'a [CaCert],
-    /// `--responder`: the delegated OCSP responder whose key signs.
-    responder: Option<&'a CaCert>,
+    /// `--responder`: the delegated OCSP responder whose key signs,
+    /// checked against the CA once for the stream.
+    responder: Option<policy::Responder<'a>>,
 }
 
 /// A reader thread hands blocks to `--jobs` signing threads, each with its
@@ -369,7 +371,8 @@ fn sign_stream(
         .hint("sign with --jobs 1"));
     }
     if args.jobs > 1 {
-        if let Some(name) = cardca::token::known_thread_crash(&ks.library_info()?) {
+        // A module whose C_GetInfo fails is not one known to crash.
+        if let Some(name) = ks.library_info().ok().and_then(|i| cardca::token::known_thread_crash(&i)) {
             return Err(Error::new(format!(
                 "--jobs {}: {name} crashes when one process signs from several threads \
                  (measured: SIGSEGV in 2 of 5 runs of --jobs 2)",
@@ -561,18 +564,22 @@ fn start(
     key: &Uri,
 ) -> (Result<Pending>, Option<Event>) {
     let index = object.index;
-    let mut event = audit::enabled().then(|| {
-        let what = match object.label.as_deref() {
-            Some("TBS CERTLIST") => audit::Signed::Crl,
-            Some(ocsp::TBS_LABEL) => audit::Signed::OcspResponse,
-            None if ocsp::looks_like_response_data(&object.der) => audit::Signed::OcspResponse,
-            _ => audit::Signed::Certificate,
-        };
-        Event::signature(what, &object.der).key(key)
-    });
-    let result =
-        check_and_sign(args, ca, signer, object, &mut event).map_err(|e| e.context(format!("TBS {index}")));
+    let what = kind(&object);
+    let mut event = audit::enabled().then(|| Event::signature(what, &object.der).key(key));
+    let result = check_and_sign(args, ca, signer, object, what, &mut event)
+        .map_err(|e| e.context(format!("TBS {index}")));
     (result, event)
+}
+
+/// What a block is, by its PEM label; DER has none, and a ResponseData is
+/// told apart by its shape (a TBSCertList comes as PEM from tbs-build).
+fn kind(object: &io::Object) -> audit::Signed {
+    match object.label.as_deref() {
+        Some("TBS CERTLIST") => audit::Signed::Crl,
+        Some(ocsp::TBS_LABEL) => audit::Signed::OcspResponse,
+        None if ocsp::looks_like_response_data(&object.der) => audit::Signed::OcspResponse,
+        _ => audit::Signed::Certificate,
+    }
 }
 
 /// Adds a field to an event that may not be there (no log).
@@ -587,16 +594,12 @@ fn check_and_sign(
     gate: Gate<'_>,
     signer: &Signer,
     object: io::Object,
+    what: audit::Signed,
     event: &mut Option<Event>,
 ) -> Result<Pending> {
     object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST", ocsp::TBS_LABEL])?;
     let ca = gate.ca;
-    // DER input has no label: a ResponseData is told apart by its shape.
-    let is_ocsp = match object.label.as_deref() {
-        Some(label) => label == ocsp::TBS_LABEL,
-        None => ocsp::looks_like_response_data(&object.der),
-    };
-    if is_ocsp {
+    if what == audit::Signed::OcspResponse {
         return check_and_sign_ocsp(args, gate, signer, object, event);
     }
     if gate.responder.is_some() {
@@ -605,7 +608,7 @@ fn check_and_sign(
             object.label.as_deref().unwrap_or("DER object")
         )));
     }
-    let (alg, issuer, label) = if object.label.as_deref() == Some("TBS CERTLIST") {
+    let (alg, issuer, label) = if what == audit::Signed::Crl {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
         let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
         if let Some(n) = crl_number(&tbs) {
@@ -675,7 +678,7 @@ fn check_and_sign_ocsp(
     check_approved(args, &object.der)?;
     let index = object.index;
     let signature = signer.sign_on_token(alg, object.der).context("signing")?;
-    let responder = gate.responder.map(|r| r.der.clone());
+    let responder = gate.responder.map(|r| r.cert().der.clone());
     Ok(Pending { index, label: ocsp::LABEL, alg, signature, ocsp: Some((data, responder)) })
 }
 

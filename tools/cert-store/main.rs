@@ -213,6 +213,8 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         if db.is_some()
             || ocsp_dir.is_some()
             || token.is_some()
+            || label.is_some()
+            || id.is_some()
             || revoke.is_some()
             || ca.is_some()
             || der
@@ -220,7 +222,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
-        if flags.audit != audit::Choice::Default || flags.module.is_some() || flags.pin_source.is_some() {
+        if flags.audit != audit::Choice::Default || flags.names_a_module() {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
         return Ok(Args { flags, mode: Mode::AuditVerify { file, ca: audit_ca } });
@@ -235,8 +237,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             || id.is_some()
             || revoke.is_some()
             || reason.is_some()
-            || flags.module.is_some()
-            || flags.pin_source.is_some()
+            || flags.names_a_module()
         {
             return Err(Error::usage("--ocsp-dir takes only --ca, --der and the audit flags"));
         }
@@ -722,6 +723,8 @@ mod tests {
                 &["--ocsp-dir", "ocsp"],
                 &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--db", "ca"],
                 &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--revoke", "01"],
+                &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--module-args", "x"],
+                &["--audit-verify", "log", "--label", "x"],
             ],
         );
     }

@@ -35,9 +35,7 @@ pub fn build(
         return Err(Error::new(format!("{} is not a CA certificate", ca.subject_text())));
     }
     let mut db = crate::crl::open_db_of(ca, dir, "building OCSP responses")?;
-    if let Some(r) = responder {
-        policy::check_ocsp_responder(r, ca)?;
-    }
+    let checked = responder.map(|r| policy::check_ocsp_responder(r, ca)).transpose()?;
     let entries = db.entries();
     for note in db.take_notes() {
         cardca::cli::warn(note);
@@ -72,7 +70,7 @@ pub fn build(
     for entry in chosen {
         let rd = response(ca, entry, &responder_id, now, days)
             .with_context(|| format!("serial {}", entry.serial))?;
-        policy::check_ocsp(&rd, ca, responder, &[]).with_context(|| format!("serial {}", entry.serial))?;
+        policy::check_ocsp(&rd, ca, checked, &[]).with_context(|| format!("serial {}", entry.serial))?;
         out.push(rd.to_der()?);
     }
     Ok(out)
