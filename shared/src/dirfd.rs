@@ -37,6 +37,11 @@
 //! read; O_EXCL for every new file and temporary name; and a rename of a
 //! fsync'd temporary file, so that a reader or a crash sees the old
 //! content or the new one, never half of either.
+//!
+//! The audit log fits the same calls (not switched yet): its open for
+//! appending is `Dir::open(parent, false, ": refused")?.open_append(file)`,
+//! and the verifier's read is `open_read(file)` (a streaming reader,
+//! shared-locked, without a bound: the log grows without one).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -134,8 +139,8 @@ impl Dir {
         refuse(self.links, e, path)
     }
 
-    /// `file` (just opened as `name`) if it is a regular file, with its size.
-    fn regular(&self, name: &str, file: File) -> Result<(File, u64)> {
+    /// `file` (just opened as `name`) if it is a regular file.
+    fn regular(&self, name: &str, file: File) -> Result<File> {
         let st = rustix::fs::fstat(&file)
             .map_err(io_error)
             .with_context(|| self.join(name).display().to_string())?;
@@ -147,7 +152,7 @@ impl Dir {
                 kind(t)
             )));
         }
-        Ok((file, st.st_size as u64))
+        Ok(file)
     }
 
     /// Refuses a file of `size` bytes when more than `max` are allowed.
@@ -166,7 +171,7 @@ impl Dir {
     /// whole files.
     pub fn open_read(&self, name: &str) -> Result<Option<File>> {
         match self.open_raw(name, OFlags::RDONLY) {
-            Ok(file) => Ok(Some(self.regular(name, file)?.0)),
+            Ok(file) => Ok(Some(self.regular(name, file)?)),
             Err(Errno::NOENT) => Ok(None),
             Err(e) => Err(self.refuse(e, &self.join(name))),
         }
@@ -199,7 +204,7 @@ impl Dir {
     /// and so is a missing one.
     pub fn open_file(&self, name: &str, flags: OFlags) -> Result<File> {
         let file = self.open_raw(name, flags).map_err(|e| self.refuse(e, &self.join(name)))?;
-        Ok(self.regular(name, file)?.0)
+        self.regular(name, file)
     }
 
     /// Opens `name` for reading and appending, creating it on first use
@@ -210,7 +215,7 @@ impl Dir {
         let file = match self.open_raw(name, flags) {
             Err(Errno::NOENT) => match self.open_raw(name, flags | OFlags::CREATE | OFlags::EXCL) {
                 Ok(file) => {
-                    self.sync()
+                    self.fsync()
                         .with_context(|| format!("making the new {} durable", self.join(name).display()))?;
                     Ok(file)
                 }
@@ -221,7 +226,7 @@ impl Dir {
             other => other,
         };
         let file = file.map_err(|e| self.refuse(e, &self.join(name)))?;
-        Ok(self.regular(name, file)?.0)
+        self.regular(name, file)
     }
 
     /// Creates `name`, which must not exist yet, with `content`, durably
@@ -235,7 +240,7 @@ impl Dir {
         };
         let ctx = || format!("creating {}", self.join(name).display());
         file.write_all(content).and_then(|_| file.sync_all()).with_context(ctx)?;
-        self.sync().with_context(ctx)?;
+        self.fsync().with_context(ctx)?;
         Ok(true)
     }
 
@@ -279,17 +284,15 @@ impl Dir {
         }
     }
 
-    /// Writes `content` to the new temporary file `tmp` (O_EXCL, after
-    /// removing one a crash left under that name), unsynced.
-    fn write_temp(&self, tmp: &str, content: &[u8], target: &str) -> Result<File> {
+    /// Creates the temporary file `tmp` (O_EXCL, after removing one a
+    /// crash left under that name).
+    fn create_temp(&self, tmp: &str) -> Result<File> {
         // unlink removes a link itself, never its target.
         let _ = rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty());
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, tmp, flags, Mode::from_raw_mode(FILE_MODE))
             .map_err(|e| self.refuse(e, &self.join(tmp)))?;
-        let mut file = File::from(fd);
-        file.write_all(content).with_context(|| format!("writing {}", self.join(target).display()))?;
-        Ok(file)
+        Ok(File::from(fd))
     }
 
     /// Replaces `name` so that a reader, or a crash, sees the old file or
@@ -302,14 +305,15 @@ impl Dir {
         self.refuse_unless_regular(name)?;
         let tmp = format!("{name}.tmp");
         let result = (|| -> Result<()> {
-            self.write_temp(&tmp, content, name)?.sync_all()?;
+            let mut file = self.create_temp(&tmp)?;
+            file.write_all(content).and_then(|_| file.sync_all())?;
             rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(io_error)?;
             Ok(())
         })();
         if result.is_err() {
             let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty());
         }
-        result.and_then(|_| self.sync()).with_context(|| format!("writing {}", self.join(name).display()))
+        result.and_then(|_| self.fsync()).with_context(|| format!("writing {}", self.join(name).display()))
     }
 
     /// Replaces each `(name, content)`, names plain (no slash, no leading
@@ -334,9 +338,10 @@ impl Dir {
                 self.refuse_unless_regular(name)?;
                 // One a crashed run of the same pid left behind is ours.
                 let tmp = format!(".{name}.{}.{i}.tmp", std::process::id());
-                let file = self.write_temp(&tmp, content, name);
+                let mut file = self.create_temp(&tmp)?;
                 temps.push((tmp, name));
-                written.push(file?);
+                file.write_all(content).with_context(|| format!("writing {}", self.join(name).display()))?;
+                written.push(file);
             }
             sync_files(&written)
                 .with_context(|| format!("syncing the new files in {}", self.path.display()))?;
@@ -359,9 +364,12 @@ impl Dir {
     /// fsync of the directory: the entries created, renamed or removed
     /// in it are durable.
     pub fn sync(&self) -> Result<()> {
-        rustix::fs::fsync(&self.fd)
-            .map_err(io_error)
-            .with_context(|| format!("syncing {}", self.path.display()))
+        self.fsync().with_context(|| format!("syncing {}", self.path.display()))
+    }
+
+    /// [`Dir::sync`] for callers that say what it was for.
+    fn fsync(&self) -> Result<()> {
+        rustix::fs::fsync(&self.fd).map_err(io_error)
     }
 }
 
