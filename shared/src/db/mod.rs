@@ -514,4 +514,57 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_dir_all(&elsewhere);
     }
+
+    /// A FIFO or an oversized file in place of a database file is refused
+    /// at once (on a thread, so that a regression fails, not hangs).
+    #[test]
+    fn fifos_and_huge_files_are_refused() {
+        let dir = scratch("fifo");
+        drop(Db::open(&dir).expect("open"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.clone();
+        std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            for name in ["index.txt", "issuer.der", "crlnumber"] {
+                let saved = std::fs::read(path.join(name)).ok();
+                let _ = std::fs::remove_file(path.join(name));
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    path.join(name),
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o644),
+                    0,
+                )
+                .expect("mkfifo");
+                let mut db = Db::open(&path).expect("open");
+                let e = match name {
+                    "index.txt" => db.entries().map(|_| ()),
+                    "issuer.der" => db.issuer().map(|_| ()),
+                    _ => db.next_crl_number().map(|_| ()),
+                };
+                errors.push(e.map_err(|e| e.to_string()));
+                std::fs::remove_file(path.join(name)).expect("rm");
+                File::create(path.join(name)).and_then(|f| f.set_len(1 << 30)).expect("sparse");
+                let e = match name {
+                    "index.txt" => db.entries().map(|_| ()),
+                    "issuer.der" => db.issuer().map(|_| ()),
+                    _ => db.next_crl_number().map(|_| ()),
+                };
+                errors.push(e.map_err(|e| e.to_string()));
+                std::fs::remove_file(path.join(name)).expect("rm");
+                if let Some(data) = saved {
+                    std::fs::write(path.join(name), data).expect("restore");
+                }
+            }
+            let _ = tx.send(errors);
+        });
+        let errors = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("it blocked");
+        assert_eq!(errors.len(), 6);
+        for (i, e) in errors.into_iter().enumerate() {
+            let e = e.expect_err("refused");
+            let why = if i % 2 == 0 { "is a FIFO, not a regular file: refused" } else { "is larger than" };
+            assert!(e.contains(why), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
