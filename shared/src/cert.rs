@@ -128,6 +128,14 @@ pub fn assemble(tbs: &[u8], algorithm: &AlgorithmIdentifierOwned, signature: &[u
     Ok(out)
 }
 
+/// A serial as text, the way index.txt, the OCSP directory's file names
+/// and the audit log write it: the integer's value in upper-case hex, an
+/// even number of digits, no sign octet.
+pub fn serial_text(bytes: &[u8]) -> String {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len().saturating_sub(1));
+    crate::hex::encode_upper(&bytes[start..])
+}
+
 /// RFC 5280 section 4.1.2.2: a positive integer of at most 20 octets, and
 /// never zero (section 4.1.2.2 forbids non-positive serials).
 pub fn check_serial(serial: &SerialNumber) -> Result<()> {
@@ -310,6 +318,8 @@ mod tests {
 
     #[test]
     fn serials() {
+        assert_eq!(serial_text(&[0x00, 0x80]), "80");
+        assert_eq!(serial_text(&[0x01, 0xab]), "01AB");
         assert!(check_serial(&SerialNumber::new(&[0x01]).expect("s")).is_ok());
         assert!(check_serial(&SerialNumber::new(&[0x7f; 20]).expect("s")).is_ok());
         assert!(check_serial(&SerialNumber::new(&[0x00]).expect("s")).is_err());

@@ -7,6 +7,7 @@ pub mod cert;
 pub mod cli;
 pub mod csr;
 pub mod db;
+pub mod dirfd;
 pub mod error;
 pub mod ffi;
 /// Fuzz target bodies, shared by `fuzz/` and the corpus replay test.
@@ -20,6 +21,7 @@ pub mod names;
 pub mod ocsp;
 pub mod pin;
 pub mod policy;
+pub mod serve;
 pub mod session;
 pub mod sign;
 pub mod time;

@@ -362,7 +362,7 @@ pub fn check_signed(der: Vec<u8>, ca: &CaCert) -> Result<Checked> {
     sign::verify(&signer.tbs.subject_public_key_info, alg, &rd.to_der()?, signature)
         .context("the response's signature")?;
     let one = single(rd)?;
-    let serial = crate::db::serial_hex(one.cert_id.serial_number.as_bytes());
+    let serial = crate::cert::serial_text(one.cert_id.serial_number.as_bytes());
     Ok(Checked { serial, this_update: seconds(&one.this_update), der })
 }
 

@@ -15,7 +15,7 @@ use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{db, hex, io, names, ocsp, token, Context, Error, Result};
+use cardca::{hex, io, names, ocsp, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use std::time::{Duration, Instant};
 
@@ -619,7 +619,7 @@ fn check_and_sign(
         (alg, tbs.issuer, "X509 CRL")
     } else {
         let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
-        note(event, "serial", db::serial_hex(tbs.serial_number.as_bytes()));
+        note(event, "serial", cert::serial_text(tbs.serial_number.as_bytes()));
         note(event, "subject", names::openssl_oneline(&tbs.subject));
         let alg = cert::check_tbs(&tbs)?;
         let self_signed =
@@ -670,7 +670,7 @@ fn check_and_sign_ocsp(
     let data: ocsp::ResponseData = cert::decode_exact(&object.der, "ResponseData")?;
     // Named before the checks, so that a refusal's line says which.
     if let Some(single) = data.responses.first() {
-        note(event, "serial", db::serial_hex(single.cert_id.serial_number.as_bytes()));
+        note(event, "serial", cert::serial_text(single.cert_id.serial_number.as_bytes()));
         note(event, "status", single.cert_status.name().to_string());
     }
     policy::check_ocsp(&data, ca, gate.responder, &args.allow)?;
@@ -701,7 +701,7 @@ fn crl_number(tbs: &cardca::x509_cert::crl::TbsCertList) -> Option<String> {
     use cardca::der::Decode;
     let ext = tbs.crl_extensions.as_deref()?.iter().find(|e| e.extn_id == cert::OID_CRL_NUMBER)?;
     let n = cardca::x509_cert::ext::pkix::CrlNumber::from_der(ext.extn_value.as_bytes()).ok()?;
-    Some(db::serial_hex(n.0.as_bytes()))
+    Some(cert::serial_text(n.0.as_bytes()))
 }
 
 fn same_issuer(issuer: &cardca::x509_cert::name::Name, ca: &CaCert) -> Result<()> {

@@ -538,7 +538,7 @@ fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
 fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
     let mut out = io::Writer::stdout(der)?;
     let ca = CaCert::read(ca)?;
-    let files = db::ServeDir::open(dir)?;
+    let files = cardca::serve::ServeDir::open(dir)?;
     // thisUpdate of what each file will hold once this run's earlier
     // batches are in place: a response never replaces a newer one.
     let mut newest: std::collections::HashMap<String, u64> = std::collections::HashMap::new();

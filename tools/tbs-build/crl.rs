@@ -15,15 +15,14 @@
 //! ```
 
 use cardca::cert::{self, CaCert};
-use cardca::db::{self, CrlEntry, Db};
+use cardca::db::{self, CrlEntry};
 use cardca::der::asn1::{OctetString, UintRef};
-use cardca::der::{Any, Decode, Encode, Tag};
+use cardca::der::{Any, Encode, Tag};
 use cardca::keys::KeySpec;
 use cardca::sign::{Hash, SigAlg};
 use cardca::x509_cert::certificate::Version;
 use cardca::x509_cert::crl::{RevokedCert, TbsCertList};
 use cardca::x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsages};
-use cardca::x509_cert::name::Name;
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::{hex, time, Context, Error, Result};
 
@@ -43,7 +42,7 @@ pub fn build(
             ca.subject_text()
         )));
     }
-    let mut db = open_db_of(ca, dir, "building the CRL")?;
+    let mut db = db::open_of(dir, ca, "building the CRL")?;
     let entries = db.entries();
     for note in db.take_notes() {
         cardca::cli::warn(note);
@@ -74,7 +73,7 @@ pub fn build(
     let number = db.next_crl_number()?;
     // Taken durably: a number used, even if this CRL is never signed.
     cardca::audit::record(
-        cardca::audit::Event::crl_number(&db::serial_hex(&number))
+        cardca::audit::Event::crl_number(&cert::serial_text(&number))
             .field("issuer", cardca::names::openssl_oneline(&ca.tbs.subject)),
     )?;
     let aki = AuthorityKeyIdentifier {
@@ -97,32 +96,4 @@ pub fn build(
     };
     cert::check_tbs_crl(&tbs)?;
     Ok(tbs.to_der()?)
-}
-
-/// The database in `dir`, which must exist and be `ca`'s: index.txt has
-/// no issuer column, so a CRL or OCSP response from a database that holds
-/// another CA's certificates would speak for them.
-pub fn open_db_of(ca: &CaCert, dir: &std::path::Path, what: &str) -> Result<Db> {
-    if !dir.join("index.txt").exists() {
-        return Err(Error::new(format!("{} holds no CA database", dir.display())));
-    }
-    let db = Db::open(dir)?;
-    let issuer = ca.tbs.subject.to_der()?;
-    match db.issuer()? {
-        Some(owner) if owner != issuer => {
-            let owner = Name::from_der(&owner)
-                .map(|n| cardca::names::openssl_oneline(&n))
-                .unwrap_or_else(|_| "?".into());
-            return Err(Error::new(format!(
-                "{} is the database of {owner}, not of {} (one database per CA)",
-                dir.display(),
-                cardca::names::openssl_oneline(&ca.tbs.subject)
-            )));
-        }
-        Some(_) => {}
-        // Made by openssl ca or an older cardca: the certificate files it
-        // has must all be this CA's.
-        None => db.check_files_issued_by(&issuer).context(what)?,
-    }
-    Ok(db)
 }

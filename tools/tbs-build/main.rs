@@ -361,7 +361,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         }
         let mut hex_serials: Vec<String> = Vec::new();
         for s in &serials {
-            let s = cardca::db::serial_hex(s);
+            let s = cardca::cert::serial_text(s);
             if !hex_serials.contains(&s) {
                 hex_serials.push(s);
             }

@@ -34,7 +34,7 @@ pub fn build(
     if !ca.basic.as_ref().is_some_and(|b| b.ca) {
         return Err(Error::new(format!("{} is not a CA certificate", ca.subject_text())));
     }
-    let mut db = crate::crl::open_db_of(ca, dir, "building OCSP responses")?;
+    let mut db = db::open_of(dir, ca, "building OCSP responses")?;
     let checked = responder.map(|r| policy::check_ocsp_responder(r, ca)).transpose()?;
     let entries = db.entries();
     for note in db.take_notes() {

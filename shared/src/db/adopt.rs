@@ -1,0 +1,103 @@
+//! One database per CA. index.txt has no issuer column, so a database
+//! belongs to one CA: issuer.der names it once cardca has recorded a
+//! certificate there. A database without issuer.der (made by `openssl ca`
+//! or an older cardca) is adopted only if every certificate file of its
+//! lines was issued by the same CA. Every tool that opens a database for
+//! a CA comes through here ([`open_of`]) or through [`Db::check`].
+
+use std::path::Path;
+
+use der::{Decode, Encode};
+use x509_cert::name::Name;
+
+use super::record::name_text;
+use super::{Db, CERT_FILE_MAX, INDEX_MAX};
+use crate::cert::CaCert;
+use crate::error::{Context, Error, Result};
+
+/// The database in `dir`, which must exist and be `ca`'s: a CRL or OCSP
+/// response from a database that holds another CA's certificates would
+/// speak for them. `what` names the run in a refusal of an old database.
+pub fn open_of(dir: &Path, ca: &CaCert, what: &str) -> Result<Db> {
+    if !dir.join("index.txt").exists() {
+        return Err(Error::new(format!("{} holds no CA database", dir.display())));
+    }
+    let db = Db::open(dir)?;
+    let issuer = ca.tbs.subject.to_der()?;
+    match db.issuer()? {
+        Some(owner) if owner != issuer => {
+            let owner = Name::from_der(&owner)
+                .map(|n| crate::names::openssl_oneline(&n))
+                .unwrap_or_else(|_| "?".into());
+            return Err(Error::new(format!(
+                "{} is the database of {owner}, not of {} (one database per CA)",
+                dir.display(),
+                crate::names::openssl_oneline(&ca.tbs.subject)
+            )));
+        }
+        Some(_) => {}
+        // Made by openssl ca or an older cardca: the certificate files it
+        // has must all be this CA's.
+        None => db.check_files_issued_by(&issuer).context(what)?,
+    }
+    Ok(db)
+}
+
+impl Db {
+    /// The refusal of a certificate of `issuer` in the database of `owner`.
+    pub(super) fn other_ca(&self, serial: &str, issuer: &[u8], owner: &[u8]) -> String {
+        format!(
+            "serial {serial} is issued by {}, but {} is the database of {} (one database per CA)",
+            name_text(issuer),
+            self.dir().display(),
+            name_text(owner)
+        )
+    }
+
+    /// For a database that does not yet say whose it is (made by openssl
+    /// ca, or by an older cardca): every certificate file found for its
+    /// lines (`certs/` or openssl's `newcerts/`) must be issued by
+    /// `issuer`. Once per database, when it is adopted.
+    pub fn check_files_issued_by(&self, issuer: &[u8]) -> Result<()> {
+        let text = self.read_file("index.txt", INDEX_MAX)?.unwrap_or_default();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some(serial) = line.split('\t').nth(3) else { continue };
+            let serial = serial.to_ascii_uppercase();
+            if let Some(der) = self.certificate(&serial)? {
+                let c = x509_cert::Certificate::from_der(&der)
+                    .with_context(|| format!("the certificate file of serial {serial}"))?;
+                let theirs = c.tbs_certificate().issuer().to_der()?;
+                if theirs != issuer {
+                    return Err(Error::new(format!(
+                        "{} already holds serial {serial}, issued by {}: it is not the database of {} (one database per CA)",
+                        self.dir().display(),
+                        name_text(&theirs),
+                        name_text(issuer)
+                    ))
+                    .hint("give each CA its own database directory"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The certificate file of a serial, where cardca (`certs/`) or
+    /// openssl ca (`newcerts/`, its usual new_certs_dir) puts it; None if
+    /// neither has it. Only for adopting a database: nothing else needs
+    /// the files, index.txt is the record.
+    fn certificate(&self, serial: &str) -> Result<Option<Vec<u8>>> {
+        for dir in ["certs", "newcerts"] {
+            let Some(dir) = self.dir.subdir(dir)? else { continue };
+            let name = format!("{serial}.pem");
+            let Some(text) = dir.read(&name, CERT_FILE_MAX)? else { continue };
+            let path = dir.join(&name);
+            let (label, der) =
+                pem_rfc7468::decode_vec(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+            if label != "CERTIFICATE" {
+                return Err(Error::new(format!("{} is not a certificate", path.display())));
+            }
+            return Ok(Some(der));
+        }
+        Ok(None)
+    }
+}

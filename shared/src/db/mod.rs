@@ -1,0 +1,570 @@
+//! The CA database: OpenSSL `ca`'s layout, with the locking and durability
+//! `openssl ca` lacks. One database per CA, as `openssl ca` assumes.
+//!
+//! ```text
+//! DIR/index.txt        one line per certificate, tab-separated:
+//!                      status (V/R/E), expiry, revocation[,reason], serial
+//!                      (upper-case hex), file name ("unknown"), subject
+//!                      (OpenSSL's escaped one-line form)
+//! DIR/index.txt.attr   unique_subject = no (yes when the file is missing,
+//!                      as for openssl ca)
+//! DIR/issuer.der       the DER Name of the CA whose database this is
+//! DIR/certs/SERIAL.pem each certificate cardca recorded
+//! DIR/crlnumber        the next CRL number, hex
+//! DIR/.lock            flock'd while anyone changes the above
+//! ```
+//! Certificates are recorded in batches: every certificate file of the
+//! batch is written and made durable (one syncfs), then all their index
+//! lines are appended in one write and made durable (one fdatasync). A
+//! crash at any point leaves whole lines whose files exist (a torn last
+//! line, which nobody was told about, is cut off on the next open), and a
+//! full disk rolls the index back to where it was.
+//!
+//! index.txt is the only source of truth: serial uniqueness, unique
+//! subjects and CRLs come from it, read once per run and then only as it
+//! grows, so the cost per certificate does not grow with the database.
+//! Nothing inside DIR is followed if it is a symbolic link: every file is
+//! opened relative to DIR with O_NOFOLLOW, created with O_EXCL, and whole
+//! files are replaced by renaming a temporary file in DIR. Nor is anything
+//! but a regular file read, or one larger than its bound (a FIFO in a
+//! file's place would block the run; a huge file would exhaust memory):
+//! `crate::dirfd` does all of this, once.
+//!
+//! Here: `Db` (lock, refresh, check and commit, revoke, CRL numbers);
+//! `index` the index.txt format; `record` a certificate to record;
+//! `adopt` one database per CA.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::OFlags;
+
+use crate::cert;
+use crate::dirfd::Dir;
+use crate::error::{Context, Error, Result};
+
+pub mod adopt;
+mod index;
+mod record;
+
+pub use adopt::open_of;
+pub use index::{parse_serial, parse_time_text, reason_code, time_text, CrlEntry, Entry, REASONS};
+pub use record::Record;
+
+/// What this run knows of index.txt: read whole once, then only what was
+/// appended since (under the lock, so nothing else is appending then).
+#[derive(Default)]
+struct Known {
+    /// The index file this describes (device, inode) and how far it was read.
+    file: Option<(u64, u64)>,
+    len: u64,
+    lines: usize,
+    /// Every serial, with its line number.
+    serials: HashMap<String, usize>,
+    /// The subjects of valid (V) lines, for unique_subject, with their serial.
+    valid_subjects: HashMap<String, String>,
+}
+
+impl Known {
+    fn add(&mut self, e: &Entry) {
+        self.lines += 1;
+        self.serials.insert(e.serial.clone(), self.lines);
+        if e.status == 'V' {
+            self.valid_subjects.insert(e.subject.clone(), e.serial.clone());
+        }
+    }
+}
+
+pub struct Db {
+    dir: Dir,
+    certs: Dir,
+    known: Known,
+    notes: Vec<String>,
+}
+
+/// The exclusive lock on a database, released on drop.
+pub struct DbLock(#[allow(dead_code)] File);
+
+/// How a link inside the database is refused: nothing is followed.
+const LINKS: &str = " (or not a plain file or directory): refused, nothing inside a CA database is followed";
+
+/// The most each file of the database may hold: index.txt enough for a
+/// CA of millions of certificates (about 100 bytes a line), the others
+/// what they could sensibly hold. Anything larger is refused before it
+/// is read, as is anything but a regular file (a FIFO would block).
+const INDEX_MAX: u64 = 512 << 20;
+const ATTR_MAX: u64 = 64 << 10;
+const ISSUER_MAX: u64 = 64 << 10;
+const CRLNUMBER_MAX: u64 = 4 << 10;
+/// A certificate file (PEM, or openssl's text and PEM) when adopting.
+const CERT_FILE_MAX: u64 = 4 << 20;
+
+impl Db {
+    /// Opens the database in `dir`, creating it on first use. `dir` itself
+    /// may be reached through a link; nothing inside it is.
+    pub fn open(dir: &Path) -> Result<Db> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the database {}", dir.display()))?;
+        let dir = Dir::open(dir, false, LINKS)?;
+        let certs = dir.make_subdir("certs")?;
+        let db = Db { dir, certs, known: Known::default(), notes: Vec::new() };
+        let _lock = db.lock()?;
+        // A new database says unique_subject = no; an existing one without
+        // index.txt.attr keeps openssl's default, yes.
+        if db.dir.create_new("index.txt", b"")? {
+            db.dir.create_new("index.txt.attr", b"unique_subject = no\n")?;
+        }
+        Ok(db)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Warnings for the tool to print (repairs made): the library never prints.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Reads a whole file of the database, at most `max` bytes; None if it
+    /// does not exist.
+    fn read_file(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        self.dir.read(name, max)
+    }
+
+    pub fn lock(&self) -> Result<DbLock> {
+        let file = self.dir.open_file(".lock", OFlags::RDWR | OFlags::CREATE)?;
+        file.lock().with_context(|| format!("locking {}", self.dir.path().display()))?;
+        Ok(DbLock(file))
+    }
+
+    fn open_index(&self) -> Result<File> {
+        self.dir.open_file("index.txt", OFlags::RDWR | OFlags::APPEND)
+    }
+
+    /// Brings `known` up to date with index.txt: the whole file the first
+    /// time (or after it was replaced), then only what was appended. Under
+    /// the lock. Every complete line must parse, or this fails naming it;
+    /// only a torn last line (unparsable and without its newline: a write
+    /// that was interrupted) is cut off. A complete last line that lacks
+    /// its newline (a hand edit) is kept and terminated.
+    fn refresh(&mut self, index: &File) -> Result<()> {
+        let st = rustix::fs::fstat(index).map_err(std::io::Error::from)?;
+        let id = (st.st_dev, st.st_ino);
+        let len = st.st_size as u64;
+        self.dir.check_size("index.txt", len, INDEX_MAX)?;
+        if self.known.file != Some(id) || len < self.known.len {
+            self.known = Known { file: Some(id), ..Known::default() };
+        }
+        let mut reader = index;
+        reader.seek(SeekFrom::Start(self.known.len))?;
+        let mut data = Vec::new();
+        reader.read_to_end(&mut data).context("reading index.txt")?;
+        let mut parsed = Vec::new();
+        let mut line_no = self.known.lines;
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            line_no += 1;
+            let (line, terminated) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (&rest[..i], true),
+                None => (rest, false),
+            };
+            rest = &rest[(line.len() + 1).min(rest.len())..];
+            let entry = std::str::from_utf8(line).map_err(|_| Error::new("not ASCII")).and_then(Entry::parse);
+            match (entry, terminated) {
+                (Ok(e), true) => parsed.push(e),
+                (Ok(e), false) => {
+                    (&*index)
+                        .write_all(b"\n")
+                        .and_then(|_| index.sync_data())
+                        .context("terminating index.txt")?;
+                    self.notes.push(format!(
+                        "{} line {line_no} lacked its final newline; kept it and added the newline",
+                        self.path("index.txt").display()
+                    ));
+                    parsed.push(e);
+                }
+                (Err(_), false) => {
+                    let keep = self.known.len + (data.len() - line.len()) as u64;
+                    index.set_len(keep).and_then(|_| index.sync_data()).context("cutting index.txt")?;
+                    self.notes.push(format!(
+                        "{} ended in a torn line {line_no} (an interrupted write); cut it off",
+                        self.path("index.txt").display()
+                    ));
+                }
+                (Err(e), true) => {
+                    return Err(e
+                        .context(format!("{} line {line_no}", self.path("index.txt").display()))
+                        .hint("nothing was changed; correct or remove that line by hand"))
+                }
+            }
+        }
+        for e in &parsed {
+            self.known.add(e);
+        }
+        self.known.len = rustix::fs::fstat(index).map_err(std::io::Error::from)?.st_size as u64;
+        Ok(())
+    }
+
+    /// index.txt.attr's unique_subject, read as openssl reads it: missing
+    /// file or key means yes; a value starting with y/Y/t/T is yes.
+    fn unique_subject(&self) -> Result<bool> {
+        let Some(data) = self.read_file("index.txt.attr", ATTR_MAX)? else {
+            return Ok(true);
+        };
+        let text = String::from_utf8_lossy(&data);
+        for line in text.lines() {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim() == "unique_subject" {
+                    return Ok(matches!(value.trim().bytes().next(), Some(b'y' | b'Y' | b't' | b'T')));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The CA this database belongs to (its DER Name), if recorded.
+    pub fn issuer(&self) -> Result<Option<Vec<u8>>> {
+        self.read_file("issuer.der", ISSUER_MAX)
+    }
+
+    /// Takes the lock and checks a batch against the database: how many of
+    /// it may be recorded, and the error that stops the rest (a serial
+    /// already present, a subject already valid under unique_subject, or
+    /// another CA's certificate). Nothing is written until
+    /// [`Pending::commit`], so a caller can do its other steps (the
+    /// token) in between, under the same lock.
+    pub fn check(&mut self, batch: &[Record]) -> Result<Pending<'_>> {
+        let lock = self.lock()?;
+        let index = self.open_index()?;
+        self.refresh(&index)?;
+        let unique = self.unique_subject()?;
+        let mut owner = self.issuer()?;
+        let adopt = owner.is_none();
+        let mut fresh = HashSet::new();
+        let mut subjects = HashMap::new();
+        let mut refused = None;
+        let mut count = 0;
+        let index_path = self.path("index.txt");
+        for r in batch {
+            let problem = if let Some(line) = self.known.serials.get(&r.entry.serial) {
+                Some(format!(
+                    "serial {} is already in {} (line {line})",
+                    r.entry.serial,
+                    index_path.display()
+                ))
+            } else if !fresh.insert(r.entry.serial.clone()) {
+                Some(format!("serial {} comes twice", r.entry.serial))
+            } else if let Some(other) = unique
+                .then(|| self.known.valid_subjects.get(&r.entry.subject).or(subjects.get(&r.entry.subject)))
+                .flatten()
+            {
+                Some(format!(
+                    "subject {} already has a valid certificate (serial {other}) and {} says unique_subject = yes",
+                    r.entry.subject,
+                    self.path("index.txt.attr").display()
+                ))
+            } else {
+                match &owner {
+                    Some(o) if *o != r.issuer => Some(self.other_ca(&r.entry.serial, &r.issuer, o)),
+                    Some(_) => None,
+                    None => {
+                        // First certificate cardca records here: the files
+                        // of what is already recorded must agree.
+                        self.check_files_issued_by(&r.issuer)?;
+                        owner = Some(r.issuer.clone());
+                        None
+                    }
+                }
+            };
+            if let Some(p) = problem {
+                refused = Some(Error::new(format!("{p}; nothing was recorded for it")));
+                break;
+            }
+            subjects.insert(r.entry.subject.clone(), r.entry.serial.clone());
+            count += 1;
+        }
+        let owner = owner.filter(|_| adopt && count > 0);
+        Ok(Pending { db: self, _lock: lock, index, count, refused, adopt: owner })
+    }
+
+    /// Every line of index.txt, read under the lock.
+    pub fn entries(&mut self) -> Result<Vec<Entry>> {
+        let _lock = self.lock()?;
+        let index = self.open_index()?;
+        self.refresh(&index)?;
+        self.read_entries()
+    }
+
+    fn read_entries(&self) -> Result<Vec<Entry>> {
+        let text = self.read_file("index.txt", INDEX_MAX)?.unwrap_or_default();
+        let text = String::from_utf8(text).map_err(|_| Error::new("index.txt is not ASCII"))?;
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| {
+                Entry::parse(line)
+                    .map_err(|e| e.context(format!("{} line {}", self.path("index.txt").display(), i + 1)))
+            })
+            .collect()
+    }
+
+    /// Marks certificates revoked, all or none: every serial must be in
+    /// the database and not yet revoked. index.txt is rewritten to a new
+    /// file and renamed over the old one, so a crash leaves one or the other.
+    /// `before_replace` gets the entries as revoked, once they are checked
+    /// and before index.txt is replaced (the audit log records them
+    /// first); an error there changes nothing.
+    pub fn revoke(
+        &mut self,
+        serials: &[String],
+        when: &str,
+        reason: Option<&str>,
+        before_replace: impl FnOnce(&[Entry]) -> Result<()>,
+    ) -> Result<Vec<Entry>> {
+        let _lock = self.lock()?;
+        let index = self.open_index()?;
+        self.refresh(&index)?;
+        let path = self.path("index.txt");
+        let mut entries = self.read_entries()?;
+        let mut done = Vec::new();
+        for serial in serials {
+            let entry = entries
+                .iter_mut()
+                .find(|e| &e.serial == serial)
+                .ok_or_else(|| Error::new(format!("serial {serial} is not in {}", path.display())))?;
+            if entry.status == 'R' {
+                return Err(Error::new(format!("serial {serial} is already revoked ({})", entry.revocation)));
+            }
+            entry.status = 'R';
+            entry.revocation = match reason {
+                Some(r) => format!("{when},{r}"),
+                None => when.to_string(),
+            };
+            done.push(entry.clone());
+        }
+        let text: String = entries.iter().map(Entry::line).collect();
+        before_replace(&done)?;
+        self.dir.replace("index.txt", text.as_bytes())?;
+        Ok(done)
+    }
+
+    /// Takes the next CRL number and stores the one after it durably.
+    pub fn next_crl_number(&self) -> Result<Vec<u8>> {
+        let _lock = self.lock()?;
+        let current = match self.read_file("crlnumber", CRLNUMBER_MAX)? {
+            Some(data) => crate::hex::decode(String::from_utf8_lossy(&data).trim()).context("crlnumber")?,
+            None => vec![1],
+        };
+        let mut next = current.clone();
+        // Big-endian increment.
+        let mut i = next.len();
+        loop {
+            if i == 0 {
+                next.insert(0, 1);
+                break;
+            }
+            i -= 1;
+            next[i] = next[i].wrapping_add(1);
+            if next[i] != 0 {
+                break;
+            }
+        }
+        self.dir.replace("crlnumber", format!("{}\n", cert::serial_text(&next)).as_bytes())?;
+        Ok(current)
+    }
+
+    /// Writes a certificate file that no line names: created with O_EXCL
+    /// (a planted link is never written through); a regular file already
+    /// there is an orphan a crash left before its line, replaced.
+    fn write_certificate(&self, r: &Record) -> Result<()> {
+        let name = format!("{}.pem", r.entry.serial);
+        let written =
+            self.certs.create_fresh(&name)?.write_all(crate::io::pem("CERTIFICATE", &r.der).as_bytes());
+        if let Err(e) = written {
+            let _ = self.certs.remove(&name);
+            return Err(Error::from(e).context(format!("writing {}", self.certs.join(&name).display())));
+        }
+        Ok(())
+    }
+}
+
+/// A checked batch, under the database's lock until committed or dropped.
+pub struct Pending<'a> {
+    db: &'a mut Db,
+    _lock: DbLock,
+    index: File,
+    count: usize,
+    refused: Option<Error>,
+    /// The issuer to record in issuer.der with this batch (first use).
+    adopt: Option<Vec<u8>>,
+}
+
+impl Pending<'_> {
+    /// How many of the batch may be recorded (a prefix of it).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Why the rest of the batch is refused, if it is.
+    pub fn refused(&self) -> Option<&Error> {
+        self.refused.as_ref()
+    }
+
+    /// Records the accepted prefix of the batch. Returns the error that
+    /// refused the rest, if any.
+    pub fn commit(self, batch: &[Record]) -> Result<Option<Error>> {
+        self.commit_with(batch, || Ok(()))
+    }
+
+    /// [`Pending::commit`], calling `before_index` once the certificate
+    /// files are durable and before any index line is written (cert-store
+    /// writes the audit log there: whatever index.txt records is logged,
+    /// and a file that cannot be written is never logged as stored).
+    pub fn commit_with(
+        self,
+        batch: &[Record],
+        before_index: impl FnOnce() -> Result<()>,
+    ) -> Result<Option<Error>> {
+        let batch = &batch[..self.count.min(batch.len())];
+        if batch.is_empty() {
+            before_index()?;
+            return Ok(self.refused);
+        }
+        let db = self.db;
+        // 1. Every certificate file, then one syncfs for all of them: the
+        //    files are durable before any line names them.
+        for r in batch {
+            db.write_certificate(r)?;
+        }
+        rustix::fs::syncfs(&self.index).map_err(|e| Error::new(format!("syncfs: {e}")))?;
+        if let Some(issuer) = &self.adopt {
+            db.dir.create_new("issuer.der", issuer)?;
+        }
+        before_index()?;
+        // 2. All index lines in one append, made durable; on failure the
+        //    index is cut back to where it was.
+        let before = self.index.metadata()?.len();
+        let lines: String = batch.iter().map(|r| r.entry.line()).collect();
+        let appended = (&self.index).write_all(lines.as_bytes()).and_then(|_| self.index.sync_data());
+        if let Err(e) = appended {
+            let _ = self.index.set_len(before).and_then(|_| self.index.sync_data());
+            return Err(Error::from(e).context("appending to index.txt"));
+        }
+        for r in batch {
+            db.known.add(&r.entry);
+        }
+        db.known.len = before + lines.len() as u64;
+        Ok(self.refused)
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cardca-db-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    const LINE: &str = "V\t270101000000Z\t\t01\tunknown\t/CN=a\n";
+
+    #[test]
+    fn torn_and_unterminated_last_lines() {
+        let dir = scratch("torn");
+        let mut db = Db::open(&dir).expect("open");
+        // A complete last line without its newline is kept and terminated.
+        std::fs::write(dir.join("index.txt"), LINE.trim_end()).expect("write");
+        assert_eq!(db.entries().expect("entries").len(), 1);
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), LINE);
+        assert_eq!(db.take_notes().len(), 1);
+        // A torn one is cut off.
+        std::fs::write(dir.join("index.txt"), format!("{LINE}V\t2701")).expect("write");
+        let mut db = Db::open(&dir).expect("open");
+        assert_eq!(db.entries().expect("entries").len(), 1);
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), LINE);
+        // A complete line that does not parse is an error naming it; nothing changes.
+        let bad = format!("{LINE}V\tjunk\n{LINE}");
+        std::fs::write(dir.join("index.txt"), &bad).expect("write");
+        let mut db = Db::open(&dir).expect("open");
+        let e = db.entries().expect_err("bad line").to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), bad);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn links_are_refused() {
+        let dir = scratch("links");
+        let db = Db::open(&dir).expect("open");
+        let elsewhere = scratch("links-elsewhere");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        std::os::unix::fs::symlink(elsewhere.join("crlnumber"), dir.join("crlnumber")).expect("link");
+        let e = db.next_crl_number().expect_err("link").to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!elsewhere.join("crlnumber").exists());
+        std::fs::remove_dir(dir.join("certs")).expect("rmdir");
+        std::os::unix::fs::symlink(&elsewhere, dir.join("certs")).expect("link");
+        assert!(Db::open(&dir).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&elsewhere);
+    }
+
+    /// A FIFO or an oversized file in place of a database file is refused
+    /// at once (on a thread, so that a regression fails, not hangs).
+    #[test]
+    fn fifos_and_huge_files_are_refused() {
+        let dir = scratch("fifo");
+        drop(Db::open(&dir).expect("open"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.clone();
+        std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            for name in ["index.txt", "issuer.der", "crlnumber"] {
+                let saved = std::fs::read(path.join(name)).ok();
+                let _ = std::fs::remove_file(path.join(name));
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    path.join(name),
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o644),
+                    0,
+                )
+                .expect("mkfifo");
+                let mut db = Db::open(&path).expect("open");
+                let e = match name {
+                    "index.txt" => db.entries().map(|_| ()),
+                    "issuer.der" => db.issuer().map(|_| ()),
+                    _ => db.next_crl_number().map(|_| ()),
+                };
+                errors.push(e.map_err(|e| e.to_string()));
+                std::fs::remove_file(path.join(name)).expect("rm");
+                File::create(path.join(name)).and_then(|f| f.set_len(1 << 30)).expect("sparse");
+                let e = match name {
+                    "index.txt" => db.entries().map(|_| ()),
+                    "issuer.der" => db.issuer().map(|_| ()),
+                    _ => db.next_crl_number().map(|_| ()),
+                };
+                errors.push(e.map_err(|e| e.to_string()));
+                std::fs::remove_file(path.join(name)).expect("rm");
+                if let Some(data) = saved {
+                    std::fs::write(path.join(name), data).expect("restore");
+                }
+            }
+            let _ = tx.send(errors);
+        });
+        let errors = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("it blocked");
+        assert_eq!(errors.len(), 6);
+        for (i, e) in errors.into_iter().enumerate() {
+            let e = e.expect_err("refused");
+            let why = if i % 2 == 0 { "is a FIFO, not a regular file: refused" } else { "is larger than" };
+            assert!(e.contains(why), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
