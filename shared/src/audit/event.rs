@@ -176,12 +176,9 @@ impl Event {
         self
     }
 
+    /// The result: the error's message instead of "ok".
     pub fn failed(mut self, e: &Error) -> Event {
         self.error = Some(e.message().to_string());
         self
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.event
     }
 }
