@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod hex;
 pub mod import;
 pub mod io;
+pub mod json;
 pub mod keys;
 pub mod names;
 pub mod ocsp;

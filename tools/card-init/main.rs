@@ -221,7 +221,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         ),
         Mode::ChangePin(uri) => (Event::pin_change(uri), change_pin(&ctx, &args, uri)),
         Mode::Unblock(uri) => (Event::pin_unblock(uri), unblock(&ctx, &args, uri)),
-        Mode::ChangeSoPin(uri) => (Event::new("so-pin-change").token(uri), change_so_pin(&ctx, &args, uri)),
+        Mode::ChangeSoPin(uri) => (Event::so_pin_change(uri), change_so_pin(&ctx, &args, uri)),
     };
     audit::record_result(event, result)
 }

@@ -16,7 +16,7 @@ use cardca::der::{Decode, Encode};
 use cardca::keys::{self, KeySpec};
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
-use cardca::{hex, io, pin, Context, Error, Result};
+use cardca::{hex, io, json, pin, Context, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -219,7 +219,7 @@ fn listing(args: &Args) -> Result<Output> {
                         let _ = writeln!(out, "{}", o.uri);
                     }
                 }
-                Format::Json => json(&mut out, &listed),
+                Format::Json => write_json(&mut out, &listed),
                 _ => {
                     let pem = listed.into_iter().flat_map(|(_, objs)| objs).filter_map(|o| o.pem).collect();
                     return Ok(Output::Pem(pem));
@@ -445,30 +445,16 @@ fn describe_object(out: &mut String, o: &Object) {
     let _ = writeln!(out, "    uri:     {}", o.uri);
 }
 
-/// A JSON string literal (RFC 8259 section 7).
-fn js(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
+/// A JSON array of strings.
 fn js_list(items: &[&str]) -> String {
-    format!("[{}]", items.iter().map(|s| js(s)).collect::<Vec<_>>().join(", "))
+    format!("[{}]", items.iter().map(|s| json::string(s)).collect::<Vec<_>>().join(", "))
 }
 
-fn json(out: &mut String, listed: &[(&Token, Vec<Object>)]) {
+/// The listing as JSON. Every string goes through the library's escaping,
+/// as the audit log's do: plain ASCII, with control characters, DEL, C1
+/// and bidi controls (anything beyond ASCII) as `\u` escapes, so a token
+/// label cannot drive the terminal that shows the listing.
+fn write_json(out: &mut String, listed: &[(&Token, Vec<Object>)]) {
     out.push_str("{\"tokens\": [");
     for (n, (t, objs)) in listed.iter().enumerate() {
         let i = &t.info;
@@ -477,26 +463,26 @@ fn json(out: &mut String, listed: &[(&Token, Vec<Object>)]) {
             "{}\n  {{\"slot\": {}, \"label\": {}, \"manufacturer\": {}, \"model\": {}, \"serial\": {}, \"flags\": {}, \"uri\": {}, \"objects\": [",
             if n > 0 { "," } else { "" },
             t.slot.id(),
-            js(i.label()),
-            js(i.manufacturer_id()),
-            js(i.model()),
-            js(i.serial_number()),
+            json::string(i.label()),
+            json::string(i.manufacturer_id()),
+            json::string(i.model()),
+            json::string(i.serial_number()),
             js_list(&token_flags(t)),
-            js(&t.uri().to_string()),
+            json::string(&t.uri().to_string()),
         );
         for (k, o) in objs.iter().enumerate() {
             let _ = write!(
                 out,
                 "{}\n    {{\"class\": {}, \"key_type\": {}, \"label\": {}, \"id\": {}, \"usage\": {}, \"access\": {}, \"subject\": {}, \"uri\": {}}}",
                 if k > 0 { "," } else { "" },
-                js(o.class.name()),
-                o.kind.as_deref().map_or("null".into(), js),
-                js(&o.label),
-                js(&hex::encode(&o.id)),
+                json::string(o.class.name()),
+                o.kind.as_deref().map_or("null".into(), json::string),
+                json::string(&o.label),
+                json::string(&hex::encode(&o.id)),
                 js_list(&o.usage),
                 js_list(&o.access),
-                o.subject.as_deref().map_or("null".into(), js),
-                js(&o.uri.to_string()),
+                o.subject.as_deref().map_or("null".into(), json::string),
+                json::string(&o.uri.to_string()),
             );
         }
         out.push_str(if objs.is_empty() { "]}" } else { "\n  ]}" });
@@ -544,6 +530,9 @@ mod tests {
 
     #[test]
     fn json_strings() {
-        assert_eq!(js("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+        assert_eq!(
+            js_list(&["a\"b\\c\n\u{1}", "\u{7f}\u{85}\u{202e}é"]),
+            r#"["a\"b\\c\n\u0001", "\u007f\u0085\u202e\u00e9"]"#
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use cardca::audit::{self, Event};
+use cardca::audit::{self, Event, Stage};
 use cardca::cert::CaCert;
 use cardca::cli::{self, set_once, value, value_with, TokenFlags};
 use cardca::db::{self, Db, Record};
@@ -293,116 +293,126 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Mode::Store { db, ca, token, label, id, der } => {
             audit::setup(&args.flags.audit, db.as_deref());
             let mut out = io::Writer::stdout(*der)?;
-            let ca = ca.as_deref().map(CaCert::read).transpose()?;
-            let mut db = db.as_deref().map(Db::open).transpose()?;
-            let mut card =
-                token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone()));
+            let mut to = Places {
+                ca: ca.as_deref().map(CaCert::read).transpose()?,
+                db: db.as_deref().map(Db::open).transpose()?,
+                card: token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone())),
+            };
             let input = Batches::stdin();
-            while let Some((mut batch, mut failure)) = input.next(|o| record_of(&o)) {
-                // A certificate the CA did not issue stops the stream there.
-                if let Some(ca) = ca.as_ref() {
-                    if let Some((i, e)) = batch
-                        .iter()
-                        .enumerate()
-                        .find_map(|(i, r)| r.check_issued_by(ca).err().map(|e| (i, e)))
-                    {
-                        batch.truncate(i);
-                        failure = Some(e);
-                    }
-                }
-                // Record what came before a bad object, then stop at it.
-                // The database is checked (and locked), then the card is
-                // written, then the index: a failure on the card leaves
-                // no line that would refuse the certificate next time.
-                let mut count = batch.len();
-                let place = match (db.is_some(), card.is_some()) {
-                    (true, true) => "db,token",
-                    (true, false) => "db",
-                    _ => "token",
-                };
-                let card_failed = |e: Error, batch: &[Record]| match batch.first() {
-                    Some(r) => {
-                        audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "token"), e)
-                    }
-                    None => e,
-                };
-                // Logged (one fsync for the batch) once the certificate files
-                // are durable and before the index lines are written and
-                // anything is passed on: whatever the database records, the
-                // log has (a crash or a full disk in between leaves a logged
-                // store the index lacks, never the reverse).
-                let log = |batch: &[Record], refused: Option<(&Record, &Error)>| -> Result<()> {
-                    if !audit::enabled() {
-                        return Ok(());
-                    }
-                    let events: Vec<Event> =
-                        batch
-                            .iter()
-                            .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
-                            .chain(refused.map(|(r, e)| {
-                                Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)
-                            }))
-                            .collect();
-                    audit::record_all(&events)
-                };
-                match db.as_mut() {
-                    Some(db) => {
-                        let pending = db.check(&batch)?;
-                        count = pending.count();
-                        if let Some(card) = card.as_mut() {
-                            card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
-                        }
-                        let refused_one =
-                            batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
-                        // None: the log was not reached; Some(ok): it was.
-                        let logged = std::cell::Cell::new(None);
-                        let refused = pending
-                            .commit_with(&batch, || {
-                                let written =
-                                    log(&batch[..count], refused_one.as_ref().map(|(r, e)| (*r, e)));
-                                logged.set(Some(written.is_ok()));
-                                written
-                            })
-                            .map_err(|e| match (batch.first(), logged.get()) {
-                                // The log itself failed: nothing more to write to it.
-                                (_, Some(false)) | (None, _) => e,
-                                // Failed before the log was written: say so in it.
-                                (Some(r), None) => audit::record_failure(
-                                    Event::stored(&r.entry.serial, &r.entry.subject, place),
-                                    e,
-                                ),
-                                // Logged as stored, then index.txt failed
-                                // (and was cut back): the log says so.
-                                (Some(r), Some(true)) => audit::record_failure(
-                                    Event::stored(&r.entry.serial, &r.entry.subject, place)
-                                        .field("step", "index.txt")
-                                        .field("batch", count as u64),
-                                    e,
-                                ),
-                            })?;
-                        if failure.is_none() {
-                            failure = refused;
-                        }
-                        for note in db.take_notes() {
-                            cli::warn(note);
-                        }
-                    }
-                    None => {
-                        if let Some(card) = card.as_mut() {
-                            card.store(&batch).map_err(|e| card_failed(e, &batch))?;
-                        }
-                        log(&batch, None)?;
-                    }
-                }
-                for r in &batch[..count] {
-                    out.write("CERTIFICATE", &r.der)?;
-                }
-                if let Some(e) = failure {
-                    return Err(e);
-                }
+            while let Some((batch, failure)) = input.next(|o| record_of(&o)) {
+                store_batch(&mut to, batch, failure, &mut out)?;
             }
             Ok(())
         }
+    }
+}
+
+/// Where certificates are recorded, and the CA they are checked against
+/// first.
+struct Places {
+    ca: Option<CaCert>,
+    db: Option<Db>,
+    card: Option<card::Card>,
+}
+
+/// Records one batch, then passes on what was recorded. What came before
+/// a bad object (`failure`, or a certificate the CA did not issue, or one
+/// the database refuses) is recorded, and the stream stops at it. The
+/// database is checked (and locked), then the card is written, then the
+/// batch logged, then the index: a failure on the card leaves no line
+/// that would refuse the certificate next time.
+fn store_batch(
+    to: &mut Places,
+    mut batch: Vec<Record>,
+    mut failure: Option<Error>,
+    out: &mut io::Writer,
+) -> Result<()> {
+    // A certificate the CA did not issue stops the stream there.
+    if let Some(ca) = to.ca.as_ref() {
+        if let Some((i, e)) =
+            batch.iter().enumerate().find_map(|(i, r)| r.check_issued_by(ca).err().map(|e| (i, e)))
+        {
+            batch.truncate(i);
+            failure = Some(e);
+        }
+    }
+    let place = match (to.db.is_some(), to.card.is_some()) {
+        (true, true) => "db,token",
+        (true, false) => "db",
+        _ => "token",
+    };
+    let count = match to.db.as_mut() {
+        Some(db) => {
+            let pending = db.check(&batch)?;
+            let count = pending.count();
+            if let Some(card) = to.card.as_mut() {
+                card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
+            }
+            let refused_one = batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
+            // Logged (one fsync for the batch) once the certificate files
+            // are durable and before the index lines are written and
+            // anything is passed on: whatever the database records, the
+            // log has (a crash or a full disk in between leaves a logged
+            // store the index lacks, never the reverse).
+            let refused = audit::write_ahead(
+                |intent| {
+                    pending.commit_with(&batch, || {
+                        intent.log(&stored(&batch[..count], place, refused_one.as_ref()))
+                    })
+                },
+                |stage| match batch.first() {
+                    None => Vec::new(),
+                    Some(r) => {
+                        let event = Event::stored(&r.entry.serial, &r.entry.subject, place);
+                        vec![match stage {
+                            Stage::Unlogged => event,
+                            // Logged as stored, then index.txt failed (and
+                            // was cut back): the log says so.
+                            Stage::Logged => event.field("step", "index.txt").field("batch", count as u64),
+                        }]
+                    }
+                },
+            )?;
+            if failure.is_none() {
+                failure = refused;
+            }
+            for note in db.take_notes() {
+                cli::warn(note);
+            }
+            count
+        }
+        None => {
+            if let Some(card) = to.card.as_mut() {
+                card.store(&batch).map_err(|e| card_failed(e, &batch))?;
+            }
+            audit::record_all(&stored(&batch, place, None))?;
+            batch.len()
+        }
+    };
+    for r in &batch[..count] {
+        out.write("CERTIFICATE", &r.der)?;
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The events of a batch recorded in `place`, and of the certificate
+/// after it that the database refused, if one was.
+fn stored(batch: &[Record], place: &'static str, refused: Option<&(&Record, Error)>) -> Vec<Event> {
+    batch
+        .iter()
+        .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
+        .chain(refused.map(|(r, e)| Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)))
+        .collect()
+}
+
+/// The card refused a batch: logged as the first certificate's failure.
+fn card_failed(e: Error, batch: &[Record]) -> Error {
+    match batch.first() {
+        Some(r) => audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "token"), e),
+        None => e,
     }
 }
 
@@ -433,34 +443,28 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     let when = db::time_text(&time::x509_time(now)?)?;
     // Logged before index.txt changes: a revocation is never in the
     // database without its line. A failure after the log gets a line too.
-    // None: the log was not reached; Some(ok): it was.
-    let logged = std::cell::Cell::new(None);
-    let revoked = db.revoke(&serials, &when, reason, |list| {
-        let events: Vec<Event> = list
-            .iter()
-            .map(|e| Event::revoked(&e.serial, reason).field("subject", e.subject.as_str()))
-            .collect();
-        let written = audit::record_all(&events);
-        logged.set(Some(written.is_ok()));
-        written
-    });
+    let revoked = audit::write_ahead(
+        |intent| {
+            db.revoke(&serials, &when, reason, |list| {
+                let events: Vec<Event> = list
+                    .iter()
+                    .map(|e| Event::revoked(&e.serial, reason).field("subject", e.subject.as_str()))
+                    .collect();
+                intent.log(&events)
+            })
+        },
+        |stage| {
+            let event = Event::revoked(&serials.join(","), reason);
+            vec![match stage {
+                Stage::Unlogged => event,
+                Stage::Logged => event.field("step", "index.txt"),
+            }]
+        },
+    );
     for note in db.take_notes() {
         cli::warn(note);
     }
-    let revoked = match revoked {
-        Ok(list) => list,
-        Err(e) => {
-            return Err(match logged.get() {
-                // The log itself failed: nothing more to write to it.
-                Some(false) => e,
-                Some(true) => audit::record_failure(
-                    Event::revoked(&serials.join(","), reason).field("step", "index.txt"),
-                    e,
-                ),
-                None => audit::record_failure(Event::revoked(&serials.join(","), reason), e),
-            });
-        }
-    };
+    let revoked = revoked?;
     for e in revoked {
         eprintln!(
             "cert-store: revoked {} {}{}",
@@ -581,49 +585,27 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
         // it is renamed to where a server reads it; a batch that cannot be
         // written is logged as failed, and a rename that fails after the
         // log gets a failure line of its own.
-        let events = |failed: Option<&Error>| -> Vec<Event> {
+        let events = || -> Vec<Event> {
             named
                 .iter()
                 .zip(&batch)
-                .map(|((name, _), c)| {
-                    let event = Event::ocsp_published(&c.serial, &dir.join(name));
-                    match failed {
-                        Some(e) => event.failed(e),
-                        None => event,
-                    }
-                })
+                .map(|((name, _), c)| Event::ocsp_published(&c.serial, &dir.join(name)))
                 .collect()
         };
-        // None: the log was not reached; Some(ok): it was.
-        let logged = std::cell::Cell::new(None);
-        let filed = files.replace_all(&named, || {
-            let written = audit::record_all(&events(None));
-            logged.set(Some(written.is_ok()));
-            written
-        });
-        if let Err(e) = filed {
-            let record = match logged.get() {
-                // The log itself failed: nothing more to write to it.
-                Some(false) => return Err(e),
-                Some(true) => {
-                    let dir = audit::Value::Bytes(dir.as_os_str().as_encoded_bytes().to_vec());
-                    audit::record(Event::new("ocsp-publish").field("dir", dir).failed(&e))
-                }
-                None => audit::record_all(&events(Some(&e))),
-            };
-            return Err(match record {
-                Ok(()) => e,
-                Err(a) => Error::new(format!("{e}; and the audit log failed: {a}")).with_ckr_of(&e),
-            });
-        }
+        audit::write_ahead(
+            |intent| files.replace_all(&named, || intent.log(&events())),
+            |stage| match stage {
+                Stage::Unlogged => events(),
+                Stage::Logged => vec![Event::ocsp_dir(dir)],
+            },
+        )?;
         for c in &batch {
             out.write(cardca::ocsp::LABEL, &c.der)?;
         }
         if let Some(e) = failure {
             // A refused response is an event too (its serial may be
             // unreadable: the directory names where it was headed).
-            let dir = audit::Value::Bytes(dir.as_os_str().as_encoded_bytes().to_vec());
-            return Err(audit::record_failure(Event::new("ocsp-publish").field("dir", dir), e));
+            return Err(audit::record_failure(Event::ocsp_dir(dir), e));
         }
     }
     Ok(())

@@ -1,0 +1,313 @@
+//! The verifier: reads a whole log and checks the chain, the JSON, the
+//! sequence numbers and (given the CA's key) the checkpoints' signatures;
+//! or names the first line that breaks it and tells the most specific
+//! story of why. The only part of the log that depends on `sign`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufRead;
+use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::io_error;
+use super::line::{checkpoint_message, line_hash, parse_line, Line, GENESIS, MAX_LINE};
+use crate::error::{Context, Error, Result};
+use crate::json::Json;
+
+/// Checks a checkpoint line's signature with the CA's public key.
+fn check_checkpoint(line: &Line, ca: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<()> {
+    use der::Decode;
+    let field = |k: &str| {
+        line.json
+            .get(k)
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error::new(format!("no {k:?}")))
+            .and_then(crate::hex::decode)
+    };
+    let alg = x509_cert::spki::AlgorithmIdentifierOwned::from_der(&field("alg")?)?;
+    let alg = crate::sign::SigAlg::from_identifier(&alg)?;
+    crate::sign::verify(ca, alg, &checkpoint_message(line.seq, &line.prev), &field("signature")?)
+}
+
+/// A log that verifies.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Report {
+    pub lines: u64,
+    /// SHA-256 of the last line: what the next line's prev will be.
+    pub head: String,
+    /// Lines torn by a crash and recorded by the line after them.
+    pub tears: Vec<u64>,
+    /// How many lines of each event.
+    pub events: std::collections::BTreeMap<String, u64>,
+    /// The lines of the checkpoints (their signatures checked when a CA
+    /// key was given).
+    pub checkpoints: Vec<u64>,
+}
+
+/// The first break: its line number and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Break {
+    pub line: u64,
+    pub why: String,
+    /// Only the last line is torn (an interrupted write; the next append
+    /// records it): a crash, not tampering.
+    pub torn_last: bool,
+    /// The lines before the break, which verify.
+    pub good: u64,
+}
+
+/// A line as read: bytes without the newline, and whether it had one.
+struct RawLine {
+    bytes: Vec<u8>,
+    terminated: bool,
+}
+
+fn read_raw(input: &mut impl BufRead) -> Result<Option<RawLine>> {
+    let mut bytes = Vec::new();
+    let n = std::io::Read::take(input.by_ref(), (MAX_LINE + 2) as u64).read_until(b'\n', &mut bytes)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let terminated = bytes.last() == Some(&b'\n');
+    if terminated {
+        bytes.pop();
+    }
+    Ok(Some(RawLine { bytes, terminated }))
+}
+
+/// Verifies a whole log read from `input`; with `ca`, every checkpoint's
+/// signature too.
+pub(crate) fn verify(
+    mut input: impl BufRead,
+    ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
+) -> Result<std::result::Result<Report, Break>> {
+    let mut checkpoints = Vec::new();
+    // Hash (its first 64 bits) -> line number, to name where a line that
+    // breaks the chain belongs: 16 bytes a line however long the log, and
+    // no accidental match among billions of lines.
+    let mut seen: HashMap<u64, u64> = HashMap::new();
+    let key = |hex: &str| -> u64 { hex.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0) };
+    let mut prev = GENESIS.to_string();
+    let mut tears = Vec::new();
+    let mut events = std::collections::BTreeMap::new();
+    let mut n: u64 = 0;
+    let mut next = read_raw(&mut input)?;
+    let mut prev_torn = false;
+    let broken = |line: u64, good: u64, why: String| Break { line, why, torn_last: false, good };
+    while let Some(raw) = next.take() {
+        n += 1;
+        next = read_raw(&mut input)?;
+        let hash = line_hash(&raw.bytes);
+        if raw.bytes.len() > MAX_LINE {
+            return Ok(Err(broken(n, n - 1, format!("longer than {MAX_LINE} bytes: not written by cardca"))));
+        }
+        if !raw.terminated {
+            return Ok(Err(Break {
+                line: n,
+                why:
+                    "torn last line (no newline): a write interrupted by a crash; the next append records it"
+                        .into(),
+                torn_last: true,
+                good: n - 1,
+            }));
+        }
+        // A line the next one records as torn is checked through that
+        // record's prev, not by its content.
+        let tear = next
+            .as_ref()
+            .and_then(|r| parse_line(&r.bytes).ok())
+            .filter(|l| l.event == "torn-line" && l.json.get("torn_line").and_then(Json::as_u64) == Some(n));
+        if let Some(record) = tear {
+            // The torn line's own prev may be lost with its end: the
+            // record carries it, so the line before stays chained.
+            if record.json.get("torn_prev").and_then(Json::as_str) != Some(prev.as_str()) {
+                return Ok(Err(broken(
+                    n + 1,
+                    n - 1,
+                    format!(
+                        "its torn_prev is not the SHA-256 of line {}: line {} or this record was edited",
+                        n - 1,
+                        n - 1
+                    ),
+                )));
+            }
+            tears.push(n);
+            seen.insert(key(&hash), n);
+            prev = hash;
+            prev_torn = true;
+            continue;
+        }
+        let line = match parse_line(&raw.bytes) {
+            Ok(l) => l,
+            Err(e) => {
+                return Ok(Err(broken(n, n - 1, format!("not an audit line ({e}): edited or inserted"))))
+            }
+        };
+        if line.event == "torn-line" && !prev_torn {
+            return Ok(Err(broken(n, n - 1, "a torn-line record, but no torn line precedes it".into())));
+        }
+        prev_torn = false;
+        if line.prev != prev || line.seq != n {
+            return Ok(Err(diagnose(n, &line, &prev, &hash, next.as_ref(), &seen, key)));
+        }
+        // Two lines with equal first 64 bits of their hashes: the later
+        // one is kept. A copy made to agree would have broken the chain
+        // above already, so a repeat here is no finding.
+        seen.insert(key(&hash), n);
+        if line.event == "checkpoint" {
+            if let Some(ca) = ca {
+                if let Err(e) = check_checkpoint(&line, ca) {
+                    return Ok(Err(broken(
+                        n,
+                        n - 1,
+                        format!(
+                            "a checkpoint whose signature does not verify with the CA's key ({e}): forged, or \
+                             the log was rewritten"
+                        ),
+                    )));
+                }
+            }
+            checkpoints.push(n);
+        }
+        *events.entry(line.event).or_insert(0) += 1;
+        prev = hash;
+    }
+    Ok(Ok(Report { lines: n, head: prev, tears, events, checkpoints }))
+}
+
+/// Why line `n` breaks the chain: the most specific story its `seq` and
+/// `prev` tell.
+fn diagnose(
+    n: u64,
+    line: &Line,
+    prev: &str,
+    hash: &str,
+    next: Option<&RawLine>,
+    seen: &HashMap<u64, u64>,
+    key: impl Fn(&str) -> u64,
+) -> Break {
+    let b = |at: u64, why: String| Break { line: at, why, torn_last: false, good: at.saturating_sub(1) };
+    if line.prev == prev {
+        return b(n, format!("edited: its seq is {}, not {n}", line.seq));
+    }
+    if let Some(&k) = seen.get(&key(hash)) {
+        return b(n, format!("a copy of line {k} (an inserted line)"));
+    }
+    if n == 1 {
+        let from = if line.seq > 1 {
+            format!(" (it is entry {}: entries 1 to {} are gone)", line.seq, line.seq - 1)
+        } else {
+            String::new()
+        };
+        return b(1, format!("does not start the chain (its prev is not the genesis value): the start of the log was cut off{from}"));
+    }
+    if next.is_some_and(|r| line_hash(&r.bytes) == line.prev) {
+        return b(n, format!("reordered: it belongs after line {}, which records it as its prev", n + 1));
+    }
+    if let Some(&j) = seen.get(&key(&line.prev)) {
+        if j + 1 < n {
+            let inserted = if j + 2 == n {
+                format!("line {} was inserted", j + 1)
+            } else {
+                format!("lines {} to {} were inserted", j + 1, n - 1)
+            };
+            return b(j + 1, format!("{inserted}: line {n} records line {j} as its prev"));
+        }
+    }
+    if line.seq > n {
+        let missing = line.seq - n;
+        let what = if missing == 1 { "1 line was".to_string() } else { format!("{missing} lines were") };
+        return b(n, format!("{what} deleted before it (it is entry {}, at line {n})", line.seq));
+    }
+    if line.seq < n {
+        return b(n, format!("it is entry {}, which belongs earlier: inserted or reordered", line.seq));
+    }
+    b(n - 1, format!("edited: its SHA-256 is not the prev line {n} records (or line {n}'s prev was edited)"))
+}
+
+/// Verifies the log at `path` under a shared lock (no append half-seen).
+pub fn verify_file(
+    path: &Path,
+    ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
+) -> Result<std::result::Result<Report, Break>> {
+    // O_NONBLOCK: a FIFO in its place must not hang the open; it is
+    // refused below as no regular file.
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
+        if e == Errno::LOOP {
+            Error::new(format!("{} is a symbolic link: refused", path.display()))
+        } else {
+            io_error(e).context(path.display())
+        }
+    })?;
+    let file = File::from(fd);
+    let st = rustix::fs::fstat(&file).map_err(io_error)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(Error::new(format!("{} is not a regular file", path.display())));
+    }
+    file.lock_shared().with_context(|| format!("locking {}", path.display()))?;
+    verify(std::io::BufReader::with_capacity(1 << 16, &file), ca)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::event::Event;
+    use crate::audit::line::format_line;
+    use crate::audit::testing::{broken, join, lines, sample, who};
+
+    #[test]
+    fn intact_log_verifies() {
+        let log = sample(5);
+        let r = verify(&log[..], None).expect("read").expect("intact");
+        assert_eq!(r.lines, 5);
+        assert_eq!(r.head, line_hash(&lines(&log)[4]));
+        assert_eq!(verify(&b""[..], None).expect("read").expect("empty").lines, 0);
+    }
+
+    #[test]
+    fn tampering_is_named() {
+        let l = lines(&sample(8));
+        // Edited line 4.
+        let mut e = l.clone();
+        e[3] = String::from_utf8(e[3].clone()).expect("utf8").replace("\"03\"", "\"FF\"").into_bytes();
+        let b = broken(&join(&e));
+        assert_eq!(b.line, 4, "{b:?}");
+        assert!(b.why.contains("edited"), "{b:?}");
+        // Deleted line 4.
+        let mut d = l.clone();
+        d.remove(3);
+        let b = broken(&join(&d));
+        assert_eq!((b.line, b.why.contains("deleted")), (4, true), "{b:?}");
+        // Lines 4 and 5 swapped.
+        let mut s = l.clone();
+        s.swap(3, 4);
+        let b = broken(&join(&s));
+        assert_eq!((b.line, b.why.contains("reordered")), (4, true), "{b:?}");
+        // A copy of line 2 inserted as line 5.
+        let mut i = l.clone();
+        i.insert(4, l[1].clone());
+        let b = broken(&join(&i));
+        assert_eq!((b.line, b.why.contains("inserted")), (5, true), "{b:?}");
+        // A forged line, correctly chained, inserted as line 5.
+        let forged = format_line(&who(), 5, &Event::new("x"), &line_hash(&l[3]));
+        let mut f = l.clone();
+        f.insert(4, forged.into_bytes());
+        let b = broken(&join(&f));
+        assert_eq!((b.line, b.why.contains("inserted")), (5, true), "{b:?}");
+        // The first two lines cut off.
+        let b = broken(&join(&l[2..]));
+        assert_eq!((b.line, b.why.contains("start of the log")), (1, true), "{b:?}");
+        // Truncated inside the last line.
+        let whole = join(&l);
+        let b = broken(&whole[..whole.len() - 10]);
+        assert_eq!((b.line, b.torn_last), (8, true), "{b:?}");
+        // Garbage.
+        let mut g = l.clone();
+        g[2] = b"hello".to_vec();
+        assert_eq!(broken(&join(&g)).line, 3);
+    }
+}
