@@ -38,10 +38,10 @@
 //! fsync'd temporary file, so that a reader or a crash sees the old
 //! content or the new one, never half of either.
 //!
-//! The audit log fits the same calls (not switched yet): its open for
-//! appending is `Dir::open(parent, false, ": refused")?.open_append(file)`,
-//! and the verifier's read is `open_read(file)` (a streaming reader,
-//! shared-locked, without a bound: the log grows without one).
+//! The audit log is a single file the operator names: `Dir::holding(path)`
+//! opens the directory it is in, then `open_append` (the writer) or
+//! `open_read` (the verifier, a streaming reader without a bound: the log
+//! grows without one).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -104,6 +104,21 @@ impl Dir {
         let fd = rustix::fs::open(path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| refuse(links, e, path))?;
         Ok(Dir { path: path.to_path_buf(), fd, links })
+    }
+
+    /// The directory holding the file `file` (the current one when the
+    /// path names none) and the file's name in it. Messages name the file
+    /// as the operator gave it.
+    pub fn holding(file: &Path, links: &'static str) -> Result<(Dir, String)> {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::new(format!("{}: not a UTF-8 file name", file.display())))?;
+        let parent = file.parent().unwrap_or(Path::new(""));
+        let at = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let mut dir = Dir::open(at, false, links)?;
+        dir.path = parent.to_path_buf();
+        Ok((dir, name.to_string()))
     }
 
     /// The directory `name` inside this one, never through a link; None

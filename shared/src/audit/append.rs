@@ -7,12 +7,9 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags};
-use rustix::io::Errno;
-
 use super::event::Event;
-use super::io_error;
 use super::line::{format_line, line_hash, parse_line, Who, GENESIS, MAX_LINE};
+use crate::dirfd::Dir;
 use crate::error::{Context, Error, Result};
 
 /// How much of the end of the file an append reads at first; it reads
@@ -21,8 +18,6 @@ const TAIL: u64 = 8 * 1024;
 
 /// The last complete line and a torn one after it always fit in this.
 const TAIL_MAX: u64 = 2 * MAX_LINE as u64 + 2;
-
-const LOG_MODE: u32 = 0o644;
 
 /// Where the next line goes on from.
 #[derive(Debug, PartialEq, Eq)]
@@ -114,43 +109,8 @@ impl Log {
     /// directory entry durable) on first use. The last component is never
     /// followed; anything but a regular file is refused.
     fn open(&self) -> Result<File> {
-        let flags = OFlags::RDWR | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mode = Mode::from_raw_mode(LOG_MODE);
-        let refused = |e: Errno| {
-            if e == Errno::LOOP {
-                Error::new(format!("{} is a symbolic link: refused", self.path.display()))
-            } else {
-                io_error(e).context(self.path.display())
-            }
-        };
-        let file = match rustix::fs::open(&self.path, flags, mode) {
-            Ok(fd) => File::from(fd),
-            Err(Errno::NOENT) => {
-                match rustix::fs::open(&self.path, flags | OFlags::CREATE | OFlags::EXCL, mode) {
-                    Ok(fd) => {
-                        let dir = match self.path.parent() {
-                            Some(p) if !p.as_os_str().is_empty() => p,
-                            _ => Path::new("."),
-                        };
-                        File::open(dir)
-                            .and_then(|d| d.sync_all())
-                            .with_context(|| format!("making the new {} durable", self.path.display()))?;
-                        File::from(fd)
-                    }
-                    // Another run created it meanwhile.
-                    Err(Errno::EXIST) => {
-                        File::from(rustix::fs::open(&self.path, flags, mode).map_err(refused)?)
-                    }
-                    Err(e) => return Err(refused(e)),
-                }
-            }
-            Err(e) => return Err(refused(e)),
-        };
-        let st = rustix::fs::fstat(&file).map_err(io_error)?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Err(Error::new(format!("{} is not a regular file: refused", self.path.display())));
-        }
-        Ok(file)
+        let (dir, name) = Dir::holding(&self.path, ": refused")?;
+        dir.open_append(&name)
     }
 
     /// Appends the events as one batch: locked, chained, one write, made

@@ -42,18 +42,12 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use rustix::io::Errno;
-
 use crate::error::{Error, Result};
 
 pub use append::Log;
 pub use event::{Event, Signed, Value};
 pub use line::checkpoint_message;
 pub use verify::{verify_file, Break, Report};
-
-fn io_error(e: Errno) -> Error {
-    Error::from(std::io::Error::from(e))
-}
 
 /// Which log a tool writes to: its flags' part.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

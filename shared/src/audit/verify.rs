@@ -4,15 +4,11 @@
 //! story of why. The only part of the log that depends on `sign`.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::BufRead;
 use std::path::Path;
 
-use rustix::fs::{FileType, Mode, OFlags};
-use rustix::io::Errno;
-
-use super::io_error;
 use super::line::{checkpoint_message, line_hash, parse_line, Line, GENESIS, MAX_LINE};
+use crate::dirfd::Dir;
 use crate::error::{Context, Error, Result};
 use crate::json::Json;
 
@@ -232,21 +228,12 @@ pub fn verify_file(
     path: &Path,
     ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
 ) -> Result<std::result::Result<Report, Break>> {
-    // O_NONBLOCK: a FIFO in its place must not hang the open; it is
-    // refused below as no regular file.
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| {
-        if e == Errno::LOOP {
-            Error::new(format!("{} is a symbolic link: refused", path.display()))
-        } else {
-            io_error(e).context(path.display())
-        }
+    // Refused at once: a link, a FIFO (never waited on), anything but a
+    // regular file.
+    let (dir, name) = Dir::holding(path, ": refused")?;
+    let file = dir.open_read(&name)?.ok_or_else(|| {
+        Error::from(std::io::Error::from(std::io::ErrorKind::NotFound)).context(path.display())
     })?;
-    let file = File::from(fd);
-    let st = rustix::fs::fstat(&file).map_err(io_error)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::new(format!("{} is not a regular file", path.display())));
-    }
     file.lock_shared().with_context(|| format!("locking {}", path.display()))?;
     verify(std::io::BufReader::with_capacity(1 << 16, &file), ca)
         .with_context(|| format!("reading {}", path.display()))
