@@ -185,3 +185,327 @@ pub(super) fn within_constraints(subject: &Name, san: &[GeneralName], ca: &CaCer
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
+    use x509_cert::ext::pkix::{KeyUsages, NameConstraints};
+
+    use super::*;
+    use crate::cert::OID_NAME_CONSTRAINTS;
+    use crate::policy::testing::*;
+
+    /// `matches(Form::of(name), base, overlap)` for one name and one base
+    /// of the same form. overlap false asks "inside a permitted subtree",
+    /// overlap true asks "could it be inside an excluded subtree".
+    fn check(rows: &[(&str, GeneralName, GeneralName, bool, bool)]) {
+        for (what, name, base, overlap, want) in rows {
+            let form = Form::of(name).expect("a form constraints know");
+            assert!(form.same_form(base), "{what}: not the same form");
+            assert_eq!(matches(&form, base, *overlap), *want, "{what}");
+        }
+    }
+
+    #[test]
+    fn dns_names() {
+        check(&[
+            ("the base itself", dns("ewak.net"), dns("ewak.net"), false, true),
+            ("a name below the base", dns("www.ewak.net"), dns("ewak.net"), false, true),
+            ("deeper below", dns("a.b.ewak.net"), dns("ewak.net"), false, true),
+            ("a leading dot is the same subtree", dns("www.ewak.net"), dns(".ewak.net"), false, true),
+            ("a leading dot still takes the base itself", dns("ewak.net"), dns(".ewak.net"), false, true),
+            (
+                "a label boundary: badewak.net is not in ewak.net",
+                dns("badewak.net"),
+                dns("ewak.net"),
+                false,
+                false,
+            ),
+            ("the parent is not in the subtree", dns("ewak.net"), dns("www.ewak.net"), false, false),
+            ("case folds, in the name and the base", dns("WWW.Ewak.NET"), dns("EWAK.net"), false, true),
+            ("an empty base holds every name", dns("ewak.net"), dns(""), false, true),
+            ("another domain", dns("ewak.org"), dns("ewak.net"), true, false),
+        ]);
+    }
+
+    /// A wildcard `*.D` stands for every name one label below D: permitted
+    /// only when D is inside the base; excluded when any of those names
+    /// could be inside it.
+    #[test]
+    fn wildcards() {
+        check(&[
+            ("permitted: *.ewak.net under ewak.net", dns("*.ewak.net"), dns("ewak.net"), false, true),
+            (
+                "permitted: *.ewak.net is wider than www.ewak.net",
+                dns("*.ewak.net"),
+                dns("www.ewak.net"),
+                false,
+                false,
+            ),
+            (
+                "permitted: *.www.ewak.net under www.ewak.net",
+                dns("*.www.ewak.net"),
+                dns("www.ewak.net"),
+                false,
+                true,
+            ),
+            (
+                "excluded: *.ewak.net could be secret.ewak.net",
+                dns("*.ewak.net"),
+                dns("secret.ewak.net"),
+                true,
+                true,
+            ),
+            ("excluded: *.ewak.net is inside an excluded net", dns("*.ewak.net"), dns("net"), true, true),
+            (
+                "excluded: *.ewak.net against the base ewak.net",
+                dns("*.ewak.net"),
+                dns("ewak.net"),
+                true,
+                true,
+            ),
+            (
+                "excluded: .secret.ewak.net with its dot",
+                dns("*.ewak.net"),
+                dns(".secret.ewak.net"),
+                true,
+                true,
+            ),
+            ("excluded, case folded", dns("*.EWAK.net"), dns("Secret.Ewak.Net"), true, true),
+            // Two labels below cannot be one label below, but the rule
+            // counts it in: refusing is the side to err on.
+            (
+                "excluded: a.b.ewak.net counted in (conservative)",
+                dns("*.ewak.net"),
+                dns("a.b.ewak.net"),
+                true,
+                true,
+            ),
+            ("excluded: another domain", dns("*.ewak.net"), dns("ewak.org"), true, false),
+            ("excluded: a sibling subtree", dns("*.a.ewak.net"), dns("b.ewak.net"), true, false),
+        ]);
+    }
+
+    /// RFC 5280's three rfc822Name constraint forms: a mailbox
+    /// (local@host), every mailbox of one host (host), every host below a
+    /// domain (.domain). The local part is case-sensitive, hosts are not.
+    #[test]
+    fn email_forms() {
+        check(&[
+            ("mailbox: the same address", email("alice@ewak.net"), email("alice@ewak.net"), false, true),
+            ("mailbox: another local part", email("bob@ewak.net"), email("alice@ewak.net"), false, false),
+            (
+                "mailbox: the local part keeps its case",
+                email("Alice@ewak.net"),
+                email("alice@ewak.net"),
+                false,
+                false,
+            ),
+            ("mailbox: the host folds case", email("alice@EWAK.net"), email("alice@ewak.NET"), false, true),
+            ("mailbox: another host", email("alice@mail.ewak.net"), email("alice@ewak.net"), false, false),
+            ("host: any mailbox there", email("bob@ewak.net"), email("ewak.net"), false, true),
+            ("host: case folded", email("bob@Ewak.Net"), email("EWAK.NET"), false, true),
+            ("host: not the hosts below it", email("bob@mail.ewak.net"), email("ewak.net"), false, false),
+            ("domain: a host below it", email("bob@mail.ewak.net"), email(".ewak.net"), false, true),
+            ("domain: deeper below", email("bob@a.mail.ewak.net"), email(".ewak.net"), false, true),
+            ("domain: not the domain's own host", email("bob@ewak.net"), email(".ewak.net"), false, false),
+            ("domain: a label boundary", email("bob@badewak.net"), email(".ewak.net"), false, false),
+            ("domain: case folded", email("bob@Mail.Ewak.Net"), email(".EWAK.net"), false, true),
+            ("excluded host", email("eve@ewak.net"), email("ewak.net"), true, true),
+        ]);
+    }
+
+    /// iPAddress bases are an address and a mask of twice its length; an
+    /// IPv4-mapped IPv6 name (::ffff:a.b.c.d) is its IPv4 address.
+    #[test]
+    fn ip_addresses() {
+        let net10 = ip(&[10, 0, 0, 0, 255, 0, 0, 0]);
+        let host = ip(&[192, 0, 2, 7, 255, 255, 255, 255]);
+        let mapped = |a: [u8; 4]| {
+            let mut v = vec![0u8; 10];
+            v.extend([0xff, 0xff]);
+            v.extend(a);
+            ip(&v)
+        };
+        let mut v6net = vec![0x20, 0x01, 0x0d, 0xb8];
+        v6net.extend([0; 12]);
+        v6net.extend([0xff; 4]);
+        v6net.extend([0; 12]);
+        let v6net = ip(&v6net);
+        let v6 = |last: u8, first: u8| {
+            let mut v = vec![first, 0x01, 0x0d, 0xb8];
+            v.extend([0; 11]);
+            v.push(last);
+            ip(&v)
+        };
+        check(&[
+            ("IPv4 inside 10/8", ip(&[10, 1, 2, 3]), net10.clone(), false, true),
+            ("IPv4 outside 10/8", ip(&[11, 1, 2, 3]), net10.clone(), false, false),
+            ("IPv4 host /32: the host", ip(&[192, 0, 2, 7]), host.clone(), false, true),
+            ("IPv4 host /32: its neighbour", ip(&[192, 0, 2, 8]), host.clone(), false, false),
+            ("IPv4-mapped IPv6 inside 10/8", mapped([10, 9, 9, 9]), net10.clone(), false, true),
+            ("IPv4-mapped IPv6 caught by an excluded 10/8", mapped([10, 9, 9, 9]), net10.clone(), true, true),
+            ("IPv4-mapped IPv6 outside 10/8", mapped([11, 9, 9, 9]), net10.clone(), false, false),
+            ("IPv6 inside 2001:db8::/32", v6(1, 0x20), v6net.clone(), false, true),
+            ("IPv6 outside 2001:db8::/32", v6(1, 0x30), v6net.clone(), false, false),
+            ("IPv6 against an IPv4 base", v6(1, 0x20), net10.clone(), true, false),
+            ("IPv4 against an IPv6 base", ip(&[10, 1, 2, 3]), v6net.clone(), true, false),
+        ]);
+        assert_eq!(unmap(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1]), [10, 0, 0, 1]);
+        let not_mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1];
+        assert_eq!(unmap(&not_mapped), not_mapped, "::a00:1 (IPv4-compatible) is not unmapped");
+    }
+
+    /// A URI is matched by its host: a base with a leading dot holds the
+    /// hosts below it, one without is that host only.
+    #[test]
+    fn uri_hosts() {
+        check(&[
+            ("the host", uri("https://www.ewak.net/crl"), uri("www.ewak.net"), false, true),
+            (
+                "the host, with user and port",
+                uri("ldap://u@www.ewak.net:389/x"),
+                uri("www.ewak.net"),
+                false,
+                true,
+            ),
+            ("a host is not its parent", uri("https://www.ewak.net/"), uri("ewak.net"), false, false),
+            ("a domain: the hosts below", uri("https://www.ewak.net/"), uri(".ewak.net"), false, true),
+            ("a domain: not its own host", uri("https://ewak.net/"), uri(".ewak.net"), false, false),
+            ("case folded", uri("HTTPS://WWW.EWAK.NET/"), uri("Www.Ewak.Net"), false, true),
+            ("an IPv6 literal host", uri("http://[2001:db8::1]/"), uri("2001:db8::1"), false, true),
+            (
+                "no host (a URN): never inside a permitted subtree",
+                uri("urn:isbn:0451450523"),
+                uri("ewak.net"),
+                false,
+                false,
+            ),
+            (
+                "no host (a URN): counted in an excluded one",
+                uri("urn:isbn:0451450523"),
+                uri("ewak.net"),
+                true,
+                true,
+            ),
+        ]);
+    }
+
+    /// directoryName: the name begins with the base's RDNs; values compare
+    /// with case and white space folded, attribute types exactly.
+    #[test]
+    fn dir_names() {
+        let name = dn("/C=NL/O=ewak.net/OU=Web  Team/CN=www");
+        let rows: &[(&str, &str, bool)] = &[
+            ("a prefix", "/C=NL/O=ewak.net", true),
+            ("the whole name", "/C=NL/O=ewak.net/OU=Web  Team/CN=www", true),
+            ("case folded", "/C=NL/O=EWAK.NET", true),
+            ("white space folded", "/C=NL/O=ewak.net/OU=web team", true),
+            ("another value", "/C=NL/O=ewak.org", false),
+            ("the same RDNs in another order", "/O=ewak.net/C=NL", false),
+            ("not a prefix (a middle RDN)", "/O=ewak.net", false),
+            ("longer than the name", "/C=NL/O=ewak.net/OU=Web Team/CN=www/CN=x", false),
+            ("another attribute type, same value", "/C=NL/OU=ewak.net", false),
+        ];
+        for (what, base, want) in rows {
+            assert_eq!(dir_in(&name, &dn(base)), *want, "{what}");
+        }
+        let multi = dn("/C=NL/O=ewak.net+OU=web/CN=x");
+        assert!(dir_in(&multi, &dn("/C=NL/OU=WEB+O=ewak.net")), "a multi-valued RDN in another order");
+    }
+
+    /// The names of a whole certificate against one CA: the SANs, the
+    /// subject as a directoryName, its emailAddress and DNS- or IP-like
+    /// CNs, each against the bases of its own form only.
+    #[test]
+    fn whole_certificates() {
+        let subtrees = |bases: Vec<GeneralName>| {
+            Some(bases.into_iter().map(|base| GeneralSubtree { base, minimum: 0, maximum: None }).collect())
+        };
+        let nc = NameConstraints {
+            permitted_subtrees: subtrees(vec![
+                dns("ewak.net"),
+                email(".ewak.net"),
+                ip(&[10, 0, 0, 0, 255, 0, 0, 0]),
+                dn_base("/C=NL/O=ewak.net"),
+            ]),
+            excluded_subtrees: subtrees(vec![dns("secret.ewak.net"), ip(&[10, 6, 6, 0, 255, 255, 255, 0])]),
+        };
+        let spki = fixture_spki("p256.pem");
+        let mut exts = ca_extensions(&spki, None, &[KeyUsages::KeyCertSign]);
+        exts.push(ext(OID_NAME_CONSTRAINTS, true, &nc));
+        let ca = ca("/C=NL/O=ewak.net/CN=Sub", &spki, (T0, T0 + DAY), exts);
+        let ok = "/C=NL/O=ewak.net/CN=x";
+        let rows: &[(&str, &str, Vec<GeneralName>, Option<&str>)] = &[
+            ("names inside", ok, vec![dns("www.ewak.net"), ip(&[10, 1, 1, 1])], None),
+            (
+                "a SAN outside",
+                ok,
+                vec![dns("ewak.org")],
+                Some("dns:ewak.org is outside the permitted subtrees"),
+            ),
+            (
+                "a SAN excluded",
+                ok,
+                vec![dns("a.secret.ewak.net")],
+                Some("dns:a.secret.ewak.net is within an excluded"),
+            ),
+            (
+                "a wildcard over an excluded subtree",
+                ok,
+                vec![dns("*.ewak.net")],
+                Some("dns:*.ewak.net is within an excluded"),
+            ),
+            (
+                "an excluded IPv4-mapped SAN",
+                ok,
+                vec![ip(&mapped_v6([10, 6, 6, 1]))],
+                Some("ip:10.6.6.1 is within an excluded"),
+            ),
+            (
+                "the subject outside",
+                "/C=NL/O=ewak.org/CN=x",
+                vec![],
+                Some("dirname:/C=NL/O=ewak.org/CN=x is outside"),
+            ),
+            ("the subject's case does not matter", "/C=NL/O=EWAK.NET/CN=x", vec![], None),
+            (
+                "a CN that is a DNS name",
+                "/C=NL/O=ewak.net/CN=www.ewak.org",
+                vec![],
+                Some("dns:www.ewak.org is outside"),
+            ),
+            (
+                "a CN that is an excluded IP",
+                "/C=NL/O=ewak.net/CN=10.6.6.2",
+                vec![],
+                Some("ip:10.6.6.2 is within an excluded"),
+            ),
+            ("a CN that is no host name", "/C=NL/O=ewak.net/CN=Alice Smith", vec![], None),
+            (
+                "an emailAddress in the subject",
+                "/C=NL/O=ewak.net/emailAddress=a@ewak.org",
+                vec![],
+                Some("email:a@ewak.org is outside"),
+            ),
+            ("an email SAN under .ewak.net", ok, vec![email("a@mail.ewak.net")], None),
+            ("a form with no permitted base (URI) is free", ok, vec![uri("https://ewak.org/")], None),
+        ];
+        for (what, subject, san, want) in rows {
+            expect(what, within_constraints(&dn(subject), san, &ca), *want);
+        }
+        let free = super::super::testing::root(&spki);
+        expect("a CA without name constraints", within_constraints(&dn(ok), &[dns("ewak.org")], &free), None);
+    }
+
+    fn dn_base(text: &str) -> GeneralName {
+        GeneralName::DirectoryName(dn(text))
+    }
+
+    fn mapped_v6(a: [u8; 4]) -> Vec<u8> {
+        let mut v = vec![0u8; 10];
+        v.extend([0xff, 0xff]);
+        v.extend(a);
+        v
+    }
+}

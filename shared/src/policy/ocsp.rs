@@ -324,3 +324,6 @@ pub fn check_signed(der: Vec<u8>, ca: &CaCert, now: u64) -> Result<Checked> {
     let serial = crate::db::serial_hex(one.cert_id.serial_number.as_bytes());
     Ok(Checked { serial, this_update: ocsp::seconds(&one.this_update), der })
 }
+
+#[cfg(test)]
+mod tests;

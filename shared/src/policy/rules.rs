@@ -263,3 +263,271 @@ pub const EKU_NAMES: &[(&str, ObjectIdentifier)] = &[
 pub fn eku_name(oid: &ObjectIdentifier) -> String {
     EKU_NAMES.iter().find(|(_, o)| o == oid).map_or_else(|| oid.to_string(), |(n, _)| n.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use der::Any;
+    use x509_cert::ext::pkix::KeyUsages as K;
+
+    use super::*;
+    use crate::policy::testing::*;
+
+    /// An RSA modulus of `bytes` octets, top bit set, that is no real key:
+    /// the rule looks at size, exponent and parity, not at primes.
+    fn modulus(bytes: usize, last: u8) -> Vec<u8> {
+        let mut n = vec![0xc5; bytes];
+        n[bytes - 1] = last;
+        n
+    }
+
+    #[test]
+    fn subject_keys() {
+        let secp256k1 = {
+            let mut spki = fixture_spki("p256.pem");
+            let oid = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+            spki.algorithm.parameters = Some(Any::encode_from(&oid).expect("oid"));
+            spki
+        };
+        let mut off_curve = vec![0x04];
+        off_curve.extend([1u8; 64]);
+        let rows: Vec<(&str, SubjectPublicKeyInfoOwned, Option<&str>)> = vec![
+            ("RSA 2048", fixture_spki("rsa2048.pem"), None),
+            ("RSA 4096", fixture_spki("rsa4096.pem"), None),
+            ("P-256", fixture_spki("p256.pem"), None),
+            ("P-384", fixture_spki("p384.pem"), None),
+            ("P-521", fixture_spki("p521.pem"), None),
+            ("Ed25519", fixture_spki("ed25519.pem"), None),
+            (
+                "RSA 1024",
+                keys::spki_rsa(&modulus(128, 0x01), &keys::RSA_EXPONENT).expect("spki"),
+                Some("weak key: RSA with 1024 bits (at least 2048 required)"),
+            ),
+            (
+                "RSA 2047: one bit short",
+                keys::spki_rsa(&[&[0x7f][..], &modulus(255, 0x01)].concat(), &keys::RSA_EXPONENT)
+                    .expect("spki"),
+                Some("RSA with 2047 bits"),
+            ),
+            (
+                "RSA with exponent 3",
+                keys::spki_rsa(&modulus(256, 0x01), &[3]).expect("spki"),
+                Some("weak key: RSA public exponent 03 (65537 required)"),
+            ),
+            (
+                "RSA with an even modulus",
+                keys::spki_rsa(&modulus(256, 0x02), &keys::RSA_EXPONENT).expect("spki"),
+                Some("invalid RSA key: even modulus"),
+            ),
+            (
+                "a P-256 point off the curve",
+                keys::spki_point(KeySpec::Ec(Curve::P256), &off_curve).expect("spki"),
+                Some("invalid ec:p256 key: not a point on the curve"),
+            ),
+            (
+                "Ed25519 of 31 bytes",
+                keys::spki_point(KeySpec::Ed25519, &[9u8; 31]).expect("spki"),
+                Some("Ed25519 key is not 32 bytes"),
+            ),
+            ("secp256k1, a curve we do not certify", secp256k1, Some("the subject public key")),
+        ];
+        for (what, spki, want) in rows {
+            expect(what, check_subject_key(&spki).map(|_| ()), want);
+        }
+    }
+
+    /// keyUsage for each key type, leaf and CA: RSA signs and encrypts
+    /// but does not agree keys, EC signs and agrees but does not encrypt
+    /// (RFC 5480), Ed25519 only signs (RFC 8410).
+    #[test]
+    fn key_usage_per_key_type() {
+        let rsa = KeySpec::Rsa(2048);
+        let ec = KeySpec::Ec(Curve::P256);
+        let ed = KeySpec::Ed25519;
+        let leaf = false;
+        let ca = true;
+        // What it checks; keyUsage bits; a CA?; key type; refusal or None.
+        type Row = (&'static str, &'static [K], bool, KeySpec, Option<&'static str>);
+        let rows: &[Row] = &[
+            ("RSA leaf: digitalSignature", &[K::DigitalSignature], leaf, rsa, None),
+            ("RSA leaf: TLS with key transport", &[K::DigitalSignature, K::KeyEncipherment], leaf, rsa, None),
+            ("RSA leaf: dataEncipherment", &[K::DataEncipherment], leaf, rsa, None),
+            ("RSA leaf: nonRepudiation", &[K::NonRepudiation], leaf, rsa, None),
+            (
+                "RSA leaf: keyAgreement",
+                &[K::KeyAgreement],
+                leaf,
+                rsa,
+                Some("keyAgreement cannot be done with a rsa:2048 key"),
+            ),
+            (
+                "RSA leaf: encipherOnly",
+                &[K::KeyEncipherment, K::EncipherOnly],
+                leaf,
+                rsa,
+                Some("encipherOnly cannot be done"),
+            ),
+            ("RSA CA", &[K::KeyCertSign, K::CRLSign], ca, rsa, None),
+            ("EC leaf: digitalSignature", &[K::DigitalSignature], leaf, ec, None),
+            ("EC leaf: keyAgreement", &[K::DigitalSignature, K::KeyAgreement], leaf, ec, None),
+            ("EC leaf: keyAgreement with encipherOnly", &[K::KeyAgreement, K::EncipherOnly], leaf, ec, None),
+            ("EC leaf: keyAgreement with decipherOnly", &[K::KeyAgreement, K::DecipherOnly], leaf, ec, None),
+            (
+                "EC leaf: decipherOnly alone",
+                &[K::DecipherOnly],
+                leaf,
+                ec,
+                Some("encipherOnly or decipherOnly without keyAgreement"),
+            ),
+            (
+                "EC leaf: keyEncipherment",
+                &[K::DigitalSignature, K::KeyEncipherment],
+                leaf,
+                ec,
+                Some("keyEncipherment cannot be done with a ec:p256 key"),
+            ),
+            (
+                "EC leaf: dataEncipherment",
+                &[K::DataEncipherment],
+                leaf,
+                ec,
+                Some("dataEncipherment cannot be done"),
+            ),
+            ("EC CA with digitalSignature", &[K::DigitalSignature, K::KeyCertSign, K::CRLSign], ca, ec, None),
+            ("Ed25519 leaf: digitalSignature", &[K::DigitalSignature], leaf, ed, None),
+            ("Ed25519 leaf: nonRepudiation", &[K::DigitalSignature, K::NonRepudiation], leaf, ed, None),
+            (
+                "Ed25519 leaf: keyAgreement",
+                &[K::KeyAgreement],
+                leaf,
+                ed,
+                Some("keyAgreement cannot be done with a ed25519 key"),
+            ),
+            (
+                "Ed25519 leaf: keyEncipherment",
+                &[K::KeyEncipherment],
+                leaf,
+                ed,
+                Some("keyEncipherment cannot be done"),
+            ),
+            (
+                "Ed25519 leaf: every refused bit named",
+                &[K::DigitalSignature, K::KeyEncipherment, K::KeyAgreement],
+                leaf,
+                ed,
+                Some("keyEncipherment, keyAgreement cannot be done"),
+            ),
+            ("Ed25519 CA", &[K::KeyCertSign, K::CRLSign], ca, ed, None),
+            (
+                "a CA without keyCertSign",
+                &[K::DigitalSignature, K::CRLSign],
+                ca,
+                ec,
+                Some("a CA certificate without keyCertSign"),
+            ),
+            (
+                "a leaf with keyCertSign",
+                &[K::DigitalSignature, K::KeyCertSign],
+                leaf,
+                ec,
+                Some("keyCertSign or cRLSign in a certificate that is not a CA"),
+            ),
+            (
+                "a leaf with cRLSign",
+                &[K::CRLSign],
+                leaf,
+                rsa,
+                Some("keyCertSign or cRLSign in a certificate that is not a CA"),
+            ),
+            ("no bit set", &[], leaf, rsa, Some("keyUsage (2.5.29.15): no bit set")),
+        ];
+        for (what, bits, is_ca, spec, want) in rows {
+            expect(what, key_usage(Some(&usages(bits)), *is_ca, *spec), *want);
+        }
+        expect("keyUsage missing", key_usage(None, false, rsa), Some("keyUsage is missing"));
+    }
+
+    fn issuer(path_len: Option<u8>, eku: Option<Vec<ObjectIdentifier>>) -> CaCert {
+        let spki = fixture_spki("p256.pem");
+        let mut exts = ca_extensions(&spki, path_len, &[K::KeyCertSign]);
+        if let Some(list) = eku {
+            exts.push(ext(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(list)));
+        }
+        ca("/CN=Issuer", &spki, (T0, T0 + 365 * DAY), exts)
+    }
+
+    #[test]
+    fn path_lengths() {
+        let (leaf, ca) = (false, true);
+        // What it checks; the issuer's pathLen; a CA?; its own pathLen;
+        // refusal or None.
+        type Row = (&'static str, Option<u8>, bool, Option<u8>, Option<&'static str>);
+        let rows: &[Row] = &[
+            ("no limit above: any sub CA", None, ca, None, None),
+            ("no limit above: pathLen 5", None, ca, Some(5), None),
+            ("limit 0: a leaf", Some(0), leaf, None, None),
+            ("limit 0: no sub CA at all", Some(0), ca, Some(0), Some("has pathLen 0: it may not issue CA certificates")),
+            ("limit 1: sub CA with pathLen 0", Some(1), ca, Some(0), None),
+            ("limit 1: sub CA with pathLen 1", Some(1), ca, Some(1), Some("pathLen 1 does not fit under the pathLen 1 of issuer /CN=Issuer: at most 0")),
+            ("limit 2: sub CA with pathLen 1", Some(2), ca, Some(1), None),
+            ("limit 2: sub CA without pathLen", Some(2), ca, None, Some("a CA certificate without pathLen under the pathLen 2 of issuer /CN=Issuer: give it 1 or less")),
+        ];
+        for (what, limit, is_ca, own, want) in rows {
+            expect(what, path_len(&issuer(*limit, None), &basic(*is_ca, *own)), *want);
+        }
+    }
+
+    /// The child's validity within the issuer's, both edges inclusive.
+    #[test]
+    fn validity_nesting() {
+        let ca = issuer(None, None);
+        let (nb, na) = (T0, T0 + 365 * DAY);
+        let spki = fixture_spki("p256.pem");
+        let rows: &[(&str, u64, u64, Option<&str>)] = &[
+            ("exactly the issuer's validity", nb, na, None),
+            ("strictly inside", nb + 1, na - 1, None),
+            (
+                "starts a second before the issuer",
+                nb - 1,
+                na,
+                Some("validity starts 2025-12-31T23:59:59Z before issuer /CN=Issuer is valid"),
+            ),
+            (
+                "ends a second after the issuer",
+                nb,
+                na + 1,
+                Some("validity ends 2027-01-01T00:00:01Z after issuer /CN=Issuer expires"),
+            ),
+            ("both outside: the end is named first", nb - 1, na + 1, Some("validity ends")),
+        ];
+        for (what, from, to, want) in rows {
+            let child = tbs(&dn("/CN=Issuer"), &dn("/CN=leaf"), &spki, (*from, *to), vec![]);
+            expect(what, validity_within(&child, &ca), *want);
+        }
+    }
+
+    /// A child's extended key usages lie within the issuer's; an issuer
+    /// with none, or with anyExtendedKeyUsage, limits nothing.
+    #[test]
+    fn eku_nesting() {
+        let web = Some(vec![OID_SERVER_AUTH, OID_CLIENT_AUTH]);
+        // What it checks; the issuer's EKUs; the child's; refusal or None.
+        type Ekus = Option<Vec<ObjectIdentifier>>;
+        let rows: &[(&str, Ekus, Ekus, Option<&str>)] = &[
+            ("issuer without EKU: anything", None, Some(vec![OID_CODE_SIGNING]), None),
+            ("issuer without EKU: no EKU", None, None, None),
+            ("issuer with anyEKU: anything", Some(vec![OID_SERVER_AUTH, OID_ANY_EKU]), Some(vec![OID_CODE_SIGNING]), None),
+            ("issuer with anyEKU: no EKU", Some(vec![OID_ANY_EKU]), None, None),
+            ("a subset", web.clone(), Some(vec![OID_SERVER_AUTH]), None),
+            ("the same set", web.clone(), web.clone(), None),
+            ("one usage outside", web.clone(), Some(vec![OID_SERVER_AUTH, OID_CODE_SIGNING]), Some("extended key usage codeSigning is outside issuer /CN=Issuer's (serverAuth,clientAuth)")),
+            ("an unnamed usage outside", web.clone(), Some(vec![ObjectIdentifier::new_unwrap("1.2.3.4")]), Some("extended key usage 1.2.3.4 is outside")),
+            ("no EKU (every usage) under a limited issuer", web.clone(), None, Some("extKeyUsage is missing (every usage) but issuer /CN=Issuer is limited to serverAuth,clientAuth")),
+        ];
+        for (what, above, own, want) in rows {
+            let own = own.clone().map(ExtendedKeyUsage);
+            expect(what, eku_within(own.as_ref(), &issuer(None, above.clone())), *want);
+        }
+        assert_eq!(eku_name(&OID_OCSP_SIGNING), "ocspSigning");
+        assert_eq!(eku_name(&OID_ANY_EKU), "2.5.29.37.0");
+    }
+}
