@@ -230,3 +230,91 @@ fn check_constraint_values(nc: &NameConstraints) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
+
+    use super::*;
+    use crate::policy::testing::*;
+
+    /// The bases a CA may put in its own name constraints: forms a
+    /// verifier can match, minimum 0 and no maximum.
+    #[test]
+    fn constraint_values() {
+        let tree = |base| GeneralSubtree { base, minimum: 0, maximum: None };
+        let other_name = GeneralName::RegisteredId(ObjectIdentifier::new_unwrap("1.2.3.4"));
+        // What it checks; the base (or a whole subtree); refusal or None.
+        let rows: Vec<(&str, GeneralSubtree, Option<&str>)> = vec![
+            ("a DNS name", tree(dns("ewak.net")), None),
+            ("a DNS domain with a dot", tree(dns(".ewak.net")), None),
+            ("an empty DNS base (every name)", tree(dns("")), None),
+            (
+                "a DNS base that is no host name",
+                tree(dns("ewak_net!")),
+                Some("labels hold letters, digits and hyphens only"),
+            ),
+            ("a mailbox", tree(email("ca@ewak.net")), None),
+            ("a mail host", tree(email("ewak.net")), None),
+            ("a mail domain", tree(email(".ewak.net")), None),
+            ("a URI host", tree(uri("www.ewak.net")), None),
+            ("a URI domain", tree(uri(".ewak.net")), None),
+            ("an IPv4 address and mask", tree(ip(&[10, 0, 0, 0, 255, 0, 0, 0])), None),
+            ("an IPv6 address and mask", tree(ip(&[0; 32])), None),
+            (
+                "an address without a mask",
+                tree(ip(&[10, 0, 0, 1])),
+                Some("an iPAddress constraint is an address and a mask"),
+            ),
+            ("a directoryName", tree(GeneralName::DirectoryName(dn("/C=NL/O=ewak.net"))), None),
+            ("a registeredID", tree(other_name), Some("constraints are not supported")),
+            (
+                "minimum 1",
+                GeneralSubtree { base: dns("ewak.net"), minimum: 1, maximum: None },
+                Some("a subtree with minimum or maximum (RFC 5280: minimum 0, no maximum)"),
+            ),
+            (
+                "a maximum",
+                GeneralSubtree { base: dns("ewak.net"), minimum: 0, maximum: Some(3) },
+                Some("a subtree with minimum or maximum"),
+            ),
+        ];
+        for (what, subtree, want) in rows {
+            let permitted =
+                NameConstraints { permitted_subtrees: Some(vec![subtree.clone()]), excluded_subtrees: None };
+            expect(what, check_constraint_values(&permitted), want);
+            let excluded =
+                NameConstraints { permitted_subtrees: None, excluded_subtrees: Some(vec![subtree]) };
+            expect(what, check_constraint_values(&excluded), want);
+        }
+    }
+
+    /// RFC 5280 section 4.2: nameConstraints critical, the key
+    /// identifiers and AIA not.
+    #[test]
+    fn criticalities() {
+        let value = der::asn1::Null;
+        let rows: &[(&str, Extension, Option<bool>, Option<&str>)] = &[
+            ("critical where it must be", ext(OID_NAME_CONSTRAINTS, true, &value), Some(true), None),
+            (
+                "not critical where it must be",
+                ext(OID_NAME_CONSTRAINTS, false, &value),
+                Some(true),
+                Some("extension nameConstraints (2.5.29.30): must be critical (RFC 5280)"),
+            ),
+            ("not critical where it must not be", ext(OID_SUBJECT_KEY_ID, false, &value), Some(false), None),
+            (
+                "critical where it must not be",
+                ext(OID_SUBJECT_KEY_ID, true, &value),
+                Some(false),
+                Some("extension subjectKeyIdentifier (2.5.29.14): must not be critical (RFC 5280)"),
+            ),
+            ("either, where either will do", ext(OID_KEY_USAGE, true, &value), None, None),
+        ];
+        for (what, e, must, want) in rows {
+            expect(what, criticality(e, *must), *want);
+        }
+        assert_eq!(extension_name(&OID_OCSP_NOCHECK), "ocspNoCheck (1.3.6.1.5.5.7.48.1.5)");
+        assert_eq!(extension_name(&ObjectIdentifier::new_unwrap("1.2.3.4")), "1.2.3.4");
+    }
+}
