@@ -127,14 +127,16 @@ pub fn crl(data: &[u8]) {
 /// a signed OCSPResponse as cert-store --ocsp-dir checks it before filing.
 pub fn ocsp(data: &[u8]) {
     let ca = fixed_ca();
+    // The clock, as the tools read it (0 if CARDCA_NOW is malformed).
+    let now = time::now().unwrap_or_default();
     let _ = ocsp_mod::looks_like_response_data(data);
     if let Ok(rd) = cert::decode_exact::<ocsp_mod::ResponseData>(data, "ResponseData") {
-        let _ = policy::check_ocsp(&rd, &ca, None, ALLOW);
+        let _ = policy::check_ocsp(&rd, &ca, None, ALLOW, now);
         if let Ok(itself) = policy::check_ocsp_responder(&ca, &ca) {
-            let _ = policy::check_ocsp(&rd, &ca, Some(itself), ALLOW);
+            let _ = policy::check_ocsp(&rd, &ca, Some(itself), ALLOW, now);
         }
     }
-    let _ = ocsp_mod::check_signed(data.to_vec(), &ca);
+    let _ = policy::check_signed(data.to_vec(), &ca, now);
 }
 
 /// index.txt, line by line, and what a CRL takes from each line.

@@ -1,7 +1,9 @@
 //! OCSP responses (RFC 6960) in RFC 5019's lightweight profile: the few
 //! ASN.1 types a pre-signed response needs, built by tbs-build, wrapped
-//! and signed by card-sign, checked and filed by cert-store. The trust
-//! rules (who may sign for whom) are in `policy::check_ocsp`.
+//! and signed by card-sign, checked and filed by cert-store. This module
+//! only builds and takes apart; every trust rule (who may sign for whom,
+//! what a response may say, a signed response as a relying party checks
+//! it) is in `policy::ocsp`.
 //!
 //! ```text
 //! OCSPResponse ::= SEQUENCE {                        -- RFC 6960 4.2.1
@@ -57,9 +59,8 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-use crate::cert::{self, CaCert};
-use crate::error::{Context, Error, Result};
-use crate::sign::{self, SigAlg};
+use crate::cert::CaCert;
+use crate::error::{Error, Result};
 
 pub const OID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
 pub const OID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
@@ -294,15 +295,6 @@ pub fn assemble(
     Ok(response.to_der()?)
 }
 
-/// A signed response that passed [`check_signed`].
-pub struct Checked {
-    /// The certificate's serial as index.txt writes it (the file name).
-    pub serial: String,
-    /// Its thisUpdate, in seconds since the epoch.
-    pub this_update: u64,
-    pub der: Vec<u8>,
-}
-
 /// Of a response already being served: its thisUpdate, when its CertID
 /// names `ca`; an error when it names another CA or is no response. Only
 /// decoded, not checked: an expired or badly signed one is still what a
@@ -322,48 +314,6 @@ pub fn served_this_update(der: &[u8], ca: &CaCert) -> Result<u64> {
         return Err(Error::new(format!("it answers for another CA than {}", ca.subject_text())));
     }
     Ok(seconds(&one.this_update))
-}
-
-/// A signed response as cert-store files it, checked all the way as a
-/// relying party would: strict DER, successful, id-pkix-ocsp-basic, at most
-/// the responder's certificate in certs, the OCSP rules of
-/// `policy::check_ocsp` (one SingleResponse whose CertID names `ca`, a
-/// responder that is `ca` or delegated by it, current times), and the
-/// signature with the responder's key.
-pub fn check_signed(der: Vec<u8>, ca: &CaCert) -> Result<Checked> {
-    let response: OcspResponse = cert::decode_exact(&der, "OCSPResponse")?;
-    if response.response_status != ResponseStatus::Successful {
-        return Err(Error::new(format!("responseStatus {:?}: nothing to serve", response.response_status)));
-    }
-    let bytes =
-        response.response_bytes.ok_or_else(|| Error::new("a successful response without responseBytes"))?;
-    if bytes.response_type != OID_PKIX_OCSP_BASIC {
-        return Err(Error::new(format!("responseType {} is not id-pkix-ocsp-basic", bytes.response_type)));
-    }
-    let basic: BasicOcspResponse = cert::decode_exact(bytes.response.as_bytes(), "BasicOCSPResponse")?;
-    let responder = match basic.certs.as_deref() {
-        None => None,
-        Some([one]) => Some(CaCert::parse(one.to_der()?).context("the responder certificate")?),
-        Some(more) => {
-            return Err(Error::new(format!(
-                "{} certificates in certs: only the responder's belongs there",
-                more.len()
-            )))
-        }
-    };
-    let rd = &basic.tbs_response_data;
-    // Each response carries its own responder certificate: checked each time.
-    let checked = responder.as_ref().map(|r| crate::policy::check_ocsp_responder(r, ca)).transpose()?;
-    crate::policy::check_ocsp(rd, ca, checked, &[])?;
-    let alg = SigAlg::from_identifier(&basic.signature_algorithm)?;
-    let signer = responder.as_ref().unwrap_or(ca);
-    let signature = basic.signature.as_bytes().ok_or_else(|| Error::new("signature with unused bits"))?;
-    // decode_exact made sure this re-encoding is the bytes that were signed.
-    sign::verify(&signer.tbs.subject_public_key_info, alg, &rd.to_der()?, signature)
-        .context("the response's signature")?;
-    let one = single(rd)?;
-    let serial = crate::cert::serial_text(one.cert_id.serial_number.as_bytes());
-    Ok(Checked { serial, this_update: seconds(&one.this_update), der })
 }
 
 #[cfg(test)]

@@ -673,7 +673,7 @@ fn check_and_sign_ocsp(
         note(event, "serial", cert::serial_text(single.cert_id.serial_number.as_bytes()));
         note(event, "status", single.cert_status.name().to_string());
     }
-    policy::check_ocsp(&data, ca, gate.responder, &args.allow)?;
+    policy::check_ocsp(&data, ca, gate.responder, &args.allow, cardca::time::now()?)?;
     let alg = SigAlg::for_key(signer.spec, None, false)?;
     check_approved(args, &object.der)?;
     let index = object.index;

@@ -546,11 +546,11 @@ fn store_ocsp(dir: &std::path::Path, ca: &str, der: bool) -> Result<()> {
     // thisUpdate of what each file will hold once this run's earlier
     // batches are in place: a response never replaces a newer one.
     let mut newest: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    let mut check = |object: io::Object| -> Result<cardca::ocsp::Checked> {
+    let mut check = |object: io::Object| -> Result<cardca::policy::Checked> {
         let index = object.index;
         (|| {
             object.expect_label(&[cardca::ocsp::LABEL])?;
-            let c = cardca::ocsp::check_signed(object.der, &ca)?;
+            let c = cardca::policy::check_signed(object.der, &ca, time::now()?)?;
             let name = format!("{}.der", c.serial);
             let path = dir.join(&name);
             let served = match newest.get(&c.serial) {

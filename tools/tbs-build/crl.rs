@@ -24,7 +24,7 @@ use cardca::x509_cert::certificate::Version;
 use cardca::x509_cert::crl::{RevokedCert, TbsCertList};
 use cardca::x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsages};
 use cardca::x509_cert::serial_number::SerialNumber;
-use cardca::{hex, time, Context, Error, Result};
+use cardca::{hex, policy, time, Context, Result};
 
 pub fn build(
     ca: &CaCert,
@@ -33,15 +33,9 @@ pub fn build(
     hash: Option<Hash>,
     pss: bool,
 ) -> Result<Vec<u8>> {
-    if !ca.basic.as_ref().is_some_and(|b| b.ca) {
-        return Err(Error::new(format!("{} is not a CA certificate", ca.subject_text())));
-    }
-    if !ca.key_usage.as_ref().is_some_and(|ku| ku.0.contains(KeyUsages::CRLSign)) {
-        return Err(Error::new(format!(
-            "{} may not sign CRLs (no cRLSign in its keyUsage)",
-            ca.subject_text()
-        )));
-    }
+    // The policy's gate, before the CRL number is taken: a CA that cannot
+    // sign CRLs never uses one up.
+    policy::may_sign(ca, KeyUsages::CRLSign, "CRLs")?;
     let mut db = db::open_of(dir, ca, "building the CRL")?;
     let entries = db.entries();
     for note in db.take_notes() {
@@ -95,5 +89,7 @@ pub fn build(
         ]),
     };
     cert::check_tbs_crl(&tbs)?;
+    // What card-sign will check before signing it, checked as built.
+    policy::check_crl(&tbs, ca, &[])?;
     Ok(tbs.to_der()?)
 }

@@ -70,7 +70,7 @@ pub fn build(
     for entry in chosen {
         let rd = response(ca, entry, &responder_id, now, days)
             .with_context(|| format!("serial {}", entry.serial))?;
-        policy::check_ocsp(&rd, ca, checked, &[]).with_context(|| format!("serial {}", entry.serial))?;
+        policy::check_ocsp(&rd, ca, checked, &[], now).with_context(|| format!("serial {}", entry.serial))?;
         out.push(rd.to_der()?);
     }
     Ok(out)
