@@ -350,3 +350,59 @@ impl GroupCommit {
         self.committer.send(std::mem::take(&mut self.group)).is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(index: usize) -> io::Object {
+        io::Object { label: None, der: vec![0x30, 0x00], index }
+    }
+
+    #[test]
+    fn outcomes_come_out_in_input_order() {
+        let mut order = InOrder::<usize> { waiting: BTreeMap::new(), next: 0 };
+        order.add(vec![(2, Ok(2), None), (1, Ok(1), None)]);
+        // Block 0 has not come: nothing after it may go out.
+        assert!(order.pop().is_none());
+        order.add(vec![(0, Ok(0), None)]);
+        let out: Vec<usize> = std::iter::from_fn(|| order.pop()).map(|(r, _)| r.expect("ok")).collect();
+        assert_eq!(out, [0, 1, 2]);
+        assert!(order.pop().is_none());
+    }
+
+    #[test]
+    fn a_thread_takes_at_most_a_batch_of_what_is_waiting() {
+        let (tx, rx) = mpsc::sync_channel(64);
+        for seq in 0..SIGN_BATCH + 3 {
+            tx.send((seq, block(seq + 1))).expect("queued");
+        }
+        let queue = Queue { blocks: Mutex::new(rx), stop: AtomicBool::new(false) };
+        let mut batch = Vec::new();
+        assert!(queue.take(&mut batch));
+        assert_eq!(batch.len(), SIGN_BATCH);
+        batch.clear();
+        assert!(queue.take(&mut batch));
+        assert_eq!(batch.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [16, 17, 18]);
+        // The reader is done and the queue empty: the threads stop.
+        drop(tx);
+        batch.clear();
+        assert!(!queue.take(&mut batch) && batch.is_empty());
+        assert!(queue.stop.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_group_is_due_when_full_or_waited() {
+        let (tx, _rx) = mpsc::sync_channel(2);
+        let mut commit = GroupCommit { group: Group::default(), committer: tx };
+        assert!(!commit.is_due() && commit.group.is_empty());
+        assert_eq!(commit.wait_left(), Duration::ZERO);
+        commit.push(("CERTIFICATE", vec![1]), None);
+        assert!(commit.wait_left() <= GROUP_WAIT);
+        for _ in 1..MAX_GROUP {
+            commit.push(("CERTIFICATE", vec![1]), None);
+        }
+        assert!(commit.is_due());
+        assert!(commit.hand_over() && commit.group.is_empty());
+    }
+}
