@@ -376,20 +376,3 @@ fn subject_from_sans(san: &[GeneralName]) -> Result<Name> {
 fn main() -> std::process::ExitCode {
     cli::main("tbs-build", run)
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::profile::Profile;
-    use cardca::time;
-
-    #[test]
-    fn server_days_follow_the_baseline_requirements() {
-        let at = |t| Profile::Server.default_days(time::parse_rfc3339(t).expect("time"));
-        assert_eq!(at("2026-03-14T23:59:59Z"), 397);
-        assert_eq!(at("2026-03-15T00:00:00Z"), 199);
-        assert_eq!(at("2027-03-15T00:00:00Z"), 99);
-        assert_eq!(at("2029-03-14T23:59:59Z"), 99);
-        assert_eq!(at("2029-03-15T00:00:00Z"), 46);
-        assert_eq!(Profile::Client.default_days(0), 397);
-    }
-}
