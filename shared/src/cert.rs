@@ -230,25 +230,29 @@ pub struct CaCert {
 
 impl CaCert {
     /// Reads the first certificate of a PEM or DER file.
-    pub fn read(path: &str) -> Result<CaCert> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+    pub fn read(path: impl AsRef<std::path::Path>) -> Result<CaCert> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut reader = crate::io::Reader::new(std::io::BufReader::new(file));
+        let reading = || format!("reading {}", path.display());
         let object = reader
             .next_object()
-            .with_context(|| format!("reading {path}"))?
-            .ok_or_else(|| Error::new(format!("{path} holds no certificate")))?;
-        object.expect_label(&["CERTIFICATE"]).with_context(|| format!("reading {path}"))?;
-        CaCert::parse(object.der).with_context(|| format!("reading {path}"))
+            .with_context(reading)?
+            .ok_or_else(|| Error::new(format!("{} holds no certificate", path.display())))?;
+        object.expect_label(&["CERTIFICATE"]).with_context(reading)?;
+        CaCert::parse(object.der).with_context(reading)
     }
 
     /// Every certificate of a PEM or DER file: the CAs above an issuer.
-    pub fn read_all(path: &str) -> Result<Vec<CaCert>> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+    pub fn read_all(path: impl AsRef<std::path::Path>) -> Result<Vec<CaCert>> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut reader = crate::io::Reader::new(std::io::BufReader::new(file));
+        let reading = || format!("reading {}", path.display());
         let mut out = Vec::new();
-        while let Some(object) = reader.next_object().with_context(|| format!("reading {path}"))? {
-            object.expect_label(&["CERTIFICATE"]).with_context(|| format!("reading {path}"))?;
-            out.push(CaCert::parse(object.der).with_context(|| format!("reading {path}"))?);
+        while let Some(object) = reader.next_object().with_context(reading)? {
+            object.expect_label(&["CERTIFICATE"]).with_context(reading)?;
+            out.push(CaCert::parse(object.der).with_context(reading)?);
         }
         Ok(out)
     }

@@ -4,7 +4,10 @@
 //! writes one `CERTIFICATE` per block to stdout, each signature verified
 //! with the public key first. Touches the token: one login per run.
 
+mod stream;
+
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use cardca::audit::{self, Event};
 use cardca::cert::{self, CaCert, TbsCert};
@@ -17,7 +20,7 @@ use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
 use cardca::{hex, io, names, ocsp, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
-use std::time::{Duration, Instant};
+use stream::Signed;
 
 const USAGE: &str = "\
 card-sign: sign TBSCertificates on the token
@@ -112,9 +115,9 @@ Examples:
 struct Args {
     flags: TokenFlags,
     key: Option<Uri>,
-    ca: Option<String>,
-    chain: Option<String>,
-    responder: Option<String>,
+    ca: Option<PathBuf>,
+    chain: Option<PathBuf>,
+    responder: Option<PathBuf>,
     allow: Vec<ObjectIdentifier>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
@@ -135,9 +138,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 flags.parse(&f, &mut parser)?;
             }
             Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
-            Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
-            Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
-            Arg::Long("responder") => set_once(&mut responder, value(&mut parser)?, "--responder")?,
+            Arg::Long("ca") => set_once(&mut ca, path(&mut parser)?, "--ca")?,
+            Arg::Long("chain") => set_once(&mut chain, path(&mut parser)?, "--chain")?,
+            Arg::Long("responder") => set_once(&mut responder, path(&mut parser)?, "--responder")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
                 ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
             })?),
@@ -193,6 +196,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     Ok(Args { flags, key, ca, chain, responder, allow, expect_sha256: expect, der, jobs, checkpoint })
 }
 
+/// A file named on the command line (UTF-8, as the messages quote it).
+fn path(parser: &mut Parser) -> Result<PathBuf> {
+    Ok(PathBuf::from(value(parser)?))
+}
+
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     audit::setup(&args.flags.audit, None);
@@ -221,8 +229,10 @@ fn run(args: Vec<OsString>) -> Result<()> {
         args.key.as_ref(),
     );
     let Some(first) = input.next_object()? else { return Ok(()) };
+    let module = preload.wait()?;
+    refuse_unsafe_jobs(&args, &module)?;
     let ks = KeySession::open_loaded(
-        preload.wait()?,
+        module,
         &args.flags,
         args.key.as_ref(),
         responder.as_ref().or(ca.as_ref()).map(|c| &c.tbs.subject_public_key_info),
@@ -230,7 +240,37 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // The reader thread takes stdin over; it is unbuffered here, so nothing
     // read ahead is lost.
     drop(input);
-    sign_stream(&args, gate, &ks, first, &mut out)
+    let key_uri = ks.uri.clone();
+    let sign = |signer: &Signer, object| start(&args, gate, signer, object, &key_uri);
+    stream::sign_stream(&ks, args.jobs, first, &mut out, sign, Pending::finish)
+}
+
+/// `--jobs` above 1 only with a module that may be called from several
+/// threads at once: refused once the module is loaded, before the login
+/// (an audit event) and before anything is signed.
+fn refuse_unsafe_jobs(args: &Args, module: &cardca::cryptoki::context::Pkcs11) -> Result<()> {
+    if args.jobs <= 1 {
+        return Ok(());
+    }
+    if !token::threads_ok() {
+        let path = token::module_path(args.flags.module.as_deref(), args.key.as_ref())?;
+        return Err(Error::new(format!(
+            "--jobs {}: the module {} cannot lock for several threads (C_Initialize: CKR_CANT_LOCK)",
+            args.jobs,
+            path.display()
+        ))
+        .hint("sign with --jobs 1"));
+    }
+    // A module whose C_GetInfo fails is not one known to crash.
+    if let Some(name) = module.get_library_info().ok().and_then(|i| token::known_thread_crash(&i)) {
+        return Err(Error::new(format!(
+            "--jobs {}: {name} crashes when one process signs from several threads \
+             (measured: SIGSEGV in 2 of 5 runs of --jobs 2)",
+            args.jobs
+        ))
+        .hint("sign with --jobs 1"));
+    }
+    Ok(())
 }
 
 /// `--audit-checkpoint`: under the log's lock, the token signs the number
@@ -261,58 +301,6 @@ fn checkpoint(args: &Args, ca: Option<&CaCert>) -> Result<()> {
     Ok(())
 }
 
-type Signed = (&'static str, Vec<u8>);
-
-/// What a signing thread hands the writer: the block's place in the
-/// stream, the signed block (or why not), and its audit event (with a log).
-type Outcome = (usize, Result<Pending>, Option<Event>);
-
-/// Most blocks a signing thread takes from the reader at once, and signs
-/// before it hands their results on together. Handing over one block at a
-/// time woke a sleeping thread per block (a futex call and a context
-/// switch on each side): on a fast key that was a quarter of the signing
-/// thread's time, which is the stream's bottleneck. A thread takes only
-/// what is already waiting, so a lone block is not held back.
-const SIGN_BATCH: usize = 16;
-
-/// Largest group of signatures logged with one fsync: bounds memory.
-const MAX_GROUP: usize = 1024;
-
-/// How long a group waits for more signatures before its fsync. An fsync
-/// here takes ~0.1 ms, less than one RSA signature, so without a wait
-/// nearly every signature got its own (measured: 1,904 fsyncs for 2,000
-/// RSA signatures, 11% of card-sign's rate under load); waiting this long
-/// at most makes groups of a few to a few dozen signatures, and adds at
-/// most this much to a certificate's way out.
-const GROUP_WAIT: Duration = Duration::from_millis(5);
-
-/// Group commit: the signed objects waiting for their audit lines. The
-/// lines of the whole group are appended and made durable with one fsync,
-/// and only then is the group written: nothing leaves card-sign unlogged,
-/// and the log costs one fsync per group, not per signature.
-#[derive(Default)]
-struct Group {
-    out: Vec<Signed>,
-    events: Vec<Event>,
-    /// When the first of the group was ready.
-    started: Option<Instant>,
-}
-
-impl Group {
-    fn is_empty(&self) -> bool {
-        self.out.is_empty() && self.events.is_empty()
-    }
-
-    fn commit(&mut self, out: &mut io::Writer) -> Result<()> {
-        audit::record_all(&self.events)?;
-        self.events.clear();
-        for (label, der) in self.out.drain(..) {
-            out.write(label, &der)?;
-        }
-        Ok(())
-    }
-}
-
 /// The issuer whose policy every block must pass.
 #[derive(Clone, Copy)]
 struct Gate<'a> {
@@ -321,206 +309,6 @@ struct Gate<'a> {
     /// `--responder`: the delegated OCSP responder whose key signs,
     /// checked against the CA once for the stream.
     responder: Option<policy::Responder<'a>>,
-}
-
-/// A reader thread hands blocks to `--jobs` signing threads, each with its
-/// own session, which check each block and have the token sign it; this
-/// thread verifies each signature and writes the results in input order.
-/// So even with one session the token signs the next block while the
-/// last one is verified. On the first failure, what came before it is
-/// written and nothing after.
-fn sign_stream(
-    args: &Args,
-    ca: Gate<'_>,
-    ks: &KeySession,
-    first: io::Object,
-    out: &mut io::Writer,
-) -> Result<()> {
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{mpsc, Arc, Mutex};
-    let (job_tx, job_rx) = mpsc::sync_channel::<(usize, io::Object)>(args.jobs * 16);
-    let (result_tx, result_rx) = mpsc::channel::<Vec<Outcome>>();
-    // Not scoped: it may sit in a read of stdin that never ends when a
-    // failure ends the run, and must not keep the process alive then.
-    let feeder_results = result_tx.clone();
-    std::thread::spawn(move || {
-        // The first block was read already: count on from it.
-        let rest = io::stdin().after(1);
-        for (seq, object) in std::iter::once(Ok(first)).chain(rest).enumerate() {
-            let sent = match object {
-                Ok(o) => job_tx.send((seq, o)).is_ok(),
-                Err(e) => {
-                    let _ = feeder_results.send(vec![(seq, Err(e), None)]);
-                    false
-                }
-            };
-            if !sent {
-                break;
-            }
-        }
-    });
-    let jobs = Arc::new(Mutex::new(job_rx));
-    let stop = AtomicBool::new(false);
-    if args.jobs > 1 && !cardca::token::threads_ok() {
-        return Err(Error::new(format!(
-            "--jobs {}: the module {} cannot lock for several threads (C_Initialize: CKR_CANT_LOCK)",
-            args.jobs,
-            ks.module().display()
-        ))
-        .hint("sign with --jobs 1"));
-    }
-    if args.jobs > 1 {
-        // A module whose C_GetInfo fails is not one known to crash.
-        if let Some(name) = ks.library_info().ok().and_then(|i| cardca::token::known_thread_crash(&i)) {
-            return Err(Error::new(format!(
-                "--jobs {}: {name} crashes when one process signs from several threads \
-                 (measured: SIGSEGV in 2 of 5 runs of --jobs 2)",
-                args.jobs
-            ))
-            .hint("sign with --jobs 1"));
-        }
-    }
-    let sessions: Vec<_> = (0..args.jobs).map(|_| ks.fork()).collect::<Result<_>>()?;
-    let spec = ks.signer_spec()?;
-    let module = ks.module();
-    let key_uri = &ks.uri.clone();
-    std::thread::scope(|scope| {
-        for session in sessions {
-            let (jobs, results, stop, spec) = (Arc::clone(&jobs), result_tx.clone(), &stop, spec.clone());
-            scope.spawn(move || {
-                let signer = match spec.on(&session) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = results.send(vec![(0, Err(e), None)]);
-                        return;
-                    }
-                };
-                let mut batch = Vec::with_capacity(SIGN_BATCH);
-                while !stop.load(Ordering::Relaxed) {
-                    let taken = jobs.lock().map_err(|_| ()).and_then(|rx| {
-                        let first = rx.recv_timeout(Duration::from_millis(50)).map_err(|e| {
-                            if e == mpsc::RecvTimeoutError::Disconnected {
-                                stop.store(true, Ordering::Relaxed)
-                            }
-                        })?;
-                        batch.push(first);
-                        batch.extend(std::iter::from_fn(|| rx.try_recv().ok()).take(SIGN_BATCH - 1));
-                        Ok(())
-                    });
-                    if taken.is_err() {
-                        continue;
-                    }
-                    let mut outcomes = Vec::with_capacity(batch.len());
-                    // The whole batch (`stop` also means "the reader is
-                    // done", and what was taken must still be signed), up
-                    // to a failure: the blocks after it in the batch come
-                    // after it in the stream, which ends there, so the
-                    // token is not asked for signatures nobody will see.
-                    for (seq, object) in batch.drain(..) {
-                        let (result, event) = start(args, ca, &signer, object, key_uri);
-                        let failed = result.is_err();
-                        outcomes.push((seq, result, event));
-                        if failed {
-                            break;
-                        }
-                    }
-                    if results.send(outcomes).is_err() {
-                        break;
-                    }
-                }
-                // C_CloseSession under the token lock, like every change.
-                let _lock = cardca::token::lock_module(module);
-                drop(signer);
-                drop(session);
-            });
-        }
-        drop(result_tx);
-        let mut waiting = BTreeMap::new();
-        let mut next = 0;
-        // With a log, a group is what has been verified within
-        // GROUP_WAIT of its first signature (or MAX_GROUP of them); a
-        // committer thread logs each group with one fsync and then writes
-        // it, while this thread verifies the next group (pipelined group
-        // commit: the fsync is off the verifying thread's path). Without a
-        // log, what has been verified goes out as soon as nothing more is
-        // ready to verify.
-        let grouped = audit::enabled();
-        let (group_tx, group_rx) = mpsc::sync_channel::<Group>(2);
-        let committer = scope.spawn(move || -> Result<()> {
-            for mut group in group_rx {
-                group.commit(out)?;
-            }
-            Ok(())
-        });
-        let mut group = Group::default();
-        // False when the committer has stopped (its error comes from join).
-        let hand_over = |group: &mut Group| group_tx.send(std::mem::take(group)).is_ok();
-        let verified = (|| -> Result<()> {
-            loop {
-                let outcomes = if group.is_empty() {
-                    match result_rx.recv() {
-                        Ok(item) => item,
-                        Err(_) => return Ok(()),
-                    }
-                } else {
-                    let waited = group.started.map_or(GROUP_WAIT, |t| t.elapsed());
-                    match result_rx.recv_timeout(GROUP_WAIT.saturating_sub(waited)) {
-                        Ok(item) => item,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if !hand_over(&mut group) {
-                                return Ok(());
-                            }
-                            continue;
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => {
-                            hand_over(&mut group);
-                            return Ok(());
-                        }
-                    }
-                };
-                for (seq, result, event) in outcomes {
-                    waiting.insert(seq, (result, event));
-                }
-                while let Some((result, event)) = waiting.remove(&next) {
-                    next += 1;
-                    match result.and_then(Pending::finish) {
-                        Ok(signed) => {
-                            group.out.push(signed);
-                            group.events.extend(event);
-                            group.started.get_or_insert_with(Instant::now);
-                        }
-                        Err(e) => {
-                            // What came before is logged and written, the
-                            // failure logged, and nothing after.
-                            group.events.extend(event.map(|ev| ev.failed(&e)));
-                            hand_over(&mut group);
-                            return Err(e);
-                        }
-                    }
-                    let due = group.started.is_some_and(|t| t.elapsed() >= GROUP_WAIT);
-                    if (due || group.out.len() >= MAX_GROUP) && !hand_over(&mut group) {
-                        return Ok(());
-                    }
-                }
-                // Without a log, what is ready goes out now, together.
-                if !grouped && !group.is_empty() && !hand_over(&mut group) {
-                    return Ok(());
-                }
-            }
-        })();
-        // The committer ends when its channel closes.
-        drop(group_tx);
-        let committed = committer.join().unwrap_or_else(|_| Err(Error::new("the output thread panicked")));
-        let written = match (verified, committed) {
-            (Ok(()), c) => c,
-            (Err(e), Ok(())) => Err(e),
-            (Err(e), Err(a)) if a.kind() == cardca::error::Kind::BrokenPipe => Err(e),
-            (Err(e), Err(a)) => Err(Error::new(format!("{e}; and then: {a}")).with_ckr_of(&e)),
-        };
-        stop.store(true, Ordering::Relaxed);
-        written
-    })
 }
 
 /// A block the token has signed, its signature not yet verified.
@@ -608,7 +396,9 @@ fn check_and_sign(
             object.label.as_deref().unwrap_or("DER object")
         )));
     }
-    let (alg, issuer, label) = if what == audit::Signed::Crl {
+    // A certificate's issuer is compared with the CA before its other
+    // rules, a CRL's after them; either is compared once.
+    let (alg, crl_issuer, label) = if what == audit::Signed::Crl {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
         let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
         if let Some(n) = crl_number(&tbs) {
@@ -616,7 +406,7 @@ fn check_and_sign(
         }
         let alg = cert::check_tbs_crl(&tbs)?;
         policy::check_crl(&tbs, ca, &args.allow)?;
-        (alg, tbs.issuer, "X509 CRL")
+        (alg, Some(tbs.issuer), "X509 CRL")
     } else {
         let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
         note(event, "serial", cert::serial_text(tbs.serial_number.as_bytes()));
@@ -639,13 +429,13 @@ fn check_and_sign(
             same_issuer(&tbs.issuer, ca)?;
         }
         policy::check_certificate(&tbs, issuer, &args.allow)?;
-        (alg, tbs.issuer, "CERTIFICATE")
+        (alg, None, "CERTIFICATE")
     };
     if !alg.fits(signer.spec) {
         return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
     }
-    if let Some(ca) = ca {
-        same_issuer(&issuer, ca)?;
+    if let (Some(ca), Some(issuer)) = (ca, &crl_issuer) {
+        same_issuer(issuer, ca)?;
     }
     check_approved(args, &object.der)?;
     let index = object.index;
@@ -730,6 +520,17 @@ mod tests {
             parse_args(args(&["--ca", "x.pem", "--expect-sha256", &"ab".repeat(32), "--der"])).expect("ok");
         assert!(a.der && a.ca.is_some() && a.key.is_none());
         assert_eq!(a.expect_sha256.map(|h| h.len()), Some(32));
+    }
+
+    #[test]
+    fn files_are_paths_not_read() {
+        let a =
+            parse_args(args(&["--ca", "/nonexistent/ca.pem", "--chain", "c.pem", "--responder", "r.pem"]))
+                .expect("ok");
+        assert_eq!(a.ca.as_deref(), Some(std::path::Path::new("/nonexistent/ca.pem")));
+        assert_eq!(a.chain.as_deref(), Some(std::path::Path::new("c.pem")));
+        assert_eq!(a.responder.as_deref(), Some(std::path::Path::new("r.pem")));
+        assert_eq!(a.jobs, 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Reads CSRs (PEM or DER, any number) from stdin; writes one `TBS
 //! CERTIFICATE` block per CSR to stdout. Never touches a token.
 
+mod args;
 mod crl;
 mod ocsp;
 mod profile;
@@ -12,22 +13,21 @@ mod profile;
 use std::ffi::OsString;
 use std::io::Read;
 
+use args::{parse_args, Args, CertArgs, IssuerFlag, Mode, Sans, ValidityFlag};
 use cardca::cert::{self, CaCert, TbsCert};
-use cardca::cli::{self, set_once, value, value_with};
+use cardca::cli;
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::asn1::SetOfVec;
 use cardca::der::Encode;
 use cardca::keys::{self, KeySpec};
-use cardca::sign::{Hash, SigAlg};
+use cardca::sign::SigAlg;
 use cardca::x509_cert::attr::AttributeTypeAndValue;
 use cardca::x509_cert::certificate::Version;
 use cardca::x509_cert::ext::pkix::name::GeneralName;
 use cardca::x509_cert::name::{Name, RelativeDistinguishedName};
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::x509_cert::time::Validity;
-use cardca::{csr, hex, io, names, policy, time, Context, Error, Result};
-use lexopt::{Arg, Parser};
-use profile::{Options, Profile};
+use cardca::{csr, io, names, policy, time, Context, Error, Result};
 
 const USAGE: &str = "\
 tbs-build: turn CSRs into TBSCertificates by profile (the policy gate)
@@ -167,366 +167,85 @@ Examples:
       | card-sign --ca subca-servers.pem | cert-store --ocsp-dir ocsp --ca subca-servers.pem
 ";
 
+/// The issuer of certificates, its files read.
 enum Issuer {
     /// The issuing CA and the CAs above it.
     Ca(Box<CaCert>, Vec<CaCert>),
     SelfSigned,
 }
 
-enum ValidityFlag {
-    Days(u64),
-    Range(u64, u64),
+/// A mode with the certificates its paths name.
+enum Resolved {
+    Certs(Box<CertArgs>, Issuer),
+    Crl(args::CrlArgs, Box<CaCert>),
+    /// The CA, and `--responder`'s certificate.
+    Ocsp(args::OcspArgs, Box<CaCert>, Option<Box<CaCert>>),
 }
 
-enum Sans {
-    Given(Vec<GeneralName>),
-    Copy,
-    None,
+fn run(args: Vec<OsString>) -> Result<()> {
+    let Args { mode, der } = parse_args(args)?;
+    let resolved = resolve(mode)?;
+    let mut out = io::Writer::stdout(der)?;
+    match resolved {
+        Resolved::Certs(args, issuer) => certificates(&args, &issuer, &mut out),
+        Resolved::Crl(crl, ca) => {
+            cardca::audit::setup(&crl.audit, Some(&crl.doc.db));
+            let tbs = crl::build(&ca, &crl.doc.db, crl.doc.days, crl.hash, crl.pss)?;
+            out.write("TBS CERTLIST", &tbs)
+        }
+        Resolved::Ocsp(o, ca, responder) => {
+            for tbs in ocsp::build(&ca, &o.doc.db, &o.serials, responder.as_deref(), o.doc.days)? {
+                out.write(cardca::ocsp::TBS_LABEL, &tbs)?;
+            }
+            Ok(())
+        }
+    }
 }
 
-struct Args {
-    issuer: Issuer,
-    options: Options,
-    subject: Option<Name>,
-    csr_subject: bool,
-    sans: Sans,
-    validity: Option<ValidityFlag>,
-    serial: Option<Vec<u8>>,
-    hash: Option<Hash>,
-    pss: bool,
-    der: bool,
-    /// `--crl --db DIR`: build a CRL instead of certificates.
-    crl_db: Option<std::path::PathBuf>,
-    /// `--audit FILE` / `--no-audit` (with --crl: taking a CRL number is
-    /// an audit event).
-    audit: cardca::audit::Choice,
-    /// `--ocsp --db DIR`: build OCSP responses instead.
-    ocsp: Option<OcspArgs>,
-}
-
-struct OcspArgs {
-    db: std::path::PathBuf,
-    /// As index.txt writes them; empty for every unexpired certificate.
-    serials: Vec<String>,
-    responder: Option<Box<CaCert>>,
-}
-
-/// The arguments of a document the CA issues about its certificates (a
-/// CRL, OCSP responses): no profile, subject or names; the caller adds
-/// what its kind takes.
-fn ca_document_args(path: &str, days: Option<u64>, der: bool, audit: cardca::audit::Choice) -> Result<Args> {
-    Ok(Args {
-        issuer: Issuer::Ca(Box::new(CaCert::read(path)?), Vec::new()),
-        options: Options {
-            profile: Profile::Root,
-            path_len: None,
-            eku: Vec::new(),
-            constraints: None,
-            crl_url: None,
-            ocsp_url: None,
-            ca_issuers_url: None,
-            policies: Vec::new(),
-        },
-        subject: None,
-        csr_subject: false,
-        sans: Sans::None,
-        validity: days.map(ValidityFlag::Days),
-        serial: None,
-        hash: None,
-        pss: false,
-        der,
-        crl_db: None,
-        audit,
-        ocsp: None,
-    })
-}
-
-fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
-    let mut parser = Parser::from_args(args);
-    let (mut ca, mut self_signed, mut prof, mut subject, mut san, mut copy_san) =
-        (None, false, None, None, None, false);
-    let (mut days, mut nb, mut na, mut path_len, mut eku, mut nc) = (None, None, None, None, None, None);
-    let (mut crl_url, mut ocsp_url, mut ca_issuers_url, mut policy, mut hash) =
-        (None, None, None, None, None);
-    let (mut pss, mut der, mut crl, mut db) = (false, false, false, None);
-    let (mut ocsp, mut responder, mut serials) = (false, None, Vec::new());
-    let (mut chain, mut csr_subject) = (None, false);
-    let mut audit = cardca::audit::Choice::Default;
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Arg::Long(f @ ("audit" | "no-audit")) => {
-                let f = f.to_owned();
-                cli::audit_flag(&mut audit, &f, &mut parser)?
-            }
-            Arg::Long("crl") => crl = true,
-            Arg::Long("ocsp") => ocsp = true,
-            Arg::Long("responder") => set_once(&mut responder, value(&mut parser)?, "--responder")?,
-            Arg::Long("db") => set_once(&mut db, std::path::PathBuf::from(parser.value()?), "--db")?,
-            Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
-            Arg::Long("chain") => set_once(&mut chain, value(&mut parser)?, "--chain")?,
-            Arg::Long("csr-subject") => csr_subject = true,
-            Arg::Long("self-signed") => self_signed = true,
-            Arg::Long("profile") => {
-                set_once(&mut prof, value_with(&mut parser, "--profile", Profile::parse)?, "--profile")?
-            }
-            Arg::Long("subject") => {
-                set_once(&mut subject, value_with(&mut parser, "--subject", names::parse_dn)?, "--subject")?
-            }
-            Arg::Long("san") => {
-                set_once(&mut san, value_with(&mut parser, "--san", names::parse_general_names)?, "--san")?
-            }
-            Arg::Long("copy-san") => copy_san = true,
-            Arg::Long("days") => {
-                set_once(&mut days, value_with(&mut parser, "--days", parse_days)?, "--days")?
-            }
-            Arg::Long("not-before") => set_once(
-                &mut nb,
-                value_with(&mut parser, "--not-before", time::parse_rfc3339)?,
-                "--not-before",
-            )?,
-            Arg::Long("not-after") => set_once(
-                &mut na,
-                value_with(&mut parser, "--not-after", time::parse_rfc3339)?,
-                "--not-after",
-            )?,
-            Arg::Long("serial") => serials.push(value_with(&mut parser, "--serial", parse_serial)?),
-            Arg::Long("path-len") => {
-                let n = value_with(&mut parser, "--path-len", |s| {
-                    s.parse::<u8>().map_err(|_| Error::new("expected a number from 0 to 255"))
-                })?;
-                set_once(&mut path_len, n, "--path-len")?
-            }
-            Arg::Long("eku") => {
-                set_once(&mut eku, value_with(&mut parser, "--eku", profile::parse_eku)?, "--eku")?
-            }
-            Arg::Long("name-constraints") => set_once(
-                &mut nc,
-                value_with(&mut parser, "--name-constraints", profile::parse_constraints)?,
-                "--name-constraints",
-            )?,
-            Arg::Long("crl-url") => {
-                set_once(&mut crl_url, value_with(&mut parser, "--crl-url", url)?, "--crl-url")?
-            }
-            Arg::Long("ocsp-url") => {
-                set_once(&mut ocsp_url, value_with(&mut parser, "--ocsp-url", url)?, "--ocsp-url")?
-            }
-            Arg::Long("ca-issuers-url") => set_once(
-                &mut ca_issuers_url,
-                value_with(&mut parser, "--ca-issuers-url", url)?,
-                "--ca-issuers-url",
-            )?,
-            Arg::Long("policy") => {
-                set_once(&mut policy, value_with(&mut parser, "--policy", parse_policies)?, "--policy")?
-            }
-            Arg::Long("hash") => {
-                set_once(&mut hash, value_with(&mut parser, "--hash", Hash::parse)?, "--hash")?
-            }
-            Arg::Long("pss") => pss = true,
-            Arg::Long("der") => der = true,
-            Arg::Short('h') | Arg::Long("help") => return Err(Error::info(USAGE)),
-            Arg::Short('V') | Arg::Long("version") => return Err(cli::version("tbs-build")),
-            other => return Err(cli::unexpected(other)),
-        }
-    }
-    if crl && ocsp {
-        return Err(Error::usage("--crl and --ocsp exclude each other"));
-    }
-    if responder.is_some() && !ocsp {
-        return Err(Error::usage("--responder goes with --ocsp"));
-    }
-    if ocsp {
-        let path = ca.ok_or_else(|| {
-            Error::usage("--ocsp needs --ca FILE (the CA whose certificates it answers for)")
-        })?;
-        let db = db.ok_or_else(|| Error::usage("--ocsp needs --db DIR"))?;
-        let certificate_flags = [
-            self_signed || copy_san || path_len.is_some() || chain.is_some() || csr_subject,
-            prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
-            eku.is_some() || nc.is_some() || policy.is_some() || hash.is_some() || pss,
-            crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
-            // It reads the database and changes nothing: card-sign logs.
-            audit != cardca::audit::Choice::Default,
-        ];
-        if certificate_flags.contains(&true) {
-            return Err(Error::usage(
-                "--ocsp takes only --ca, --db, --serial, --responder, --days and --der \
-                 (card-sign picks the signature algorithm by the responder's key)",
-            ));
-        }
-        if days.is_some_and(|d| d > policy::OCSP_MAX_DAYS) {
-            return Err(Error::usage(format!(
-                "--days with --ocsp: at most {} (CA/B Forum BRs section 4.9.10)",
-                policy::OCSP_MAX_DAYS
-            )));
-        }
-        let mut hex_serials: Vec<String> = Vec::new();
-        for s in &serials {
-            let s = cardca::cert::serial_text(s);
-            if !hex_serials.contains(&s) {
-                hex_serials.push(s);
-            }
-        }
-        let mut args = ca_document_args(&path, days, der, audit)?;
-        args.ocsp = Some(OcspArgs {
-            db,
-            serials: hex_serials,
-            responder: responder.map(|p| CaCert::read(&p).map(Box::new)).transpose()?,
-        });
-        return Ok(args);
-    }
-    if serials.len() > 1 {
-        return Err(Error::usage("--serial names one certificate; several go with --ocsp"));
-    }
-    let serial = serials.pop();
-    if crl {
-        let path = ca.ok_or_else(|| Error::usage("--crl needs --ca FILE"))?;
-        let db = db.ok_or_else(|| Error::usage("--crl needs --db DIR"))?;
-        let certificate_flags = [
-            self_signed || copy_san || path_len.is_some() || chain.is_some() || csr_subject,
-            prof.is_some() || subject.is_some() || san.is_some() || nb.is_some() || na.is_some(),
-            serial.is_some() || eku.is_some() || nc.is_some() || policy.is_some(),
-            crl_url.is_some() || ocsp_url.is_some() || ca_issuers_url.is_some(),
-            // It reads the database and changes nothing: card-sign logs.
-            audit != cardca::audit::Choice::Default,
-        ];
-        if certificate_flags.contains(&true) {
-            return Err(Error::usage(
-                "--crl takes only --ca, --db, --days, --hash, --pss, --der, --audit and --no-audit",
-            ));
-        }
-        let mut args = ca_document_args(&path, days, der, audit)?;
-        (args.hash, args.pss, args.crl_db) = (hash, pss, Some(db));
-        return Ok(args);
-    }
-    if db.is_some() {
-        return Err(Error::usage("--db goes with --crl or --ocsp"));
-    }
-    if audit != cardca::audit::Choice::Default {
-        return Err(Error::usage(
-            "--audit and --no-audit go with --crl (certificates are logged by card-sign)",
-        ));
-    }
-    let profile =
-        prof.ok_or_else(|| Error::usage("--profile is required (root, subca, server, client, user, ocsp)"))?;
-    if chain.is_some() && ca.is_none() {
-        return Err(Error::usage("--chain lists the CAs above the --ca issuer: give --ca FILE"));
-    }
-    if csr_subject && subject.is_some() {
-        return Err(Error::usage("--subject and --csr-subject exclude each other"));
-    }
-    let issuer = match (ca, self_signed) {
-        (Some(path), false) => {
-            let ca = CaCert::read(&path)?;
-            let above = match chain {
-                Some(chain) => ca.path_above(CaCert::read_all(&chain)?)?,
-                None => Vec::new(),
+/// Reads the certificates the command line names: the CA first, then
+/// the CAs above it (`--chain`) or the delegated responder.
+fn resolve(mode: Mode) -> Result<Resolved> {
+    Ok(match mode {
+        Mode::Certs(args) => {
+            let issuer = match &args.issuer {
+                IssuerFlag::Ca { ca, chain } => {
+                    let ca = CaCert::read(ca)?;
+                    let above = match chain {
+                        Some(chain) => ca.path_above(CaCert::read_all(chain)?)?,
+                        None => Vec::new(),
+                    };
+                    Issuer::Ca(Box::new(ca), above)
+                }
+                IssuerFlag::SelfSigned => Issuer::SelfSigned,
             };
-            Issuer::Ca(Box::new(ca), above)
+            Resolved::Certs(args, issuer)
         }
-        (None, true) => Issuer::SelfSigned,
-        (Some(_), true) => return Err(Error::usage("--ca and --self-signed exclude each other")),
-        (None, false) => {
-            return Err(Error::usage("give the issuer with --ca FILE, or --self-signed for a root"))
+        Mode::Crl(crl) => {
+            let ca = CaCert::read(&crl.doc.ca)?;
+            Resolved::Crl(crl, Box::new(ca))
         }
-    };
-    match (profile, &issuer) {
-        (Profile::Root, Issuer::Ca(..)) => {
-            return Err(Error::usage(
-                "a root is self-signed: use --self-signed, or --profile subca under --ca",
-            ))
+        Mode::Ocsp(o) => {
+            let ca = CaCert::read(&o.doc.ca)?;
+            let responder = o.responder.as_ref().map(|p| CaCert::read(p).map(Box::new)).transpose()?;
+            Resolved::Ocsp(o, Box::new(ca), responder)
         }
-        (p, Issuer::SelfSigned) if p != Profile::Root => {
-            return Err(Error::usage("--self-signed makes a root: use --profile root"))
-        }
-        _ => {}
-    }
-    if !profile.is_ca() && (path_len.is_some() || nc.is_some()) {
-        return Err(Error::usage("--path-len and --name-constraints apply to CA profiles (root, subca)"));
-    }
-    if profile != Profile::SubCa && eku.is_some() {
-        return Err(Error::usage("--eku applies to --profile subca; leaf profiles have their fixed EKUs"));
-    }
-    let validity = match (days, nb, na) {
-        (Some(d), None, None) => Some(ValidityFlag::Days(d)),
-        (None, Some(b), Some(a)) => {
-            if a <= b {
-                return Err(Error::usage("--not-after must be after --not-before"));
-            }
-            Some(ValidityFlag::Range(b, a))
-        }
-        (None, None, None) => None,
-        (Some(_), _, _) => return Err(Error::usage("--days excludes --not-before/--not-after")),
-        _ => return Err(Error::usage("--not-before and --not-after go together")),
-    };
-    let sans = match (san, copy_san) {
-        (Some(_), true) => return Err(Error::usage("--san and --copy-san exclude each other")),
-        (Some(list), false) => Sans::Given(list),
-        (None, true) => Sans::Copy,
-        (None, false) => Sans::None,
-    };
-    Ok(Args {
-        issuer,
-        options: Options {
-            profile,
-            path_len,
-            eku: eku.unwrap_or_default(),
-            constraints: nc,
-            crl_url,
-            ocsp_url,
-            ca_issuers_url,
-            policies: policy.unwrap_or_default(),
-        },
-        subject,
-        csr_subject,
-        sans,
-        validity,
-        serial,
-        hash,
-        pss,
-        der,
-        crl_db: None,
-        audit,
-        ocsp: None,
     })
 }
 
-fn parse_days(s: &str) -> Result<u64> {
-    match s.parse::<u64>() {
-        Ok(n) if (1..=36500).contains(&n) => Ok(n),
-        _ => Err(Error::new("expected a number of days from 1 to 36500")),
+/// One TBSCertificate per CSR on stdin, each written before the next CSR
+/// is read.
+fn certificates(args: &CertArgs, issuer: &Issuer, out: &mut io::Writer) -> Result<()> {
+    let now = time::now()?;
+    let mut urandom = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
+    let mut serial_used = false;
+    for object in io::stdin() {
+        let object = object?;
+        let index = object.index;
+        let tbs = build(args, issuer, &object, now, &mut urandom, &mut serial_used)
+            .map_err(|e| e.context(format!("CSR {index}")))?;
+        out.write("TBS CERTIFICATE", &tbs)?;
     }
-}
-
-fn url(s: &str) -> Result<String> {
-    let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
-        matches!(scheme, "http" | "https" | "ldap")
-            && !rest.is_empty()
-            && s.bytes().all(|b| b.is_ascii_graphic())
-    });
-    if !ok {
-        return Err(Error::new(format!("{s:?} is not an http://, https:// or ldap:// URL")));
-    }
-    Ok(s.to_string())
-}
-
-fn parse_policies(s: &str) -> Result<Vec<ObjectIdentifier>> {
-    s.split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| ObjectIdentifier::new(p).map_err(|_| Error::new(format!("{p:?} is not a dotted OID"))))
-        .collect()
-}
-
-/// An explicit serial: positive, non-zero, at most 20 octets.
-fn parse_serial(s: &str) -> Result<Vec<u8>> {
-    let mut bytes = hex::decode(s)?;
-    while bytes.len() > 1 && bytes[0] == 0 && bytes[1] & 0x80 == 0 {
-        bytes.remove(0);
-    }
-    if bytes[0] & 0x80 != 0 {
-        bytes.insert(0, 0);
-    }
-    cert::check_serial(&SerialNumber::new(&bytes)?)?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// 16 bytes from the OS CSPRNG with the top bit cleared: positive, 127
@@ -544,43 +263,9 @@ fn random_serial(urandom: &mut std::fs::File) -> Result<Vec<u8>> {
     }
 }
 
-fn run(args: Vec<OsString>) -> Result<()> {
-    let args = parse_args(args)?;
-    let mut out = io::Writer::stdout(args.der)?;
-    if let (Some(o), Issuer::Ca(ca, _)) = (&args.ocsp, &args.issuer) {
-        let days = match args.validity {
-            Some(ValidityFlag::Days(d)) => d,
-            _ => 7,
-        };
-        for tbs in ocsp::build(ca, &o.db, &o.serials, o.responder.as_deref(), days)? {
-            out.write(cardca::ocsp::TBS_LABEL, &tbs)?;
-        }
-        return Ok(());
-    }
-    if let (Some(dir), Issuer::Ca(ca, _)) = (&args.crl_db, &args.issuer) {
-        cardca::audit::setup(&args.audit, Some(dir));
-        let days = match args.validity {
-            Some(ValidityFlag::Days(d)) => d,
-            _ => 7,
-        };
-        let tbs = crl::build(ca, dir, days, args.hash, args.pss)?;
-        return out.write("TBS CERTLIST", &tbs);
-    }
-    let now = time::now()?;
-    let mut urandom = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
-    let mut serial_used = false;
-    for object in io::stdin() {
-        let object = object?;
-        let index = object.index;
-        let tbs = build(&args, &object, now, &mut urandom, &mut serial_used)
-            .map_err(|e| e.context(format!("CSR {index}")))?;
-        out.write("TBS CERTIFICATE", &tbs)?;
-    }
-    Ok(())
-}
-
 fn build(
-    args: &Args,
+    args: &CertArgs,
+    issuer: &Issuer,
     object: &io::Object,
     now: u64,
     urandom: &mut std::fs::File,
@@ -629,7 +314,7 @@ fn build(
         None => random_serial(urandom)?,
     };
     let subject_key_id = keys::key_id(&csr.spki);
-    let (issuer_name, issuer_spec, authority_key_id) = match &args.issuer {
+    let (issuer_name, issuer_spec, authority_key_id) = match issuer {
         Issuer::SelfSigned => (subject.clone(), csr.spec, subject_key_id.clone()),
         Issuer::Ca(ca, _) => {
             (ca.tbs.subject.clone(), KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, ca.key_id.clone())
@@ -651,7 +336,7 @@ fn build(
         extensions: Some(extensions),
     };
     cert::check_tbs(&tbs)?;
-    let issuer = match &args.issuer {
+    let issuer = match issuer {
         Issuer::SelfSigned => policy::Issuer::SelfSigned,
         Issuer::Ca(ca, above) => policy::Issuer::Ca { ca, above },
     };
@@ -690,74 +375,4 @@ fn subject_from_sans(san: &[GeneralName]) -> Result<Name> {
 
 fn main() -> std::process::ExitCode {
     cli::main("tbs-build", run)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cardca::cli::args;
-
-    #[test]
-    fn parses_a_root() {
-        let a = parse_args(args(&["--self-signed", "--profile", "root", "--days", "30", "--serial", "01"]))
-            .expect("root");
-        assert!(matches!(a.issuer, Issuer::SelfSigned));
-        assert!(matches!(a.validity, Some(ValidityFlag::Days(30))));
-        assert_eq!(a.serial, Some(vec![1]));
-    }
-
-    #[test]
-    fn server_days_follow_the_baseline_requirements() {
-        let at = |t| Profile::Server.default_days(time::parse_rfc3339(t).expect("time"));
-        assert_eq!(at("2026-03-14T23:59:59Z"), 397);
-        assert_eq!(at("2026-03-15T00:00:00Z"), 199);
-        assert_eq!(at("2027-03-15T00:00:00Z"), 99);
-        assert_eq!(at("2029-03-14T23:59:59Z"), 99);
-        assert_eq!(at("2029-03-15T00:00:00Z"), 46);
-        assert_eq!(Profile::Client.default_days(0), 397);
-    }
-
-    #[test]
-    fn serials() {
-        assert_eq!(parse_serial("80").expect("pad"), vec![0, 0x80]);
-        assert_eq!(parse_serial("0001").expect("trim"), vec![1]);
-        assert!(parse_serial("00").is_err());
-        assert!(parse_serial(&"7f".repeat(21)).is_err());
-    }
-
-    #[test]
-    fn usage_errors() {
-        cardca::cli::assert_usage_errors(
-            parse_args,
-            &[
-                &["--self-signed"][..],
-                &["--profile", "root"],
-                &["--self-signed", "--profile", "server"],
-                &["--self-signed", "--profile", "root", "--days", "0"],
-                &[
-                    "--self-signed",
-                    "--profile",
-                    "root",
-                    "--days",
-                    "1",
-                    "--not-before",
-                    "2026-01-01T00:00:00Z",
-                ],
-                &["--self-signed", "--profile", "root", "--not-before", "2026-01-01T00:00:00Z"],
-                &["--self-signed", "--profile", "root", "--eku", "serverAuth"],
-                &["--self-signed", "--profile", "root", "--crl-url", "ftp://x"],
-                &["--self-signed", "--profile", "root", "--policy", "x.y"],
-                &["--self-signed", "--profile", "root", "--hash", "sha1"],
-                &["--self-signed", "--profile", "root", "--san", "dns:a", "--copy-san"],
-                &["--self-signed", "--profile", "bogus"],
-                &["--ocsp", "--ca", "ca.pem"],
-                &["--ocsp", "--db", "db"],
-                &["--ocsp", "--crl", "--ca", "ca.pem", "--db", "db"],
-                &["--ocsp", "--ca", "ca.pem", "--db", "db", "--days", "11"],
-                &["--ocsp", "--ca", "ca.pem", "--db", "db", "--hash", "sha384"],
-                &["--ca", "ca.pem", "--profile", "client", "--responder", "r.pem"],
-                &["--ca", "ca.pem", "--profile", "client", "--serial", "01", "--serial", "02"],
-            ],
-        );
-    }
 }

@@ -327,6 +327,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn server_days_follow_the_baseline_requirements() {
+        let at = |t| Profile::Server.default_days(cardca::time::parse_rfc3339(t).expect("time"));
+        assert_eq!(at("2026-03-14T23:59:59Z"), 397);
+        assert_eq!(at("2026-03-15T00:00:00Z"), 199);
+        assert_eq!(at("2027-03-15T00:00:00Z"), 99);
+        assert_eq!(at("2029-03-14T23:59:59Z"), 99);
+        assert_eq!(at("2029-03-15T00:00:00Z"), 46);
+        assert_eq!(Profile::Client.default_days(0), 397);
+    }
+
+    #[test]
     fn constraints_parse() {
         let c = parse_constraints(
             "permit:dns:.ewak.net,exclude:ip:10.0.0.0/8,permit:email:ewak.net,permit:dirname:/C=NL/O=ewak\\, inc,\
