@@ -46,7 +46,7 @@ pub fn build(
     let mut db = open_db_of(ca, dir, "building the CRL")?;
     let entries = db.entries();
     for note in db.take_notes() {
-        cardca::cli::warn(note);
+        cardca::report::warn(note);
     }
     let mut revoked = Vec::new();
     for entry in entries?.into_iter().filter(|e| e.status == 'R') {
