@@ -1,40 +1,25 @@
 //! What every tool's `main` shares: the exit-status contract, error
-//! printing, warnings, and the token flags. This is the only module of the
-//! library that writes to stderr.
+//! printing, and parsing the token flags into [`token::Options`]. The top
+//! floor of the library: nothing else in it uses this module. Warnings and
+//! status lines go through [`crate::report`].
 
 use std::ffi::OsString;
-use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 
 use lexopt::{Arg, Parser, ValueExt};
 
 use crate::error::{Error, Kind, Result};
 use crate::pin::PinSource;
+use crate::token;
 use crate::uri::Uri;
-
-/// The running tool's name, set once by [`main`], for [`warn`].
-static TOOL: OnceLock<&'static str> = OnceLock::new();
-
-/// The running tool's name ("cardca" before [`main`] set it).
-pub fn tool_name() -> &'static str {
-    TOOL.get().copied().unwrap_or("cardca")
-}
-
-/// The one way the library reports what is not an error (a PIN with few
-/// tries left, a repaired file): `tool: warning: message` on stderr.
-pub fn warn(message: impl fmt::Display) {
-    let tool = TOOL.get().copied().unwrap_or("cardca");
-    eprintln!("{tool}: warning: {message}");
-}
 
 /// Runs a tool: `tool: context: cause` on stderr and exit 1 on failure,
 /// exit 2 on a usage error, help and version on stdout with exit 0, and a
 /// quiet exit 0 when the reader of stdout has gone away.
 pub fn main(tool: &'static str, run: fn(Vec<OsString>) -> Result<()>) -> ExitCode {
-    let _ = TOOL.set(tool);
+    crate::report::set_tool(tool);
     let args = std::env::args_os().skip(1).collect();
     let Err(e) = run(args) else { return ExitCode::SUCCESS };
     match e.kind() {
@@ -106,57 +91,40 @@ pub fn set_once<T>(slot: &mut Option<T>, value: T, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// The flags every tool that touches a token takes.
-#[derive(Debug, Default)]
-pub struct TokenFlags {
-    pub module: Option<PathBuf>,
-    /// `--module-args`: the module's C_Initialize init string.
-    pub module_args: Option<String>,
-    pub pin_source: Option<PinSource>,
-    /// `--audit FILE` / `--no-audit`: which audit log (see [`crate::audit`]).
-    pub audit: crate::audit::Choice,
+/// Whether `--name` is one of the token flags, which fill a
+/// [`token::Options`]. lexopt's `Arg` borrows the parser, so a tool matches
+/// `Arg::Long(f) if cli::token_flag(f)`, copies `f`, and hands it to
+/// [`parse_token_flag`].
+pub fn token_flag(name: &str) -> bool {
+    matches!(name, "module" | "module-args" | "pin-source" | "pin" | "audit" | "no-audit")
 }
 
-impl TokenFlags {
-    /// Whether a flag that only means something with a token was given
-    /// (for the modes of a tool that open none).
-    pub fn names_a_module(&self) -> bool {
-        self.module.is_some() || self.module_args.is_some() || self.pin_source.is_some()
-    }
-
-    /// Whether `--name` is one of the token flags. lexopt's `Arg` borrows
-    /// the parser, so a tool matches `Arg::Long(f) if TokenFlags::claims(f)`,
-    /// copies `f`, and hands it to [`TokenFlags::parse`].
-    pub fn claims(name: &str) -> bool {
-        matches!(name, "module" | "module-args" | "pin-source" | "pin" | "audit" | "no-audit")
-    }
-
-    pub fn parse(&mut self, name: &str, parser: &mut Parser) -> Result<()> {
-        match name {
-            "module" => {
-                let v = parser.value()?;
-                set_once(&mut self.module, PathBuf::from(v), "--module")
-            }
-            "module-args" => {
-                // Not lexopt's `string()`, whose error repeats the value.
-                let v = parser.value()?;
-                let text = v.to_str().ok_or_else(|| Error::usage("--module-args: not UTF-8"))?;
-                set_once(&mut self.module_args, text.to_string(), "--module-args")
-            }
-            "pin-source" => {
-                let src = value_with(parser, "--pin-source", PinSource::parse)?;
-                set_once(&mut self.pin_source, src, "--pin-source")
-            }
-            "audit" | "no-audit" => audit_flag(&mut self.audit, name, parser),
-            _ => Err(Error::usage(
-                "PINs are never given on the command line (ps and shell history show them); \
-                 use --pin-source file:PATH, env:VAR or fd:N",
-            )),
+/// Parses the token flag `--name` (one [`token_flag`] claimed) into `options`.
+pub fn parse_token_flag(options: &mut token::Options, name: &str, parser: &mut Parser) -> Result<()> {
+    match name {
+        "module" => {
+            let v = parser.value()?;
+            set_once(&mut options.module, PathBuf::from(v), "--module")
         }
+        "module-args" => {
+            // Not lexopt's `string()`, whose error repeats the value.
+            let v = parser.value()?;
+            let text = v.to_str().ok_or_else(|| Error::usage("--module-args: not UTF-8"))?;
+            set_once(&mut options.module_args, text.to_string(), "--module-args")
+        }
+        "pin-source" => {
+            let src = value_with(parser, "--pin-source", PinSource::parse)?;
+            set_once(&mut options.pin_source, src, "--pin-source")
+        }
+        "audit" | "no-audit" => audit_flag(&mut options.audit, name, parser),
+        _ => Err(Error::usage(
+            "PINs are never given on the command line (ps and shell history show them); \
+             use --pin-source file:PATH, env:VAR or fd:N",
+        )),
     }
 }
 
-/// `--audit FILE` or `--no-audit`, for [`TokenFlags`] and the tools that
+/// `--audit FILE` or `--no-audit`, for [`parse_token_flag`] and the tools that
 /// touch only the database: one of them, once.
 pub fn audit_flag(slot: &mut crate::audit::Choice, name: &str, parser: &mut Parser) -> Result<()> {
     use crate::audit::Choice;

@@ -1,4 +1,6 @@
-//! PINs: where they come from, how they are kept, and the one login path.
+//! PINs: where they come from and how they are kept. Using one (the
+//! login, and the token's PIN-flag checks before it) is the `login`
+//! module's job: this one knows nothing of tokens' PIN policy.
 //!
 //! A PIN is never a command-line value (it would show in `ps` and shell
 //! history). It comes from `--pin-source` (`file:PATH`, `env:VAR`, `fd:N`),
@@ -11,13 +13,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use cryptoki::error::RvError;
-use cryptoki::session::{Session, UserType};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use crate::error::{Context, Error, Result};
-use crate::token::Token;
 use crate::uri::Uri;
 
 /// Largest PIN or password we read from a file or descriptor. PKCS#11 PINs
@@ -132,17 +131,6 @@ pub fn forbid_core_dumps() -> Result<()> {
         .map_err(|e| Error::new(format!("cannot turn core dumps off (RLIMIT_CORE): {e}")))?;
     set_dumpable_behavior(DumpableBehavior::NotDumpable)
         .map_err(|e| Error::new(format!("cannot turn core dumps off (PR_SET_DUMPABLE): {e}")))
-}
-
-/// Where a PIN will come from, decided before the token is touched.
-pub enum Pin {
-    /// Read without asking anyone: a file, a variable or a descriptor.
-    /// Refused on a token whose PIN is on its final try.
-    Automatic(SecretString),
-    /// A person types it at /dev/tty.
-    Prompt,
-    /// The reader has a PIN pad (CKF_PROTECTED_AUTHENTICATION_PATH).
-    PinPad,
 }
 
 /// Resolves the PIN for a login: the flag first, then the URI's
@@ -288,103 +276,6 @@ pub fn obtain(source: Option<&PinSource>, what: &str, flag: &str, new: bool) -> 
     } else {
         prompt(what)
     }
-}
-
-/// Refuses what must not be tried unattended: a locked PIN, or one on its
-/// final try when nobody is typing it. Warns when tries are running low.
-pub fn check_user_flags(token: &Token, automatic: bool) -> Result<()> {
-    let info = &token.info;
-    let name = token.describe();
-    if info.user_pin_locked() {
-        return Err(Error::new(format!("the user PIN of {name} is locked"))
-            .hint(format!("unblock it with the SO PIN: card-init --token '{}' --unblock", token.uri())));
-    }
-    if !info.user_pin_initialized() {
-        return Err(Error::new(format!("{name} has no user PIN yet"))
-            .hint(format!("set one with the SO PIN: card-init --token '{}' --unblock", token.uri())));
-    }
-    warn_or_refuse(&name, "user", info.user_pin_final_try(), info.user_pin_count_low(), automatic)
-}
-
-/// The same checks for the security officer's PIN.
-pub fn check_so_flags(token: &Token, automatic: bool) -> Result<()> {
-    let info = &token.info;
-    let name = token.describe();
-    if info.so_pin_locked() {
-        return Err(Error::new(format!("the SO PIN of {name} is locked"))
-            .hint("a token with a locked SO PIN can only be reset by its vendor's tools"));
-    }
-    warn_or_refuse(&name, "SO", info.so_pin_final_try(), info.so_pin_count_low(), automatic)
-}
-
-fn warn_or_refuse(name: &str, who: &str, final_try: bool, low: bool, automatic: bool) -> Result<()> {
-    if final_try && automatic {
-        return Err(Error::new(format!(
-            "the {who} PIN of {name} is on its final try; refusing to use a PIN nobody typed"
-        ))
-        .hint("enter it at the prompt (run without a PIN source, on a terminal) after checking it"));
-    }
-    if final_try {
-        crate::cli::warn(format_args!("the {who} PIN of {name} is on its final try: a wrong PIN locks it"));
-    } else if low {
-        crate::cli::warn(format_args!(
-            "{name} has counted wrong {who} PINs; few tries remain before it locks"
-        ));
-    }
-    Ok(())
-}
-
-/// What a failed C_Login or C_SetPIN means to the operator.
-pub fn pin_error(e: Error, who: &str, token: &Token) -> Error {
-    if e.is_ckr(RvError::PinIncorrect) {
-        Error::new(format!("wrong {who} PIN for {} ({e}); not retried", token.describe())).with_ckr_of(&e)
-    } else if e.is_ckr(RvError::PinLocked) {
-        Error::new(format!("the {who} PIN of {} is locked ({e})", token.describe())).with_ckr_of(&e)
-    } else {
-        e
-    }
-}
-
-/// Logs the user in once, after reading the token's PIN flags so a login can
-/// never burn the last try unattended. A failed login is not retried: a
-/// second wrong PIN brings a token one step closer to locking. Returns the
-/// PIN (None for a PIN pad) for keys that need it again before each
-/// signature.
-pub fn login(
-    session: &Session,
-    token: &Token,
-    source: Option<&PinSource>,
-    uri: Option<&Uri>,
-) -> Result<Option<SecretString>> {
-    let pin = choose(token, source, uri)?;
-    check_user_flags(token, matches!(pin, Pin::Automatic(_)))?;
-    let secret = match pin {
-        Pin::PinPad => None,
-        Pin::Automatic(secret) => Some(secret),
-        Pin::Prompt => Some(prompt(&format!("PIN for {}", token.describe()))?),
-    };
-    // Every login attempt is an audit event, failures above all (someone
-    // guessing PINs); the success is one line per run.
-    let event = crate::audit::Event::login(&token.uri(), "user");
-    match session.login(UserType::User, secret.as_ref()).map_err(Error::from) {
-        Ok(()) => crate::audit::record(event).map(|()| secret),
-        Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => Ok(secret),
-        Err(e) => Err(crate::audit::record_failure(event, pin_error(e, "user", token))),
-    }
-}
-
-fn choose(token: &Token, source: Option<&PinSource>, uri: Option<&Uri>) -> Result<Pin> {
-    if let Some(secret) = resolve(source, uri)? {
-        return Ok(Pin::Automatic(secret));
-    }
-    if token.info.protected_authentication_path() {
-        return Ok(Pin::PinPad);
-    }
-    if have_tty() {
-        return Ok(Pin::Prompt);
-    }
-    Err(Error::new(format!("no PIN given for {} and no terminal to ask on", token.describe()))
-        .hint("pass --pin-source file:PATH, env:VAR or fd:N, or pin-source= in the URI"))
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use der::Decode;
 use secrecy::SecretString;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
-use crate::cli::TokenFlags;
 use crate::error::{Context, Error, Result};
 use crate::keys;
 use crate::sign::{Signer, SignerSpec};
@@ -47,26 +46,26 @@ impl KeySession {
     /// whose public key is `expect` (a CA certificate's). With both, the
     /// key must have that public key.
     pub fn open(
-        flags: &TokenFlags,
+        options: &token::Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
         let ctx = {
-            let _lock = token::lock(flags.module.as_deref(), key_uri);
-            token::load(flags.module.as_deref(), flags.module_args.as_deref(), key_uri)?
+            let _lock = token::lock(options.module.as_deref(), key_uri);
+            token::load(options.module.as_deref(), options.module_args.as_deref(), key_uri)?
         };
-        KeySession::open_loaded(ctx, flags, key_uri, expect)
+        KeySession::open_loaded(ctx, options, key_uri, expect)
     }
 
     /// [`KeySession::open`] with the module already loaded (a
     /// [`token::Preload`]).
     pub fn open_loaded(
         ctx: Pkcs11,
-        flags: &TokenFlags,
+        options: &token::Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
-        let module = token::module_path(flags.module.as_deref(), key_uri)?;
+        let module = token::module_path(options.module.as_deref(), key_uri)?;
         let _lock = token::lock_module(&module);
         // Moved in after the lock, so dropped before it: a failed open
         // also closes its session under the lock.
@@ -79,7 +78,7 @@ impl KeySession {
             }
         };
         let session = ctx.open_ro_session(token.slot).context("C_OpenSession")?;
-        let pin = crate::pin::login(&session, &token, flags.pin_source.as_ref(), Some(&uri))?;
+        let pin = crate::login::login(&session, &token, options.pin_source.as_ref(), Some(&uri))?;
         let key = token::select_object(&session, &token, &uri, ObjectClass::PRIVATE_KEY)?;
         // The PIN is kept only for a key that wants it before every
         // signature; otherwise it is wiped (dropped) now, right after the
@@ -152,11 +151,11 @@ fn needs_context_login(session: &Session, key: ObjectHandle) -> Result<bool> {
 
 /// The one token `uri` names, a read-write session on it, and one login:
 /// what the tools that create objects (card-keygen, cert-store) start with.
-pub fn open_rw(ctx: &Pkcs11, flags: &TokenFlags, uri: &Uri) -> Result<(Token, Session)> {
+pub fn open_rw(ctx: &Pkcs11, options: &token::Options, uri: &Uri) -> Result<(Token, Session)> {
     let tok = token::select(ctx, uri)?;
     let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
     // Nothing these tools do needs the PIN again: wiped as it drops here.
-    drop(crate::pin::login(&session, &tok, flags.pin_source.as_ref(), Some(uri))?);
+    drop(crate::login::login(&session, &tok, options.pin_source.as_ref(), Some(uri))?);
     Ok((tok, session))
 }
 

@@ -6,15 +6,16 @@
 use std::ffi::OsString;
 
 use cardca::audit::{self, Event};
-use cardca::cli::{self, set_once, value, TokenFlags};
+use cardca::cli::{self, set_once, value};
 use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::error::RvError;
 use cardca::cryptoki::session::{Session, UserType};
+use cardca::login;
 use cardca::pin::{self, PinSource};
 use cardca::secrecy::SecretString;
 use cardca::token::{self, Token};
 use cardca::uri::Uri;
-use cardca::{Context, Error, Result};
+use cardca::{report, Context, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -99,7 +100,7 @@ enum Mode {
 #[derive(Debug)]
 struct Args {
     mode: Mode,
-    flags: TokenFlags,
+    flags: token::Options,
     so_pin_source: Option<PinSource>,
     new_pin_source: Option<PinSource>,
     new_so_pin_source: Option<PinSource>,
@@ -107,15 +108,15 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = TokenFlags::default();
+    let mut flags = token::Options::default();
     let (mut slot, mut token, mut label) = (None, None, None);
     let (mut erase, mut change, mut unblock, mut change_so) = (false, false, false, false);
     let (mut so_pin_source, mut new_pin_source, mut new_so_pin_source) = (None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Long(f) if TokenFlags::claims(f) => {
+            Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
-                flags.parse(&f, &mut parser)?;
+                cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
             Arg::Long("slot") => {
                 let v = value(&mut parser)?;
@@ -273,7 +274,7 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
         )));
     }
     if was_initialized {
-        pin::check_so_flags(chosen, args.so_pin_source.is_some())?;
+        login::check_so_flags(chosen, args.so_pin_source.is_some())?;
     }
     // Both PINs are read before the token is touched, so a missing or
     // mistyped PIN cannot leave a token half initialised.
@@ -283,7 +284,7 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     ctx.init_token(chosen.slot, &so_pin, label).map_err(|e| {
         let e = Error::from(e);
         let factory = !was_initialized && e.is_ckr(RvError::PinIncorrect);
-        let e = pin::pin_error(e, "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()));
+        let e = login::pin_error(e, "SO", chosen).context(format!("initialising slot {}", chosen.slot.id()));
         let refused = was_initialized
             && [RvError::ArgumentsBad, RvError::FunctionNotSupported, RvError::FunctionFailed]
                 .into_iter()
@@ -311,7 +312,7 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
         }
     })?;
     if was_initialized {
-        eprintln!("card-init: erased {} (serial {})", chosen.describe(), chosen.info.serial_number());
+        report::note(format_args!("erased {} (serial {})", chosen.describe(), chosen.info.serial_number()));
     }
     let fresh = find_initialised(ctx, chosen, &all, label)?;
     let session = ctx.open_rw_session(fresh.slot).context("C_OpenSession")?;
@@ -338,7 +339,7 @@ fn init(ctx: &Pkcs11, args: &Args, target: &Target, label: &str, erase: bool) ->
     if was_initialized {
         remove_left_over(&session, &fresh, &user_pin)?;
     }
-    eprintln!("card-init: initialised {}", fresh.uri());
+    report::note(format_args!("initialised {}", fresh.uri()));
     Ok(())
 }
 
@@ -351,7 +352,7 @@ fn remove_left_over(session: &Session, token: &Token, user_pin: &SecretString) -
     if left.is_empty() {
         return Ok(());
     }
-    session.login(UserType::User, Some(user_pin)).map_err(|e| pin::pin_error(e.into(), "user", token))?;
+    session.login(UserType::User, Some(user_pin)).map_err(|e| login::pin_error(e.into(), "user", token))?;
     let all = session.find_objects(&[]).context("C_FindObjects")?;
     let mut kept = Vec::new();
     for &h in &all {
@@ -361,12 +362,12 @@ fn remove_left_over(session: &Session, token: &Token, user_pin: &SecretString) -
         }
     }
     session.logout().context("C_Logout")?;
-    eprintln!(
-        "card-init: destroyed {} object(s) that C_InitToken left on the token in slot {} (NSS softokn \
+    report::note(format_args!(
+        "destroyed {} object(s) that C_InitToken left on the token in slot {} (NSS softokn \
          keeps certificates and public keys)",
         all.len() - kept.len(),
         token.slot.id()
-    );
+    ));
     if !kept.is_empty() {
         kept.sort();
         return Err(Error::new(format!(
@@ -407,7 +408,7 @@ fn find_initialised(ctx: &Pkcs11, chosen: &Token, before: &[Token], label: &str)
     slots_after.sort_unstable();
     if moved.is_empty() && slots_before == slots_after {
         if let Some(t) = after.iter().find(|t| t.slot.id() == slot) {
-            cli::warn(format_args!(
+            report::warn(format_args!(
                 "the module did not set the label {label:?}: the token in slot {slot} reads {:?} \
                  (NSS softokn ignores it)",
                 t.label()
@@ -437,7 +438,7 @@ fn so_login(session: &Session, token: &Token, so_pin: &SecretString, without: &s
              replaced by re-initialising the token (card-init --erase, which destroys every key on it)",
                 ))
         }
-        Err(e) => Err(pin::pin_error(e, "SO", token).context("logging in as SO")),
+        Err(e) => Err(login::pin_error(e, "SO", token).context("logging in as SO")),
     }
 }
 
@@ -453,7 +454,7 @@ fn new_pin_error(e: Error, who: &str, token: &Token) -> Error {
         ))
         .with_ckr_of(&e);
     }
-    pin::pin_error(e, who, token).context(format!("setting the {who} PIN"))
+    login::pin_error(e, who, token).context(format!("setting the {who} PIN"))
 }
 
 /// C_SetPIN changes the PIN of whoever is logged in (PKCS#11 section
@@ -463,7 +464,7 @@ fn new_pin_error(e: Error, who: &str, token: &Token) -> Error {
 fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let token = token::select(ctx, uri)?;
     let old_source = pin::resolve(args.flags.pin_source.as_ref(), Some(uri))?;
-    pin::check_user_flags(&token, old_source.is_some())?;
+    login::check_user_flags(&token, old_source.is_some())?;
     let old = match old_source {
         Some(p) => p,
         None => {
@@ -475,24 +476,24 @@ fn change_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     match session.login(UserType::User, Some(&old)).map_err(Error::from) {
         Ok(()) => {}
         Err(e) if e.is_ckr(RvError::UserAlreadyLoggedIn) => {}
-        Err(e) => return Err(pin::pin_error(e, "user", &token)),
+        Err(e) => return Err(login::pin_error(e, "user", &token)),
     }
     session.set_pin(&old, &new).map_err(|e| new_pin_error(e.into(), "user", &token))?;
     session.logout().context("C_Logout")?;
-    eprintln!("card-init: changed the user PIN of {}", token.describe());
+    report::note(format_args!("changed the user PIN of {}", token.describe()));
     Ok(())
 }
 
 fn unblock(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let token = token::select(ctx, uri)?;
-    pin::check_so_flags(&token, args.so_pin_source.is_some())?;
+    login::check_so_flags(&token, args.so_pin_source.is_some())?;
     let so = pin::obtain(args.so_pin_source.as_ref(), "SO PIN", "--so-pin-source", false)?;
     let new = pin::obtain(args.new_pin_source.as_ref(), "user PIN", "--new-pin-source", true)?;
     let session = ctx.open_rw_session(token.slot).context("C_OpenSession")?;
     so_login(&session, &token, &so, "no SO PIN can set a new user PIN")?;
     session.init_pin(&new).map_err(|e| new_pin_error(e.into(), "user", &token))?;
     session.logout().context("C_Logout")?;
-    eprintln!("card-init: set a new user PIN on {}", token.describe());
+    report::note(format_args!("set a new user PIN on {}", token.describe()));
     Ok(())
 }
 
@@ -500,7 +501,7 @@ fn unblock(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
 /// the way off a factory SO PIN that C_InitToken kept.
 fn change_so_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     let token = token::select(ctx, uri)?;
-    pin::check_so_flags(&token, args.so_pin_source.is_some())?;
+    login::check_so_flags(&token, args.so_pin_source.is_some())?;
     let old = pin::obtain(
         args.so_pin_source.as_ref(),
         &format!("current SO PIN of {}", token.describe()),
@@ -512,7 +513,7 @@ fn change_so_pin(ctx: &Pkcs11, args: &Args, uri: &Uri) -> Result<()> {
     so_login(&session, &token, &old, "there is no SO PIN to change")?;
     session.set_pin(&old, &new).map_err(|e| new_pin_error(e.into(), "SO", &token))?;
     session.logout().context("C_Logout")?;
-    eprintln!("card-init: changed the SO PIN of {}", token.describe());
+    report::note(format_args!("changed the SO PIN of {}", token.describe()));
     Ok(())
 }
 

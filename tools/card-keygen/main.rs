@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 
 use cardca::audit::{self, Event};
-use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::cli::{self, set_once, value, value_with};
 use cardca::cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cardca::cryptoki::session::Session;
 use cardca::der::asn1::OctetString;
@@ -20,7 +20,7 @@ use cardca::sign::{Mechanisms, SigAlg, Signer};
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
 use cardca::x509_cert::spki::SubjectPublicKeyInfoOwned;
-use cardca::{hex, io, Context, Error, Result};
+use cardca::{hex, io, report, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use zeroize::Zeroizing;
 
@@ -88,7 +88,7 @@ enum Source {
 
 #[derive(Debug)]
 struct Args {
-    flags: TokenFlags,
+    flags: token::Options,
     token: Uri,
     source: Source,
     label: String,
@@ -99,14 +99,14 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = TokenFlags::default();
+    let mut flags = token::Options::default();
     let (mut token, mut spec, mut import, mut label, mut id, mut cert_label, mut pass_source) =
         (None, None, None, None, None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Long(f) if TokenFlags::claims(f) => {
+            Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
-                flags.parse(&f, &mut parser)?;
+                cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
             Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("type") => {
@@ -205,7 +205,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let made = audit::record_result(event, made)?;
     let mut out = out;
     out.write("PUBLIC KEY", &made.spki.to_der()?)?;
-    eprintln!("card-keygen: {} {} key {uri}", made.verb, made.spec);
+    report::note(format_args!("{} {} key {uri}", made.verb, made.spec));
     Ok(())
 }
 
@@ -324,7 +324,7 @@ fn generate(session: &Session, spec: KeySpec, mechanisms: &Mechanisms, args: &Ar
                      ({code}), and the minimal one"
                 )
             })?;
-            cli::warn(format_args!(
+            report::warn(format_args!(
                 "the token refused the full public-key template ({code}); the key pair was made with a \
                  minimal one (no CKA_VERIFY, CKA_ENCRYPT, CKA_WRAP or CKA_DERIVE); the private key is \
                  checked as strictly as ever"
@@ -370,7 +370,7 @@ fn warn_unless_local(session: &Session, key: ObjectHandle) -> Result<()> {
         .get_attributes(key, &[cardca::cryptoki::object::AttributeType::Local])
         .context("reading the new private key's CKA_LOCAL")?;
     if !attrs.contains(&Attribute::Local(true)) {
-        cli::warn(
+        report::warn(
             "the token does not mark the new private key CKA_LOCAL (NSS softokn does not); accepted, \
              because this run generated it on the token and it reads back CKA_ALWAYS_SENSITIVE and \
              CKA_NEVER_EXTRACTABLE: it has never left the token in the clear. A later audit of \
@@ -511,7 +511,7 @@ fn own_certificate<'a>(certs: &'a [Vec<u8>], spki: &SubjectPublicKeyInfoOwned) -
         }
     }
     if !certs.is_empty() {
-        cli::warn("no certificate in the file matches the key; none stored");
+        report::warn("no certificate in the file matches the key; none stored");
     }
     Ok(None)
 }

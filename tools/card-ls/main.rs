@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use cardca::cli::{self, set_once, TokenFlags};
+use cardca::cli::{self, set_once};
 use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cardca::cryptoki::session::Session;
@@ -16,7 +16,7 @@ use cardca::der::{Decode, Encode};
 use cardca::keys::{self, KeySpec};
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
-use cardca::{hex, io, json, pin, Context, Error, Result};
+use cardca::{hex, io, json, login, Context, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -78,7 +78,7 @@ enum Format {
 
 #[derive(Debug)]
 struct Args {
-    flags: TokenFlags,
+    flags: token::Options,
     token: Option<Uri>,
     login: bool,
     format: Format,
@@ -86,13 +86,13 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = TokenFlags::default();
+    let mut flags = token::Options::default();
     let (mut token, mut login, mut objects, mut format) = (None, false, false, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Long(f) if TokenFlags::claims(f) => {
+            Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
-                flags.parse(&f, &mut parser)?;
+                cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
             Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
             Arg::Long("login") => login = true,
@@ -313,7 +313,7 @@ struct Object {
 fn objects(ctx: &Pkcs11, t: &Token, args: &Args) -> Result<Vec<Object>> {
     let session = ctx.open_ro_session(t.slot).context("C_OpenSession")?;
     if args.login {
-        pin::login(&session, t, args.flags.pin_source.as_ref(), args.token.as_ref())?;
+        login::login(&session, t, args.flags.pin_source.as_ref(), args.token.as_ref())?;
     }
     let template = args.token.as_ref().map(|u| token::template(u, None)).unwrap_or_default();
     let mut out = Vec::new();

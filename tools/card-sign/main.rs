@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use cardca::audit::{self, Event};
 use cardca::cert::{self, CaCert, TbsCert};
-use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::cli::{self, set_once, value, value_with};
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Encode;
 use cardca::policy;
@@ -113,7 +113,7 @@ Examples:
 ";
 
 struct Args {
-    flags: TokenFlags,
+    flags: token::Options,
     key: Option<Uri>,
     ca: Option<PathBuf>,
     chain: Option<PathBuf>,
@@ -127,15 +127,15 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = TokenFlags::default();
+    let mut flags = token::Options::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
     let (mut chain, mut allow, mut responder) = (None, Vec::new(), None);
     let mut checkpoint = false;
     while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Long(f) if TokenFlags::claims(f) => {
+            Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
-                flags.parse(&f, &mut parser)?;
+                cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
             Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
             Arg::Long("ca") => set_once(&mut ca, path(&mut parser)?, "--ca")?,

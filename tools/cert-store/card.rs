@@ -1,6 +1,5 @@
 //! Storing certificates on the card, next to the keys they certify.
 
-use cardca::cli::TokenFlags;
 use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cardca::cryptoki::session::Session;
@@ -9,12 +8,12 @@ use cardca::der::Decode;
 use cardca::token::{self, Token};
 use cardca::uri::Uri;
 use cardca::x509_cert::Certificate;
-use cardca::{hex, keys, names, session, Context, Error, Result};
+use cardca::{hex, keys, names, report, session, Context, Error, Result};
 
 /// The module loads from the start; the token is opened (the login) on
 /// the first certificate: a bad stream never logs in.
 pub struct Card {
-    flags: TokenFlags,
+    flags: token::Options,
     uri: Uri,
     label: Option<String>,
     id: Option<Vec<u8>>,
@@ -32,13 +31,8 @@ impl Drop for Card {
 }
 
 impl Card {
-    pub fn new(flags: &TokenFlags, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
-        let flags = TokenFlags {
-            module: flags.module.clone(),
-            module_args: flags.module_args.clone(),
-            pin_source: flags.pin_source.clone(),
-            audit: flags.audit.clone(),
-        };
+    pub fn new(flags: &token::Options, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
+        let flags = flags.clone();
         let preload =
             Some(token::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));
         Card { flags, uri: uri.clone(), label, id, preload, open: None }
@@ -76,11 +70,11 @@ impl Card {
             .find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE), Attribute::Value(r.der.clone())])
             .context("C_FindObjects")?;
         if !existing.is_empty() {
-            eprintln!(
-                "cert-store: serial {} is already on {}; not stored twice",
+            report::note(format_args!(
+                "serial {} is already on {}; not stored twice",
                 r.entry.serial,
                 tok.describe()
-            );
+            ));
             return Ok(());
         }
         let cert = Certificate::from_der(&r.der)?;
@@ -101,12 +95,12 @@ impl Card {
             .or_else(|| names::common_name(cert.tbs_certificate().subject()))
             .unwrap_or_else(|| r.entry.serial.clone());
         token::create_certificate(session, &r.der, &label, &id)?;
-        eprintln!(
-            "cert-store: stored serial {} on {} with id {}",
+        report::note(format_args!(
+            "stored serial {} on {} with id {}",
             r.entry.serial,
             tok.describe(),
             hex::encode(&id)
-        );
+        ));
         Ok(())
     }
 

@@ -13,10 +13,10 @@ use std::sync::mpsc;
 
 use cardca::audit::{self, Event, Stage};
 use cardca::cert::CaCert;
-use cardca::cli::{self, set_once, value, value_with, TokenFlags};
+use cardca::cli::{self, set_once, value, value_with};
 use cardca::db::{self, Db, Record};
 use cardca::uri::Uri;
-use cardca::{hex, io, time, Error, Result};
+use cardca::{hex, io, report, time, token, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -145,22 +145,22 @@ enum Mode {
 }
 
 struct Args {
-    flags: TokenFlags,
+    flags: token::Options,
     mode: Mode,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = TokenFlags::default();
+    let mut flags = token::Options::default();
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
     let (mut verify, mut audit_ca) = (None, None);
     let mut ocsp_dir = None;
     while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Long(f) if TokenFlags::claims(f) => {
+            Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
-                flags.parse(&f, &mut parser)?;
+                cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
             Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
             Arg::Long("ocsp-dir") => set_once(&mut ocsp_dir, PathBuf::from(parser.value()?), "--ocsp-dir")?,
@@ -377,7 +377,7 @@ fn store_batch(
                 failure = refused;
             }
             for note in db.take_notes() {
-                cli::warn(note);
+                report::warn(note);
             }
             count
         }
@@ -462,16 +462,16 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
         },
     );
     for note in db.take_notes() {
-        cli::warn(note);
+        report::warn(note);
     }
     let revoked = revoked?;
     for e in revoked {
-        eprintln!(
-            "cert-store: revoked {} {}{}",
+        report::note(format_args!(
+            "revoked {} {}{}",
             e.serial,
             e.subject,
             reason.map(|r| format!(" ({r})")).unwrap_or_default()
-        );
+        ));
     }
     Ok(())
 }
@@ -483,7 +483,7 @@ fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
     match audit::verify_file(path, ca.as_ref().map(|c| &c.tbs.subject_public_key_info))? {
         Ok(report) => {
             for t in &report.tears {
-                cli::warn(format_args!(
+                report::warn(format_args!(
                     "{} line {t}: torn by an interrupted write (a crash), recorded by line {}",
                     path.display(),
                     t + 1

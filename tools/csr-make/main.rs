@@ -7,7 +7,7 @@ use std::ffi::OsString;
 
 use cardca::audit::{Event, Signed};
 use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
-use cardca::cli::{self, set_once, value_with, TokenFlags};
+use cardca::cli::{self, set_once, value_with};
 use cardca::der::asn1::{ObjectIdentifier, SetOfVec};
 use cardca::der::{Any, Encode};
 use cardca::names;
@@ -19,7 +19,7 @@ use cardca::x509_cert::ext::pkix::name::GeneralName;
 use cardca::x509_cert::ext::pkix::SubjectAltName;
 use cardca::x509_cert::name::Name;
 use cardca::x509_cert::request::{CertReqInfo, Version};
-use cardca::{io, Error, Result};
+use cardca::{io, token, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -69,7 +69,7 @@ Examples:
 ";
 
 struct Args {
-    flags: TokenFlags,
+    flags: token::Options,
     key: Uri,
     subject: Name,
     san: Vec<GeneralName>,
@@ -80,14 +80,14 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = TokenFlags::default();
+    let mut flags = token::Options::default();
     let (mut key, mut subject, mut san, mut hash) = (None, None, None, None);
     let (mut pss, mut der) = (false, false);
     while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Long(f) if TokenFlags::claims(f) => {
+            Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
-                flags.parse(&f, &mut parser)?;
+                cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
             Arg::Long("key") => set_once(&mut key, cli::uri_value(&mut parser, "--key")?, "--key")?,
             Arg::Long("subject") => {

@@ -39,7 +39,7 @@ pub fn build(
     let mut db = db::open_of(dir, ca, "building the CRL")?;
     let entries = db.entries();
     for note in db.take_notes() {
-        cardca::cli::warn(note);
+        cardca::report::warn(note);
     }
     let mut revoked = Vec::new();
     for entry in entries?.into_iter().filter(|e| e.status == 'R') {

@@ -27,7 +27,7 @@ use cardca::x509_cert::ext::pkix::name::GeneralName;
 use cardca::x509_cert::name::{Name, RelativeDistinguishedName};
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::x509_cert::time::Validity;
-use cardca::{csr, io, names, policy, time, Context, Error, Result};
+use cardca::{csr, io, names, policy, report, time, Context, Error, Result};
 
 const USAGE: &str = "\
 tbs-build: turn CSRs into TBSCertificates by profile (the policy gate)
@@ -273,10 +273,10 @@ fn build(
 ) -> Result<Vec<u8>> {
     let csr = csr::read(object)?;
     for what in &csr.ignored {
-        eprintln!(
-            "tbs-build: CSR {}: ignoring requested {what}; extensions come from the profile",
+        report::warn(format_args!(
+            "CSR {}: ignoring requested {what}; extensions come from the profile",
             object.index
-        );
+        ));
     }
     let san = match &args.sans {
         Sans::Given(list) => list.clone(),

@@ -38,7 +38,7 @@ pub fn build(
     let checked = responder.map(|r| policy::check_ocsp_responder(r, ca)).transpose()?;
     let entries = db.entries();
     for note in db.take_notes() {
-        cardca::cli::warn(note);
+        cardca::report::warn(note);
     }
     let entries = entries?;
     let now = time::now()?;

@@ -77,7 +77,7 @@ pub fn resolve(choice: &Choice, db: Option<&Path>) -> Option<PathBuf> {
 
 /// Sets the process's log, once, at the start of a tool's run.
 pub fn setup(choice: &Choice, db: Option<&Path>) {
-    let tool = crate::cli::tool_name();
+    let tool = crate::report::tool_name();
     let _ = LOG.set(resolve(choice, db).map(|p| Log::new(p, tool)));
 }
 
