@@ -1227,6 +1227,7 @@ pub fn verify_file(
 /// The fuzz target's body (`cardca::fuzz::audit_log`): the verifier and
 /// the append's tail reader on any bytes, and the writer's escaping
 /// checked against the reader on any text.
+#[cfg(feature = "fuzz")]
 pub(crate) fn fuzz(data: &[u8]) {
     let _ = verify(data, None);
     let _ = tail_of(data, true);
