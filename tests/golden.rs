@@ -20,7 +20,7 @@
 //! seconds) gives a slower case more. A case still running then fails with
 //! "timed out after N s", and the run goes on. (60, not 30: on a loaded
 //! two-core machine ordinary cases took up to 25 s; the stream and kill
-//! cases, which took 45 to 300 s there, have their own `timeout`.) Cases and recipes run under
+//! cases, which took up to 300 s there, have their own `timeout`.) Cases and recipes run under
 //! `setsid -w`: spawned by us, setsid is not a process group leader, so it
 //! does not fork but calls setsid(2) and execs the command, whose pid is
 //! then its session's and process group's id. A timeout kills that whole
