@@ -44,14 +44,20 @@ build:
 deps:
 	./scripts/install-deps.sh --with-pkilint
 
+# The `fuzz` feature of cardca (its fuzz target bodies, for fuzz/ and the
+# corpus replay test) is off in the tools: lint and test with it on, so
+# that shared/src/fuzz.rs and shared/tests/fuzz_corpus.rs are covered too.
+CARDCA_FEATURES := --features cardca/fuzz
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked $(CARDCA_FEATURES) -- -D warnings
 	mandoc -Tlint -W warning $(PAGES1) $(PAGES7)
 
 test:
 	$(CARGO) build --locked -p cardca-faulty-module
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked $(CARDCA_FEATURES)
 
 check: deps lint test check-tokens
 

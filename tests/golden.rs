@@ -5,18 +5,43 @@
 //! the parent directory) or `pipeline` (a bash script), and optionally
 //! `stdin`, `env` (KEY=VALUE lines) and `token` (a bash recipe run first to
 //! provision the case's token). Expected results are `stdout`, `stderr`
-//! and `status` (missing means empty, empty, 0). In expectations, `[..]`
-//! matches any text within a line, a line `...` matches any number of
-//! lines, and the case's temporary directory reads `[TMP]`.
+//! and `status` (missing means empty, empty, 0).
 //!
-//! `GOLDEN=overwrite cargo test --test golden` rewrites the expectations;
-//! review them with `git diff`. Arguments filter cases by substring.
+//! Expectations are compared byte for byte: a missing or extra final
+//! newline, a `\r` or any other byte differs. The only wildcards are the
+//! ones written in an expectation: `[..]` matches any text within a line,
+//! a line `...` matches any number of lines. The case's temporary
+//! directory reads `[TMP]`, the fixtures `[FIXTURES]`, and SoftHSM2's
+//! random token serials and slot ids `[SERIAL]` and `[SLOT]`. A failure
+//! shows a line diff (`-` expected, `+` actual) with what is not printable
+//! escaped (`\r`, `\u{1b}`, `\xff`).
+//!
+//! Each case has 60 s, token recipe included; a `timeout` file (whole
+//! seconds) gives a slower case more. A case still running then fails with
+//! "timed out after N s", and the run goes on. (60, not 30: on a loaded
+//! two-core machine ordinary cases took up to 25 s; the stream and kill
+//! cases, which took up to 300 s there, have their own `timeout`.) Cases and recipes run under
+//! `setsid -w`: spawned by us, setsid is not a process group leader, so it
+//! does not fork but calls setsid(2) and execs the command, whose pid is
+//! then its session's and process group's id. A timeout kills that whole
+//! group (`kill -KILL -- -PID`), background processes of a pipeline too.
+//!
+//! `GOLDEN=overwrite cargo test --test golden` rewrites the expectations
+//! that do not match (so wildcards in matching files survive); review them
+//! with `git diff`. Arguments filter cases by substring.
+//!
+//! `tests/harness/` tests the harness itself: a case there with a `fails`
+//! file passes only if it fails with a report that contains that file's
+//! text (a trailing newline, a `\r`, a binary difference, a hang). Each of
+//! them without a `timeout` is also run with `GOLDEN=overwrite` on a copy,
+//! which must then pass, with any expectation that matched left untouched.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
 
 const SOFTHSM_PATHS: &[&str] = &[
     "/usr/lib/softhsm/libsofthsm2.so",
@@ -24,6 +49,9 @@ const SOFTHSM_PATHS: &[&str] = &[
     "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
     "/usr/local/lib/softhsm/libsofthsm2.so",
 ];
+
+/// Seconds a case may take unless its `timeout` file says otherwise.
+const DEFAULT_TIMEOUT_S: u64 = 60;
 
 struct Case {
     tool: String,
@@ -61,10 +89,13 @@ fn main() {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(i) else { break };
                 let label = format!("{}/{}", case.tool, case.name);
-                match run_case(case, module, &faulty, overwrite) {
-                    Ok(()) => println!("golden {label} ... ok"),
+                let start = Instant::now();
+                let result = run_case(case, module, &faulty, overwrite);
+                let secs = start.elapsed().as_secs_f64();
+                match result {
+                    Ok(()) => println!("golden {label} ... ok ({secs:.1} s)"),
                     Err(report) => {
-                        println!("golden {label} ... FAILED");
+                        println!("golden {label} ... FAILED ({secs:.1} s)");
                         failures.lock().expect("lock").push((label, report));
                     }
                 }
@@ -140,7 +171,56 @@ fn faulty_module() -> Result<String, String> {
     Ok(bin_dir.join("libcardca_faulty_module.so").display().to_string())
 }
 
+/// A case of `tests/harness/` with a `fails` file must fail, and say that
+/// file's text; any other case must pass.
 fn run_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Result<(), String> {
+    if case.tool == "harness" && !case.dir.join("timeout").exists() {
+        overwrite_self_test(case, module, faulty)?;
+    }
+    let Some(want) = read(&case.dir.join("fails")) else {
+        return check_case(case, module, faulty, overwrite);
+    };
+    match check_case(case, module, faulty, false) {
+        Ok(()) => Err(format!("passed, but a harness self-test must fail with:\n{want}")),
+        Err(report) if report.contains(&want) => Ok(()),
+        Err(report) => Err(format!("failed, but not with:\n{want}--- the report was:\n{report}")),
+    }
+}
+
+/// `GOLDEN=overwrite` on a copy of a harness case must leave the copy
+/// passing, and must not touch an expectation that matched (its wildcards
+/// would be lost).
+fn overwrite_self_test(case: &Case, module: &str, faulty: &str) -> Result<(), String> {
+    let name = format!("{}.overwritten", case.name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden-overwrite").join(&name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    for file in std::fs::read_dir(&case.dir).map_err(|e| e.to_string())? {
+        let from = file.map_err(|e| e.to_string())?.path();
+        std::fs::copy(&from, dir.join(file_name(&from)))
+            .map_err(|e| format!("copying {}: {e}", from.display()))?;
+    }
+    let copy = Case { tool: case.tool.clone(), name, dir };
+    let before = check_case(&copy, module, faulty, false);
+    check_case(&copy, module, faulty, true).map_err(|e| format!("GOLDEN=overwrite failed: {e}"))?;
+    check_case(&copy, module, faulty, false)
+        .map_err(|e| format!("still fails after GOLDEN=overwrite:\n{e}"))?;
+    for expectation in ["stdout", "stderr", "status"] {
+        let (was, is) =
+            (std::fs::read(case.dir.join(expectation)), std::fs::read(copy.dir.join(expectation)));
+        if before.is_ok() && was.ok() != is.ok() {
+            return Err(format!("GOLDEN=overwrite rewrote {expectation}, which matched"));
+        }
+    }
+    Ok(())
+}
+
+fn check_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Result<(), String> {
+    let limit = match read(&case.dir.join("timeout")) {
+        None => DEFAULT_TIMEOUT_S,
+        Some(text) => text.trim().parse().map_err(|_| format!("timeout: {text:?} is not whole seconds"))?,
+    };
+    let deadline = Timer { end: Instant::now() + Duration::from_secs(limit), limit };
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden").join(&case.tool).join(&case.name);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("tokens")).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
@@ -182,18 +262,20 @@ fn run_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Result<
         }
     }
     let lib = fixtures.join("lib.sh");
+    // setsid: no controlling terminal, as in CI, so a prompt can never hang
+    // a test and "no PIN source and no tty" is what the tools see; and one
+    // process group to kill on a timeout (see the header).
+    let setsid = || {
+        let mut cmd = Command::new("setsid");
+        cmd.arg("-w").current_dir(&tmp).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    };
+    let source =
+        |script: &str| format!("source '{}'; source '{}'", lib.display(), case.dir.join(script).display());
     if case.dir.join("token").exists() {
-        let out = Command::new("bash")
-            .arg("-euo")
-            .arg("pipefail")
-            .arg("-c")
-            .arg(format!("source '{}'; source '{}'", lib.display(), case.dir.join("token").display()))
-            .current_dir(&tmp)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running the token recipe: {e}"))?;
+        let mut cmd = setsid();
+        cmd.args(["bash", "-euo", "pipefail", "-c", &source("token")]);
+        let out = run_timed(&mut cmd, None, &deadline).map_err(|e| format!("token recipe: {e}"))?;
         if !out.status.success() {
             return Err(format!(
                 "token recipe failed ({})\nstdout:\n{}\nstderr:\n{}",
@@ -203,70 +285,40 @@ fn run_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Result<
             ));
         }
     }
-    // setsid: no controlling terminal, as in CI, so a prompt can never hang
-    // a test and "no PIN source and no tty" is what the tools see.
-    let mut cmd = Command::new("setsid");
-    cmd.arg("-w");
+    let mut cmd = setsid();
     if let Some(args) = read(&case.dir.join("args")) {
         cmd.arg(bin_dir.join(&case.tool));
         cmd.args(args.lines());
     } else {
-        cmd.arg("bash").arg("-euo").arg("pipefail").arg("-c");
-        cmd.arg(format!("source '{}'; source '{}'", lib.display(), case.dir.join("pipeline").display()));
+        cmd.args(["bash", "-euo", "pipefail", "-c", &source("pipeline")]);
     }
     let stdin = std::fs::read(case.dir.join("stdin")).ok();
-    let mut child = cmd
-        .current_dir(&tmp)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawning: {e}"))?;
-    // stdin from a thread, so a tool that writes before reading all its
-    // input cannot deadlock against us.
-    let writer = stdin.map(|data| {
-        let mut pipe = child.stdin.take().expect("stdin");
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let out = child.wait_with_output().map_err(|e| format!("waiting: {e}"))?;
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    let tmp_text = tmp.display().to_string();
-    let fixtures_text = fixtures.display().to_string();
-    let redactions = token_redactions(&tmp, &env);
+    let out = run_timed(&mut cmd, stdin, &deadline)?;
+    let mut redactions =
+        vec![(tmp.display().to_string(), "[TMP]"), (fixtures.display().to_string(), "[FIXTURES]")];
+    redactions.extend(token_redactions(&tmp, &env)?);
     let norm = |b: &[u8]| {
-        let mut text =
-            String::from_utf8_lossy(b).replace(&tmp_text, "[TMP]").replace(&fixtures_text, "[FIXTURES]");
-        for (from, to) in &redactions {
-            text = text.replace(from.as_str(), to);
-        }
-        text
+        redactions.iter().fold(b.to_vec(), |text, (from, to)| replace(&text, from.as_bytes(), to.as_bytes()))
     };
     let actual = [
         ("stdout", norm(&out.stdout)),
         ("stderr", norm(&out.stderr)),
-        ("status", format!("{}\n", out.status.code().unwrap_or(-1))),
+        ("status", format!("{}\n", out.status.code().unwrap_or(-1)).into_bytes()),
     ];
     let mut report = String::new();
     for (name, got) in &actual {
         let path = case.dir.join(name);
-        let default = if *name == "status" { "0\n" } else { "" };
-        if overwrite {
-            if got == default {
-                let _ = std::fs::remove_file(&path);
-            } else {
-                std::fs::write(&path, got).map_err(|e| e.to_string())?;
-            }
+        let default: &[u8] = if *name == "status" { b"0\n" } else { b"" };
+        let want = std::fs::read(&path).unwrap_or_else(|_| default.to_vec());
+        if matches(&want, got) {
             continue;
         }
-        let want = read(&path).unwrap_or_else(|| default.to_string());
-        if !matches(&want, got) {
-            report.push_str(&format!("{name} differs\n--- expected\n{want}--- actual\n{got}---\n"));
+        if !overwrite {
+            report.push_str(&format!("{name} differs (- expected, + actual)\n{}", diff(&want, got)));
+        } else if got == default {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            std::fs::write(&path, got).map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
     }
     if report.is_empty() {
@@ -276,19 +328,113 @@ fn run_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Result<
     }
 }
 
+/// A case's deadline, and its length for the message.
+struct Timer {
+    end: Instant,
+    limit: u64,
+}
+
+/// Runs a `setsid -w` command to its exit and the end of its output, or
+/// until the deadline: then its process group is killed and the case fails.
+fn run_timed(cmd: &mut Command, stdin: Option<Vec<u8>>, deadline: &Timer) -> Result<Output, String> {
+    let mut child = cmd
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawning: {e}"))?;
+    // stdin from a thread, so a tool that writes before reading all its
+    // input cannot deadlock against us. Not joined: a case that never reads
+    // its input must still time out.
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    // Done when the command has exited and every process that shares its
+    // output (a pipeline's background jobs) has closed it.
+    let mut status = None;
+    let (mut out, mut err) = (None, None);
+    while status.is_none() || out.is_none() || err.is_none() {
+        if Instant::now() >= deadline.end {
+            return Err(timed_out(&mut child, deadline.limit, (out, stdout), (err, stderr)));
+        }
+        if status.is_none() {
+            status = child.try_wait().map_err(|e| format!("waiting: {e}"))?;
+        }
+        out = out.or_else(|| stdout.try_recv().ok());
+        err = err.or_else(|| stderr.try_recv().ok());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Output { status: status.expect("exited"), stdout: out.expect("read"), stderr: err.expect("read") })
+}
+
+/// A pipe read to its end on a thread; the bytes arrive on the channel.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+type Pending = (Option<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
+
+/// Kills the case's process group, then reports what it had written. The
+/// group's id outlives an exited leader while members remain, so this also
+/// reaches background processes left holding the output.
+fn timed_out(child: &mut std::process::Child, limit: u64, out: Pending, err: Pending) -> String {
+    let group = format!("-{}", child.id());
+    let killed = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut report = format!("timed out after {limit} s\n");
+    if !killed.is_ok_and(|s| s.success()) {
+        report.push_str(&format!("(kill -KILL -- {group} failed: not a process group?)\n"));
+    }
+    for (name, (got, rx)) in [("stdout", out), ("stderr", err)] {
+        match got.or_else(|| rx.recv_timeout(Duration::from_secs(5)).ok()) {
+            Some(bytes) => {
+                // The end shows where it hung; a stream's start is noise.
+                let all = lines(&bytes);
+                let skip = all.len().saturating_sub(20);
+                report.push_str(&format!("{name} so far:\n"));
+                if skip > 0 {
+                    report.push_str(&format!("@@ {skip} lines before @@\n"));
+                }
+                report.extend(all[skip..].iter().map(|l| show("  ", *l)));
+            }
+            None => report.push_str(&format!("{name} stayed open after the kill\n")),
+        }
+    }
+    report
+}
+
 /// SoftHSM2 gives each token a random serial, and a slot id derived from
 /// it: both are redacted to `[SERIAL]` and `[SLOT]` so expectations stay
-/// stable. The ids are read from `softhsm2-util --show-slots` afterwards.
-fn token_redactions(tmp: &Path, env: &[(String, String)]) -> Vec<(String, &'static str)> {
-    let Ok(out) = Command::new("softhsm2-util")
+/// stable. The ids are read from `softhsm2-util --show-slots` afterwards;
+/// if that fails, the case fails, rather than compare unredacted output.
+fn token_redactions(tmp: &Path, env: &[(String, String)]) -> Result<Vec<(String, &'static str)>, String> {
+    let out = Command::new("softhsm2-util")
         .arg("--show-slots")
         .current_dir(tmp)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
-    else {
-        return Vec::new();
-    };
+        .map_err(|e| format!("softhsm2-util --show-slots (to redact token ids): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "softhsm2-util --show-slots (to redact token ids) failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut out = Vec::new();
     for line in text.lines().map(str::trim) {
@@ -305,42 +451,167 @@ fn token_redactions(tmp: &Path, env: &[(String, String)]) -> Vec<(String, &'stat
             }
         }
     }
+    Ok(out)
+}
+
+fn replace(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = find(rest, from) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(to);
+        rest = &rest[i + from.len()..];
+    }
+    out.extend_from_slice(rest);
     out
 }
 
-/// Line-wise match with `[..]` inside lines and `...` across lines.
-fn matches(want: &str, got: &str) -> bool {
-    let w: Vec<&str> = want.lines().collect();
-    let g: Vec<&str> = got.lines().collect();
-    lines_match(&w, &g)
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn lines_match(want: &[&str], got: &[&str]) -> bool {
+/// A line: its bytes without the `\n`, and whether the `\n` was there
+/// (only the last line of a text can lack it).
+type Line<'a> = (&'a [u8], bool);
+
+fn lines(text: &[u8]) -> Vec<Line<'_>> {
+    text.split_inclusive(|&b| b == b'\n')
+        .map(|l| match l.strip_suffix(b"\n") {
+            Some(l) => (l, true),
+            None => (l, false),
+        })
+        .collect()
+}
+
+/// Byte-exact, but for the `[..]` and `...` wildcards `want` spells out.
+fn matches(want: &[u8], got: &[u8]) -> bool {
+    lines_match(&lines(want), &lines(got))
+}
+
+fn lines_match(want: &[Line], got: &[Line]) -> bool {
     match want.split_first() {
         None => got.is_empty(),
-        Some((&"...", rest)) => (0..=got.len()).any(|skip| lines_match(rest, &got[skip..])),
+        Some(((b"...", _), rest)) => (0..=got.len()).any(|skip| lines_match(rest, &got[skip..])),
         Some((w, rest)) => {
-            got.split_first().is_some_and(|(g, grest)| line_matches(w, g) && lines_match(rest, grest))
+            got.split_first().is_some_and(|(g, grest)| line_matches(*w, *g) && lines_match(rest, grest))
         }
     }
 }
 
-fn line_matches(want: &str, got: &str) -> bool {
-    let parts: Vec<&str> = want.split("[..]").collect();
-    if parts.len() == 1 {
-        return want == got;
+fn line_matches((want, want_nl): Line, (got, got_nl): Line) -> bool {
+    if want_nl != got_nl {
+        return false;
     }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !got.starts_with(first) || !got[first.len()..].ends_with(last) || got.len() < first.len() + last.len()
-    {
+    let mut parts = Vec::new();
+    let mut rest = want;
+    while let Some(i) = find(rest, b"[..]") {
+        parts.push(&rest[..i]);
+        rest = &rest[i + 4..];
+    }
+    parts.push(rest);
+    let [first, middle @ .., last] = parts.as_slice() else { return want == got };
+    if got.len() < first.len() + last.len() || !got.starts_with(first) || !got.ends_with(last) {
         return false;
     }
     let mut rest = &got[first.len()..got.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
+    for part in middle {
+        match find(rest, part) {
             Some(i) => rest = &rest[i + part.len()..],
+            None if part.is_empty() => {}
             None => return false,
         }
     }
     true
+}
+
+/// A line diff of an expectation against the output (longest common
+/// subsequence, with the wildcards counting as equal).
+fn diff(want: &[u8], got: &[u8]) -> String {
+    let (w, g) = (lines(want), lines(got));
+    // Equal ends are shown as they are; the table is only for the middle,
+    // and a middle too big for it is shown whole, expected then actual.
+    let same = |(a, b): (&Line, &Line)| line_matches(*a, *b);
+    let head = w.iter().zip(&g).take_while(|p| same(*p)).count();
+    let tail = w[head..].iter().rev().zip(g[head..].iter().rev()).take_while(|p| same(*p)).count();
+    let (w_mid, g_mid) = (&w[head..w.len() - tail], &g[head..g.len() - tail]);
+    let mut out = context(&g[..head], true);
+    if w_mid.len().saturating_mul(g_mid.len()) > 4_000_000 {
+        out.extend(w_mid.iter().map(|l| show("- ", *l)));
+        out.extend(g_mid.iter().map(|l| show("+ ", *l)));
+    } else {
+        out.push_str(&lcs_diff(w_mid, g_mid));
+    }
+    out.push_str(&context(&g[g.len() - tail..], false));
+    out
+}
+
+/// Equal lines around a difference: the three nearest, and a count of
+/// the others.
+fn context(equal: &[Line], before: bool) -> String {
+    let keep = equal.len().min(3);
+    let note = if equal.len() > keep {
+        format!("@@ {} equal lines @@\n", equal.len() - keep)
+    } else {
+        String::new()
+    };
+    let show_all = |ls: &[Line]| ls.iter().map(|l| show("  ", *l)).collect::<String>();
+    if before {
+        note + &show_all(&equal[equal.len() - keep..])
+    } else {
+        show_all(&equal[..keep]) + &note
+    }
+}
+
+fn lcs_diff(w: &[Line], g: &[Line]) -> String {
+    let (n, m) = (w.len(), g.len());
+    let mut common = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            common[i][j] = if line_matches(w[i], g[j]) {
+                common[i + 1][j + 1] + 1
+            } else {
+                common[i + 1][j].max(common[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < n || j < m {
+        if i < n && j < m && line_matches(w[i], g[j]) {
+            out.push_str(&show("  ", g[j]));
+            (i, j) = (i + 1, j + 1);
+        } else if i < n && (j == m || common[i + 1][j] >= common[i][j + 1]) {
+            out.push_str(&show("- ", w[i]));
+            i += 1;
+        } else {
+            out.push_str(&show("+ ", g[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
+/// One line for a report: control characters and bytes that are not
+/// UTF-8 escaped, and a missing final newline said, as diff(1) does.
+fn show(prefix: &str, (text, newline): Line) -> String {
+    let mut out = prefix.to_string();
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.extend(c.escape_default()),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('\n');
+    if !newline {
+        out.push_str("\\ No newline at end\n");
+    }
+    out
 }

@@ -10,7 +10,9 @@ pub mod db;
 pub mod dirfd;
 pub mod error;
 pub mod ffi;
-/// Fuzz target bodies, shared by `fuzz/` and the corpus replay test.
+/// Fuzz target bodies, shared by `fuzz/` and the corpus replay test; only
+/// with the `fuzz` feature, so the tools never carry them.
+#[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod hex;

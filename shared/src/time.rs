@@ -62,10 +62,16 @@ pub fn parse_rfc3339(text: &str) -> Result<Seconds> {
     let offset: i64 = match rest {
         "Z" | "z" => 0,
         _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
-            let h: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let m: i64 = rest[4..6].parse().map_err(|_| bad())?;
+            // Exactly two digits each (`num`, not `parse`, which takes a
+            // sign: `+-1:00`), and an offset that names a real one: RFC 3339
+            // section 5.6 time-numoffset is hours 00-23, minutes 00-59.
+            let at = text.len() - rest.len();
+            let (h, m) = (num(at + 1..at + 3)?, num(at + 4..at + 6)?);
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
             let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (h * 3600 + m * 60)
+            sign * i64::from(h * 3600 + m * 60)
         }
         _ => return Err(bad()),
     };
@@ -129,7 +135,20 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z").expect("2026"), 1767225600);
         assert_eq!(parse_rfc3339("2026-01-01T01:00:00+01:00").expect("offset"), 1767225600);
         assert_eq!(parse_rfc3339("2026-01-01T00:00:00.5Z").expect("fraction"), 1767225600);
-        for bad in ["2026-01-01", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "yesterday"] {
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00-23:59").expect("offset"), 1767225600 + 86340);
+        for bad in [
+            "2026-01-01",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "yesterday",
+            // The offset: a sign where a digit belongs, and out of range.
+            "2026-01-01T00:00:00+-1:00",
+            "2026-01-01T00:00:00++1:00",
+            "2026-01-01T00:00:00+01:99",
+            "2026-01-01T00:00:00+99:00",
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00+01:60",
+        ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
         assert_eq!(display(1767225600), "2026-01-01T00:00:00Z");

@@ -2,6 +2,10 @@
 //! same functions the libFuzzer targets call (`cardca::fuzz`), so every
 //! input that once broke a parser stays a regression test on the stable
 //! toolchain. No time-based fuzzing here: `make fuzz` does that.
+//!
+//! `cardca::fuzz` exists only with cardca's `fuzz` feature, so this test
+//! requires it (shared/Cargo.toml); `make test` runs it with
+//! `--features cardca/fuzz`.
 
 use std::path::{Path, PathBuf};
 
