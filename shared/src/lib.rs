@@ -8,7 +8,6 @@ pub mod cli;
 pub mod csr;
 pub mod db;
 pub mod error;
-pub mod ffi;
 /// Fuzz target bodies, shared by `fuzz/` and the corpus replay test.
 #[doc(hidden)]
 pub mod fuzz;

@@ -188,7 +188,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// C_Finalize; the operating system closes what the module holds.
 ///
 /// The path is kept too: reading a token whose info cryptoki cannot parse
-/// goes to the module directly ([`crate::ffi::token_info_without_clock`]).
+/// goes to the module directly ([`token_info_without_clock`]).
 static KEPT: std::sync::Mutex<Vec<(PathBuf, Pkcs11)>> = std::sync::Mutex::new(Vec::new());
 
 /// The one module this process loaded. The tools load one module each; a
@@ -197,6 +197,27 @@ fn loaded_module() -> Option<PathBuf> {
     let kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
     let first = kept.first()?.0.clone();
     kept.iter().all(|(p, _)| *p == first).then_some(first)
+}
+
+/// The token info of `slot` read from the loaded module directly, for a
+/// token whose info cryptoki cannot parse: the one field it parses is the
+/// clock (utcTime), which openCryptoki fills with `"        19:44:54"`. The
+/// token reads as one without a clock. A failing module's return code stays
+/// a value ([`Error::ckr`]), so callers can tell a token pulled out.
+fn token_info_without_clock(slot: Slot) -> Result<TokenInfo> {
+    let Some(module) = loaded_module() else {
+        return Err(Error::new(format!(
+            "reading the token in slot {}: its clock (utcTime) is not in the PKCS#11 form",
+            slot.id()
+        )));
+    };
+    cardca_ffi::token_info_without_clock(&module, slot).map_err(|e| {
+        let e = match e {
+            cardca_ffi::Error::Cryptoki(e) => Error::from(e),
+            not_loaded @ cardca_ffi::Error::NotLoaded(_) => Error::new(not_loaded),
+        };
+        e.context(format!("reading the token in slot {} directly", slot.id()))
+    })
 }
 
 /// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was
@@ -250,7 +271,8 @@ pub fn load(explicit: Option<&Path>, args: Option<&str>, uri: Option<&Uri>) -> R
             .hint("check --module, module-path= or $CARDCA_MODULE")
     })?;
     let init = |flags| {
-        crate::ffi::initialize_args(flags, init_string.as_deref())
+        cardca_ffi::initialize_args(flags, init_string.as_deref())
+            .map_err(|_| Error::new("the module's init arguments contain a NUL byte"))
             .and_then(|a| ctx.initialize(a).map_err(Error::from))
     };
     let done = match init(CInitializeFlags::OS_LOCKING_OK) {
@@ -376,18 +398,13 @@ pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
         let info = match ctx.get_token_info(slot) {
             Ok(info) => info,
             // The module answered, but cryptoki could not parse the
-            // answer: the one field it parses is the clock (utcTime),
-            // which openCryptoki fills with "        19:44:54". Read the
-            // token as one without a clock.
+            // answer (its clock): read the token as one without a clock.
             Err(cryptoki::error::Error::ParseInt(_) | cryptoki::error::Error::Utf8(_)) => {
-                match loaded_module() {
-                    Some(module) => crate::ffi::token_info_without_clock(&module, slot)?,
-                    None => {
-                        return Err(Error::new(format!(
-                            "reading the token in slot {}: its clock (utcTime) is not in the PKCS#11 form",
-                            slot.id()
-                        )))
-                    }
+                match token_info_without_clock(slot) {
+                    Ok(info) => info,
+                    // Pulled out between the two calls, as below.
+                    Err(e) if e.is_ckr(RvError::TokenNotPresent) => continue,
+                    Err(e) => return Err(e),
                 }
             }
             Err(e) => match Error::from(e) {
