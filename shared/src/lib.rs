@@ -15,6 +15,8 @@ pub mod hex;
 pub mod import;
 pub mod io;
 pub mod keys;
+pub mod lock;
+pub mod module;
 pub mod names;
 pub mod ocsp;
 pub mod pin;

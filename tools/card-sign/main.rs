@@ -15,7 +15,7 @@ use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{db, hex, io, names, ocsp, token, Context, Error, Result};
+use cardca::{db, hex, io, module, names, ocsp, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use std::time::{Duration, Instant};
 
@@ -215,7 +215,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // The module loads while the first block is awaited; the token is
     // opened (the login) only when it has arrived, so bad input fails
     // without a login.
-    let preload = token::Preload::start(
+    let preload = module::Preload::start(
         args.flags.module.as_deref(),
         args.flags.module_args.as_deref(),
         args.key.as_ref(),
@@ -362,7 +362,7 @@ fn sign_stream(
     });
     let jobs = Arc::new(Mutex::new(job_rx));
     let stop = AtomicBool::new(false);
-    if args.jobs > 1 && !cardca::token::threads_ok() {
+    if args.jobs > 1 && !cardca::module::threads_ok() {
         return Err(Error::new(format!(
             "--jobs {}: the module {} cannot lock for several threads (C_Initialize: CKR_CANT_LOCK)",
             args.jobs,
@@ -372,7 +372,7 @@ fn sign_stream(
     }
     if args.jobs > 1 {
         // A module whose C_GetInfo fails is not one known to crash.
-        if let Some(name) = ks.library_info().ok().and_then(|i| cardca::token::known_thread_crash(&i)) {
+        if let Some(name) = ks.library_info().ok().and_then(|i| cardca::module::known_thread_crash(&i)) {
             return Err(Error::new(format!(
                 "--jobs {}: {name} crashes when one process signs from several threads \
                  (measured: SIGSEGV in 2 of 5 runs of --jobs 2)",
@@ -430,7 +430,7 @@ fn sign_stream(
                     }
                 }
                 // C_CloseSession under the token lock, like every change.
-                let _lock = cardca::token::lock_module(module);
+                let _lock = cardca::lock::lock_module(module);
                 drop(signer);
                 drop(session);
             });
