@@ -1,6 +1,11 @@
-//! The shared library of the cardca tools: the only code that talks
-//! PKCS#11. Token access, URIs, PINs, keys, PEM/DER streams and errors each
-//! live in one module here, so every tool does each hard thing the same way.
+//! The shared library of the cardca tools. Loading the PKCS#11 module,
+//! choosing tokens and keys, logging in, signing, URIs, PINs, PEM/DER
+//! streams and errors each live in one module here, so every tool does each
+//! hard thing the same way. The tools that manage a token (card-init,
+//! card-keygen, card-ls, cert-store's card.rs) also call cryptoki
+//! themselves for what only they do (C_InitToken and C_SetPIN, key
+//! generation, listing and finding objects), on a module loaded and a
+//! token chosen here.
 
 pub mod audit;
 pub mod cert;
