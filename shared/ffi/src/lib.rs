@@ -101,9 +101,13 @@ type GetFunctionList = unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV
 
 /// The token info of `slot` as the module at `module` reports it, with
 /// CKF_CLOCK_ON_TOKEN cleared, so a clock cryptoki cannot parse reads as
-/// no clock. The module must be the one cryptoki loaded and initialised in
-/// this process: it is only looked up (RTLD_NOLOAD), never loaded, so the
-/// function table called here is the one cryptoki calls.
+/// no clock. `module` must be the path of a PKCS#11 module that cryptoki
+/// loaded and initialised in this process (cardca passes only those, from
+/// its `module::KEPT`): it is only looked up (RTLD_NOLOAD), never loaded,
+/// so the function table called here is the one cryptoki calls. A path
+/// that names no loaded library is refused; one that names a loaded
+/// library that is no PKCS#11 module is trusted to be one, as cryptoki
+/// trusted it when it loaded it.
 pub fn token_info_without_clock(module: &Path, slot: Slot) -> Result<TokenInfo, Error> {
     // SAFETY: `open` is unsafe because loading a library runs its
     // initialisers. With RTLD_NOLOAD nothing is loaded: dlopen either
@@ -114,9 +118,10 @@ pub fn token_info_without_clock(module: &Path, slot: Slot) -> Result<TokenInfo, 
     // code must stay mapped while any thread may run it (cardca's
     // `module::KEPT`), and not closing it is the cheapest certainty.
     let lib = ManuallyDrop::new(opened.map_err(|_| Error::NotLoaded(module.to_path_buf()))?);
-    // SAFETY: every PKCS#11 module exports C_GetFunctionList with the
-    // signature `GetFunctionList` gives it, so the symbol has the right
-    // type; it borrows `lib`, which stays open.
+    // SAFETY: a PKCS#11 module (see above) exports C_GetFunctionList with
+    // the signature `GetFunctionList` gives it, the one cryptoki called it
+    // with, so the symbol has the right type; it borrows `lib`, which
+    // stays open.
     let found: Result<Symbol<GetFunctionList>, _> = unsafe { lib.get(b"C_GetFunctionList\0") };
     // cryptoki's own error for a library without it.
     let get_function_list = found.map_err(|_| cryptoki::error::Error::MissingSymbol("C_GetFunctionList"))?;
