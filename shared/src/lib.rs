@@ -1,6 +1,11 @@
-//! The shared library of the cardca tools: the only code that talks
-//! PKCS#11. Token access, URIs, PINs, keys, PEM/DER streams and errors each
-//! live in one module here, so every tool does each hard thing the same way.
+//! The shared library of the cardca tools. Loading the PKCS#11 module,
+//! choosing tokens and keys, logging in, signing, URIs, PINs, PEM/DER
+//! streams and errors each live in one module here, so every tool does each
+//! hard thing the same way. The tools that manage a token (card-init,
+//! card-keygen, card-ls, cert-store's card.rs) also call cryptoki
+//! themselves for what only they do (C_InitToken and C_SetPIN, key
+//! generation, listing and finding objects), on a module loaded and a
+//! token chosen here.
 
 pub mod audit;
 pub mod cert;
@@ -9,7 +14,6 @@ pub mod csr;
 pub mod db;
 pub mod dirfd;
 pub mod error;
-pub mod ffi;
 /// Fuzz target bodies, shared by `fuzz/` and the corpus replay test; only
 /// with the `fuzz` feature, so the tools never carry them.
 #[cfg(feature = "fuzz")]
@@ -20,7 +24,9 @@ pub mod import;
 pub mod io;
 pub mod json;
 pub mod keys;
+pub mod lock;
 pub mod login;
+pub mod module;
 pub mod names;
 pub mod ocsp;
 pub mod pin;

@@ -61,7 +61,7 @@ impl PinSource {
     /// files and descriptors, so `echo 1234 > pin` works.
     pub fn read(&self) -> Result<SecretString> {
         // A descriptor may be a pipe someone writes to later.
-        crate::token::unlocked(|| self.read_now())
+        crate::lock::unlocked(|| self.read_now())
     }
 
     fn read_now(&self) -> Result<SecretString> {
@@ -163,7 +163,7 @@ pub fn have_tty() -> bool {
 /// copies of the PIN in freed memory).
 pub fn prompt(what: &str) -> Result<SecretString> {
     // Nobody waits on the token lock while a person types.
-    crate::token::unlocked(|| prompt_now(what))
+    crate::lock::unlocked(|| prompt_now(what))
 }
 
 fn prompt_now(what: &str) -> Result<SecretString> {

@@ -13,6 +13,7 @@ use crate::keys;
 use crate::sign::{Signer, SignerSpec};
 use crate::token::{self, Token};
 use crate::uri::Uri;
+use crate::{lock, module};
 
 /// A logged-in session on the token that holds the key.
 pub struct KeySession {
@@ -28,7 +29,7 @@ pub struct KeySession {
 
 /// The module and session, dropped (C_CloseSession) under the token lock:
 /// SoftHSM2 writes its files then too. The module itself stays loaded
-/// until the process exits (`token::load`).
+/// until the process exits (`module::load`).
 struct Open {
     session: Session,
     ctx: Pkcs11,
@@ -51,22 +52,22 @@ impl KeySession {
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
         let ctx = {
-            let _lock = token::lock(options.module.as_deref(), key_uri);
-            token::load(options.module.as_deref(), options.module_args.as_deref(), key_uri)?
+            let _lock = module::lock(options.module.as_deref(), key_uri);
+            module::load(options.module.as_deref(), options.module_args.as_deref(), key_uri)?
         };
         KeySession::open_loaded(ctx, options, key_uri, expect)
     }
 
     /// [`KeySession::open`] with the module already loaded (a
-    /// [`token::Preload`]).
+    /// [`module::Preload`]).
     pub fn open_loaded(
         ctx: Pkcs11,
         options: &token::Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
-        let module = token::module_path(options.module.as_deref(), key_uri)?;
-        let _lock = token::lock_module(&module);
+        let module = module::module_path(options.module.as_deref(), key_uri)?;
+        let _lock = lock::lock_module(&module);
         // Moved in after the lock, so dropped before it: a failed open
         // also closes its session under the lock.
         let ctx = ctx;
@@ -98,11 +99,11 @@ impl KeySession {
     }
 
     /// The token lock of this key's module.
-    pub fn lock(&self) -> token::Lock {
-        token::lock_module(&self.module)
+    pub fn lock(&self) -> lock::Lock {
+        lock::lock_module(&self.module)
     }
 
-    /// The module's path (for [`token::lock_module`] on other threads).
+    /// The module's path (for [`lock::lock_module`] on other threads).
     pub fn module(&self) -> &std::path::Path {
         &self.module
     }

@@ -1,11 +1,12 @@
-//! Loading the PKCS#11 module and choosing tokens and objects.
+//! Choosing tokens and objects on a loaded module: the tokens present,
+//! selection by URI, object templates and URIs, and storing a certificate.
 //!
 //! A selector that matches several tokens or objects is an error that lists
 //! them: a CA must never sign with "the first key that matched".
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use cryptoki::context::{CInitializeFlags, Pkcs11};
+use cryptoki::context::Pkcs11;
 use cryptoki::error::RvError;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -13,311 +14,6 @@ use cryptoki::slot::{Slot, SlotInfo, TokenInfo};
 
 use crate::error::{Context, Error, Result};
 use crate::uri::{ObjectType, Uri};
-
-/// Where p11-kit's proxy module and SoftHSM2 live on Debian (multiarch),
-/// Fedora and /usr/local builds.
-const LIB_DIRS: &[&str] =
-    &["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"];
-
-/// The module to load: `--module`, the URI's `module-path`, `$CARDCA_MODULE`,
-/// p11-kit's proxy (every module registered with p11-kit), SoftHSM2.
-pub fn module_path(explicit: Option<&Path>, uri: Option<&Uri>) -> Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(u) = uri {
-        if let Some(p) = &u.module_path {
-            return Ok(PathBuf::from(p));
-        }
-        if let Some(name) = &u.module_name {
-            return find_named_module(name);
-        }
-    }
-    if let Some(p) = std::env::var_os("CARDCA_MODULE").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    let candidates = LIB_DIRS.iter().flat_map(|d| {
-        [
-            format!("{d}/p11-kit-proxy.so"),
-            format!("{d}/softhsm/libsofthsm2.so"),
-            format!("{d}/libsofthsm2.so"),
-        ]
-    });
-    // Proxy first for all directories, then SoftHSM2.
-    let mut found: Vec<String> = candidates.filter(|c| Path::new(c).exists()).collect();
-    found.sort_by_key(|c| !c.ends_with("p11-kit-proxy.so"));
-    found.into_iter().next().map(PathBuf::from).ok_or_else(|| {
-        Error::new("no PKCS#11 module found (neither p11-kit's proxy nor SoftHSM2)")
-            .hint("install one (apt-get install p11-kit softhsm2 opensc) or pass --module PATH")
-    })
-}
-
-/// RFC 7512 `module-name`: the module's file name without `lib` and `.so`,
-/// looked up in the system's module directories.
-fn find_named_module(name: &str) -> Result<PathBuf> {
-    for dir in LIB_DIRS {
-        for sub in ["", "/pkcs11", "/softhsm"] {
-            for file in [format!("{name}.so"), format!("lib{name}.so")] {
-                let p = PathBuf::from(format!("{dir}{sub}/{file}"));
-                if p.exists() {
-                    return Ok(p);
-                }
-            }
-        }
-    }
-    Err(Error::new(format!("no PKCS#11 module named {name:?} found")).hint("use module-path= or --module"))
-}
-
-/// Serialises the token work of cardca processes on one SoftHSM2 token
-/// store.
-///
-/// SoftHSM2's file store rewrites its token files on login and on object
-/// changes, and a second process reading them meanwhile gets
-/// CKR_GENERAL_ERROR or misses the token altogether (measured: 9 of 30
-/// parallel `card-ls --login`). The tools hold this lock while they
-/// enumerate, log in and create or destroy objects, never while they write
-/// to stdout, read stdin, or wait for a PIN (see [`unlocked`]), so
-/// pipelines of several token users cannot deadlock on it. Signing runs
-/// outside it.
-///
-/// Only modules that may reach that store take it: SoftHSM2 itself and
-/// p11-kit's proxy or client, which load it for the user. Other modules
-/// (smart cards, HSMs, TPMs) do their own locking. The lock file lives
-/// beside the store it protects (`.cardca.lock` in SoftHSM2's tokendir),
-/// so every user of one store meets on it, and in `$XDG_RUNTIME_DIR` when
-/// the store is not writable.
-pub struct Lock(Option<std::fs::File>);
-
-thread_local! {
-    /// The lock this thread holds, for [`unlocked`].
-    static HELD: std::cell::RefCell<Option<std::fs::File>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The lock for the module `--module`, the URI or the environment names
-/// (see [`module_path`]); none when it names none.
-pub fn lock(explicit: Option<&Path>, uri: Option<&Uri>) -> Lock {
-    module_path(explicit, uri).map_or(Lock(None), |m| lock_module(&m))
-}
-
-pub fn lock_module(module: &Path) -> Lock {
-    let Some(path) = lock_path(module) else { return Lock(None) };
-    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
-    // Without a lock file the tools still work; they are only exposed to
-    // the module's own concurrency again.
-    let file = file.ok().filter(|f| f.lock().is_ok());
-    if let Some(f) = &file {
-        HELD.with(|h| *h.borrow_mut() = f.try_clone().ok());
-    }
-    Lock(file)
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        if self.0.is_some() {
-            HELD.with(|h| h.borrow_mut().take());
-        }
-    }
-}
-
-/// Runs `f` (reading a PIN, a password, stdin) with this thread's token
-/// lock released, so a person typing slowly or an upstream tool that has
-/// not written yet never holds up other cardca processes.
-pub fn unlocked<T>(f: impl FnOnce() -> T) -> T {
-    let held = HELD.with(|h| h.borrow().as_ref().and_then(|f| f.try_clone().ok()));
-    if let Some(file) = &held {
-        let _ = file.unlock();
-    }
-    let out = f();
-    if let Some(file) = &held {
-        let _ = file.lock();
-    }
-    out
-}
-
-/// The lock file for `module`, or None when the module needs no lock.
-fn lock_path(module: &Path) -> Option<PathBuf> {
-    let name = module.file_name()?.to_string_lossy().to_lowercase();
-    if !(name.contains("softhsm") || name.contains("p11-kit")) {
-        return None;
-    }
-    let store = softhsm_file_store()?;
-    let beside = store.join(".cardca.lock");
-    if std::fs::OpenOptions::new().append(true).create(true).open(&beside).is_ok() {
-        return Some(beside);
-    }
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty())?;
-    Some(
-        PathBuf::from(runtime)
-            .join(format!("cardca-{:016x}.lock", fnv1a(store.as_os_str().as_encoded_bytes()))),
-    )
-}
-
-/// SoftHSM2's token directory when it keeps tokens in files (its default
-/// backend), from `$SOFTHSM2_CONF` or its default configuration; None for
-/// its SQLite backend, which locks for itself.
-fn softhsm_file_store() -> Option<PathBuf> {
-    let conf = std::env::var_os("SOFTHSM2_CONF")
-        .filter(|c| !c.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/softhsm/softhsm2.conf"));
-    let text = std::fs::read_to_string(conf).ok()?;
-    let setting = |key: &str| {
-        text.lines().filter(|l| !l.trim_start().starts_with('#')).find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().to_string())
-        })
-    };
-    if setting("objectstore.backend").is_some_and(|b| b != "file") {
-        return None;
-    }
-    setting("directories.tokendir").map(PathBuf::from)
-}
-
-/// A stable name for a path (the lock file's in `$XDG_RUNTIME_DIR`):
-/// FNV-1a, 64 bits, the same in every build, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// Every module this process initialised, kept until it exits: a module is
-/// never finalised or unloaded (dlclose) while a thread that called into
-/// it may still be running. kryoptic, which links OpenSSL statically,
-/// crashed at exit in a few percent of card-sign runs when it was unloaded
-/// before a signing thread's thread-exit destructors (OpenSSL's) had run;
-/// kept loaded, 0 crashes in 760 runs. PKCS#11 does not require
-/// C_Finalize; the operating system closes what the module holds.
-///
-/// The path is kept too: reading a token whose info cryptoki cannot parse
-/// goes to the module directly ([`crate::ffi::token_info_without_clock`]).
-static KEPT: std::sync::Mutex<Vec<(PathBuf, Pkcs11)>> = std::sync::Mutex::new(Vec::new());
-
-/// The one module this process loaded. The tools load one module each; a
-/// process that loaded two different ones cannot tell which a context is.
-fn loaded_module() -> Option<PathBuf> {
-    let kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
-    let first = kept.first()?.0.clone();
-    kept.iter().all(|(p, _)| *p == first).then_some(first)
-}
-
-/// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was
-/// initialised for one thread, and nothing may call it from two.
-static SINGLE_THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether the loaded module may be called from several threads at once
-/// (`card-sign --jobs`). Only what the module says can be known: one that
-/// accepts CKF_OS_LOCKING_OK promises to be thread-safe.
-pub fn threads_ok() -> bool {
-    !SINGLE_THREADED.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// A module known to crash when one process calls it from several threads
-/// although it accepts CKF_OS_LOCKING_OK, told by C_GetInfo; its name, or
-/// None. Measured, not guessed (`make check-tokens`): openCryptoki 3.8's
-/// soft token died of SIGSEGV in 2 of 5 runs of `card-sign --jobs 2` over
-/// 20 blocks. Later versions are untested and not refused.
-pub fn known_thread_crash(info: &cryptoki::context::Info) -> Option<String> {
-    let v = info.library_version();
-    let opencryptoki = info.manufacturer_id().trim() == "IBM"
-        && info.library_description().trim().starts_with("Meta PKCS11 LIBRARY");
-    (opencryptoki && (v.major(), v.minor()) <= (3, 8))
-        .then(|| format!("openCryptoki {}.{}", v.major(), v.minor()))
-}
-
-/// C_Initialize's init string (PKCS#11 `pReserved`, which NSS softokn
-/// needs): `--module-args`, the URI's `x-module-args`,
-/// `$CARDCA_MODULE_ARGS`, in that order, as for the module's path. An
-/// empty value at any level means "none" and still wins over the levels
-/// below it, so `--module-args ''` turns off a variable set for another
-/// module.
-pub fn module_args(explicit: Option<&str>, uri: Option<&Uri>) -> Option<String> {
-    let chosen = explicit
-        .map(str::to_string)
-        .or_else(|| uri.and_then(|u| u.module_args.clone()))
-        .or_else(|| std::env::var("CARDCA_MODULE_ARGS").ok());
-    chosen.filter(|a| !a.is_empty())
-}
-
-/// Loads and initialises the module, and keeps it loaded until the process
-/// exits (see [`KEPT`]). A module that another part of the process already
-/// initialised is fine (CKR_CRYPTOKI_ALREADY_INITIALIZED). `args` is the
-/// `--module-args` value (see [`module_args`]).
-pub fn load(explicit: Option<&Path>, args: Option<&str>, uri: Option<&Uri>) -> Result<Pkcs11> {
-    let path = module_path(explicit, uri)?;
-    let init_string = module_args(args, uri);
-    let ctx = Pkcs11::new(&path).map_err(|e| {
-        Error::from(e)
-            .context("cannot load the PKCS#11 module")
-            .hint("check --module, module-path= or $CARDCA_MODULE")
-    })?;
-    let init = |flags| {
-        crate::ffi::initialize_args(flags, init_string.as_deref())
-            .and_then(|a| ctx.initialize(a).map_err(Error::from))
-    };
-    let done = match init(CInitializeFlags::OS_LOCKING_OK) {
-        // PKCS#11 section 5.4: a module that cannot use the system's locks
-        // may still be used by one thread at a time.
-        Err(e) if e.is_ckr(RvError::CantLock) => {
-            SINGLE_THREADED.store(true, std::sync::atomic::Ordering::SeqCst);
-            init(CInitializeFlags::empty())
-        }
-        other => other,
-    };
-    match done {
-        Ok(()) => {}
-        Err(e) if e.is_ckr(RvError::CryptokiAlreadyInitialized) => {}
-        // NSS softokn's answer to a missing or wrong init string.
-        Err(e) if e.is_ckr(RvError::ArgumentsBad) => {
-            let hint = if init_string.is_some() {
-                "check the init arguments (--module-args, x-module-args= or $CARDCA_MODULE_ARGS)"
-            } else {
-                "this module may need init arguments (NSS softokn: --module-args \
-                 \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' flags=\")"
-            };
-            return Err(e.context(format!("initialising {}", path.display())).hint(hint));
-        }
-        Err(e) => return Err(e.context(format!("initialising {}", path.display()))),
-    }
-    // A poisoned lock only means another thread panicked while pushing:
-    // the list is still a list.
-    KEPT.lock().unwrap_or_else(|p| p.into_inner()).push((path, ctx.clone()));
-    Ok(ctx)
-}
-
-/// The module, loaded and initialised on a thread of its own while the
-/// tool waits for its first input. Loading SoftHSM2 costs ~12 ms of CPU
-/// (dynamic linking of it, libcrypto and libstdc++), which a pipeline of
-/// one certificate then spends while the upstream tool works. Nothing is
-/// logged in here: bad input still fails without a login.
-pub struct Preload(Option<std::thread::JoinHandle<Result<Pkcs11>>>);
-
-impl Preload {
-    pub fn start(explicit: Option<&Path>, args: Option<&str>, uri: Option<&Uri>) -> Preload {
-        let (explicit, args, uri) = (explicit.map(Path::to_path_buf), args.map(str::to_string), uri.cloned());
-        Preload(Some(std::thread::spawn(move || {
-            let _lock = lock(explicit.as_deref(), uri.as_ref());
-            load(explicit.as_deref(), args.as_deref(), uri.as_ref())
-        })))
-    }
-
-    /// The loaded module, or why it did not load. Call it without the
-    /// token lock held: the loading thread takes it.
-    pub fn wait(mut self) -> Result<Pkcs11> {
-        match self.0.take().map(|h| h.join()) {
-            Some(Ok(loaded)) => loaded,
-            _ => Err(Error::new("loading the PKCS#11 module failed (its thread panicked)")),
-        }
-    }
-}
-
-impl Drop for Preload {
-    /// Not used (empty or bad input): the loading thread is joined, so no
-    /// thread that used the module outlives the process's work.
-    fn drop(&mut self) {
-        if let Some(h) = self.0.take() {
-            let _ = h.join();
-        }
-    }
-}
 
 /// A slot with a token present.
 #[derive(Debug, Clone)]
@@ -376,18 +72,13 @@ pub fn tokens(ctx: &Pkcs11) -> Result<Vec<Token>> {
         let info = match ctx.get_token_info(slot) {
             Ok(info) => info,
             // The module answered, but cryptoki could not parse the
-            // answer: the one field it parses is the clock (utcTime),
-            // which openCryptoki fills with "        19:44:54". Read the
-            // token as one without a clock.
+            // answer (its clock): read the token as one without a clock.
             Err(cryptoki::error::Error::ParseInt(_) | cryptoki::error::Error::Utf8(_)) => {
-                match loaded_module() {
-                    Some(module) => crate::ffi::token_info_without_clock(&module, slot)?,
-                    None => {
-                        return Err(Error::new(format!(
-                            "reading the token in slot {}: its clock (utcTime) is not in the PKCS#11 form",
-                            slot.id()
-                        )))
-                    }
+                match crate::module::token_info_without_clock(slot) {
+                    Ok(info) => info,
+                    // Pulled out between the two calls, as below.
+                    Err(e) if e.is_ckr(RvError::TokenNotPresent) => continue,
+                    Err(e) => return Err(e),
                 }
             }
             Err(e) => match Error::from(e) {
@@ -564,26 +255,6 @@ pub fn create_certificate(
     session.create_object(&template).context("storing the certificate (C_CreateObject)")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The lock file's name in $XDG_RUNTIME_DIR must be the same in every
-    /// build: FNV-1a's published test vectors.
-    #[test]
-    fn fnv1a_is_stable() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    /// Only modules that can reach SoftHSM2's file store take the lock.
-    #[test]
-    fn lock_only_for_softhsm_and_p11_kit() {
-        assert!(lock_path(Path::new("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so")).is_none());
-        assert!(lock_path(Path::new("/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1")).is_none());
-    }
-}
-
 /// What a tool was told about the token it is to open: the module, its
 /// init string, where the PIN comes from, and which audit log records the
 /// login. The command-line tools fill it from their token flags (the
@@ -606,5 +277,44 @@ impl Options {
     /// (for the modes of a tool that open none).
     pub fn names_a_module(&self) -> bool {
         self.module.is_some() || self.module_args.is_some() || self.pin_source.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every URI `type=` names one object class and back.
+    #[test]
+    fn object_types_and_classes_round_trip() {
+        for t in [
+            ObjectType::Cert,
+            ObjectType::Data,
+            ObjectType::Private,
+            ObjectType::Public,
+            ObjectType::SecretKey,
+        ] {
+            assert_eq!(object_type(object_class(t)), Some(t));
+        }
+        assert_eq!(object_type(ObjectClass::DOMAIN_PARAMETERS), None);
+        assert_eq!(class_name(ObjectClass::DOMAIN_PARAMETERS), "object");
+    }
+
+    /// The search template: a caller's class wins over `type=`.
+    #[test]
+    fn template_takes_the_callers_class() {
+        let uri = Uri {
+            object_type: Some(ObjectType::Public),
+            id: Some(vec![1]),
+            object: Some("k".into()),
+            ..Uri::default()
+        };
+        let t = template(&uri, Some(ObjectClass::PRIVATE_KEY));
+        assert!(matches!(t.first(), Some(Attribute::Class(c)) if *c == ObjectClass::PRIVATE_KEY));
+        assert!(
+            matches!(template(&uri, None).first(), Some(Attribute::Class(c)) if *c == ObjectClass::PUBLIC_KEY)
+        );
+        assert_eq!(t.len(), 3);
+        assert!(template(&Uri::default(), None).is_empty());
     }
 }

@@ -11,6 +11,7 @@ use cardca::cryptoki::context::Pkcs11;
 use cardca::cryptoki::error::RvError;
 use cardca::cryptoki::session::{Session, UserType};
 use cardca::login;
+use cardca::module;
 use cardca::pin::{self, PinSource};
 use cardca::secrecy::SecretString;
 use cardca::token::{self, Token};
@@ -210,8 +211,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Mode::ChangePin(u) | Mode::Unblock(u) | Mode::ChangeSoPin(u) => Some(u),
         _ => None,
     };
-    let _lock = token::lock(args.flags.module.as_deref(), uri);
-    let ctx = token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), uri)?;
+    let _lock = module::lock(args.flags.module.as_deref(), uri);
+    let ctx = module::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), uri)?;
     // One audit line per run, with its result: the initialisation (named
     // by the new label), the PIN change, the unblock, the SO PIN change.
     let (event, result) = match &args.mode {

@@ -15,6 +15,7 @@ use cardca::der::asn1::OctetString;
 use cardca::der::Encode;
 use cardca::import::{self, Material};
 use cardca::keys::{self, KeySpec};
+use cardca::module;
 use cardca::pin::{self, PinSource};
 use cardca::sign::{Mechanisms, SigAlg, Signer};
 use cardca::token::{self, Token};
@@ -154,9 +155,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Source::Generate(_) => None,
     };
     let out = io::Writer::stdout(false)?;
-    let _lock = token::lock(args.flags.module.as_deref(), Some(&args.token));
+    let _lock = module::lock(args.flags.module.as_deref(), Some(&args.token));
     let ctx =
-        token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), Some(&args.token))?;
+        module::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), Some(&args.token))?;
     // What the token cannot do is refused before the login and before
     // anything is created: a key it cannot sign with is no CA key.
     let chosen = token::select(&ctx, &args.token)?;

@@ -14,6 +14,7 @@ use cardca::cryptoki::object::{Attribute, AttributeType, ObjectHandle};
 use cardca::cryptoki::session::Session;
 use cardca::der::{Decode, Encode};
 use cardca::keys::{self, KeySpec};
+use cardca::module;
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
 use cardca::{hex, io, json, login, Context, Error, Result};
@@ -168,9 +169,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
 }
 
 fn listing(args: &Args) -> Result<Output> {
-    let _lock = token::lock(args.flags.module.as_deref(), args.token.as_ref());
+    let _lock = module::lock(args.flags.module.as_deref(), args.token.as_ref());
     let ctx =
-        token::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), args.token.as_ref())?;
+        module::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), args.token.as_ref())?;
     let tokens: Vec<Token> = match &args.token {
         Some(uri) => {
             let found = token::matching_tokens(&ctx, uri)?;

@@ -18,7 +18,7 @@ use cardca::policy;
 use cardca::session::KeySession;
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{hex, io, names, ocsp, token, Context, Error, Result};
+use cardca::{hex, io, module, names, ocsp, token, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use stream::Signed;
 
@@ -223,7 +223,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // The module loads while the first block is awaited; the token is
     // opened (the login) only when it has arrived, so bad input fails
     // without a login.
-    let preload = token::Preload::start(
+    let preload = module::Preload::start(
         args.flags.module.as_deref(),
         args.flags.module_args.as_deref(),
         args.key.as_ref(),
@@ -252,8 +252,8 @@ fn refuse_unsafe_jobs(args: &Args, module: &cardca::cryptoki::context::Pkcs11) -
     if args.jobs <= 1 {
         return Ok(());
     }
-    if !token::threads_ok() {
-        let path = token::module_path(args.flags.module.as_deref(), args.key.as_ref())?;
+    if !module::threads_ok() {
+        let path = module::module_path(args.flags.module.as_deref(), args.key.as_ref())?;
         return Err(Error::new(format!(
             "--jobs {}: the module {} cannot lock for several threads (C_Initialize: CKR_CANT_LOCK)",
             args.jobs,
@@ -262,7 +262,7 @@ fn refuse_unsafe_jobs(args: &Args, module: &cardca::cryptoki::context::Pkcs11) -
         .hint("sign with --jobs 1"));
     }
     // A module whose C_GetInfo fails is not one known to crash.
-    if let Some(name) = module.get_library_info().ok().and_then(|i| token::known_thread_crash(&i)) {
+    if let Some(name) = module.get_library_info().ok().and_then(|i| module::known_thread_crash(&i)) {
         return Err(Error::new(format!(
             "--jobs {}: {name} crashes when one process signs from several threads \
              (measured: SIGSEGV in 2 of 5 runs of --jobs 2)",

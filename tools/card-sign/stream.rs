@@ -93,7 +93,7 @@ pub fn sign_stream<P: Send + 'static>(
                 };
                 sign_batches(queue, &results, |object| sign(&signer, object));
                 // C_CloseSession under the token lock, like every change.
-                let _lock = cardca::token::lock_module(module);
+                let _lock = cardca::lock::lock_module(module);
                 drop(signer);
                 drop(session);
             });

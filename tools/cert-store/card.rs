@@ -5,6 +5,7 @@ use cardca::cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cardca::cryptoki::session::Session;
 use cardca::db::Record;
 use cardca::der::Decode;
+use cardca::module;
 use cardca::token::{self, Token};
 use cardca::uri::Uri;
 use cardca::x509_cert::Certificate;
@@ -17,7 +18,7 @@ pub struct Card {
     uri: Uri,
     label: Option<String>,
     id: Option<Vec<u8>>,
-    preload: Option<token::Preload>,
+    preload: Option<module::Preload>,
     open: Option<(Session, Token, Pkcs11)>,
 }
 
@@ -25,7 +26,7 @@ impl Drop for Card {
     fn drop(&mut self) {
         // C_CloseSession under the lock too: SoftHSM2
         // writes its files then.
-        let _lock = token::lock(self.flags.module.as_deref(), Some(&self.uri));
+        let _lock = module::lock(self.flags.module.as_deref(), Some(&self.uri));
         self.open.take();
     }
 }
@@ -34,7 +35,7 @@ impl Card {
     pub fn new(flags: &token::Options, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
         let flags = flags.clone();
         let preload =
-            Some(token::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));
+            Some(module::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));
         Card { flags, uri: uri.clone(), label, id, preload, open: None }
     }
 
@@ -50,7 +51,7 @@ impl Card {
         };
         // Enumeration, login and object creation under the token lock;
         // never held while stdout is written.
-        let _lock = token::lock(self.flags.module.as_deref(), Some(&self.uri));
+        let _lock = module::lock(self.flags.module.as_deref(), Some(&self.uri));
         if let Some(ctx) = loaded {
             let (tok, session) = session::open_rw(&ctx, &self.flags, &self.uri)?;
             self.open = Some((session, tok, ctx));
