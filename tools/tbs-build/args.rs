@@ -249,8 +249,6 @@ impl Flags {
             || self.crl_url.is_some()
             || self.ocsp_url.is_some()
             || self.ca_issuers_url.is_some()
-            // It reads the database and changes nothing: card-sign logs.
-            || self.audit != Choice::Default
     }
 }
 
@@ -260,7 +258,9 @@ fn ocsp_args(f: Flags) -> Result<OcspArgs> {
         .clone()
         .ok_or_else(|| Error::usage("--ocsp needs --ca FILE (the CA whose certificates it answers for)"))?;
     let db = f.db.clone().ok_or_else(|| Error::usage("--ocsp needs --db DIR"))?;
-    if f.shape_a_certificate() || f.hash.is_some() || f.pss {
+    // It reads the database and changes nothing (card-sign logs): no
+    // audit flags, unlike --crl, which takes a CRL number.
+    if f.shape_a_certificate() || f.hash.is_some() || f.pss || f.audit != Choice::Default {
         return Err(Error::usage(
             "--ocsp takes only --ca, --db, --serial, --responder, --days and --der \
              (card-sign picks the signature algorithm by the responder's key)",
@@ -536,6 +536,15 @@ mod tests {
         assert_eq!((c.doc.ca.as_path(), c.doc.db.as_path(), c.doc.days), (Path::new(CA), Path::new("db"), 3));
         assert!(matches!(c.hash, Some(Hash::Sha512)) && c.pss);
         assert_eq!(c.audit, Choice::Default);
+        // Taking a CRL number is an audit event: --crl takes the log flags.
+        for (flags, want) in
+            [(&["--audit", "a.log"][..], Choice::File("a.log".into())), (&["--no-audit"][..], Choice::Off)]
+        {
+            let mut list = vec!["--crl", "--ca", CA, "--db", "db"];
+            list.extend_from_slice(flags);
+            let Mode::Crl(c) = parse_args(args(&list)).expect("crl").mode else { panic!("not a CRL") };
+            assert_eq!(c.audit, want);
+        }
     }
 
     #[test]
