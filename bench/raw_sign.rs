@@ -9,8 +9,7 @@ use std::time::Instant;
 use cardca::cryptoki::mechanism::Mechanism;
 use cardca::keys::KeySpec;
 use cardca::pin::PinSource;
-use cardca::session::KeySession;
-use cardca::token;
+use cardca::session::{self, KeySession};
 use cardca::uri::Uri;
 use cardca::{Error, Result};
 
@@ -31,7 +30,7 @@ fn run() -> Result<()> {
     };
     let count: u32 = count.parse().map_err(|_| Error::usage("COUNT is a number"))?;
     let pin_source = std::env::var("CARDCA_PIN_SOURCE").ok().map(|s| PinSource::parse(&s)).transpose()?;
-    let flags = token::Options { pin_source, ..token::Options::default() };
+    let flags = session::Options { pin_source, ..session::Options::default() };
     let ks = KeySession::open(&flags, Some(&Uri::parse(uri)?), None)?;
     let session = ks.session()?;
     let digest = [0x5au8; 32];

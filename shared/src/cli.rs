@@ -1,5 +1,5 @@
 //! What every tool's `main` shares: the exit-status contract, error
-//! printing, and parsing the token flags into [`token::Options`]. The top
+//! printing, and parsing the token flags into [`session::Options`]. The top
 //! floor of the library: nothing else in it uses this module. Warnings and
 //! status lines go through [`crate::report`].
 
@@ -12,7 +12,7 @@ use lexopt::{Arg, Parser, ValueExt};
 
 use crate::error::{Error, Kind, Result};
 use crate::pin::PinSource;
-use crate::token;
+use crate::session;
 use crate::uri::Uri;
 
 /// Runs a tool: `tool: context: cause` on stderr and exit 1 on failure,
@@ -92,7 +92,7 @@ pub fn set_once<T>(slot: &mut Option<T>, value: T, flag: &str) -> Result<()> {
 }
 
 /// Whether `--name` is one of the token flags, which fill a
-/// [`token::Options`]. lexopt's `Arg` borrows the parser, so a tool matches
+/// [`session::Options`]. lexopt's `Arg` borrows the parser, so a tool matches
 /// `Arg::Long(f) if cli::token_flag(f)`, copies `f`, and hands it to
 /// [`parse_token_flag`].
 pub fn token_flag(name: &str) -> bool {
@@ -100,7 +100,7 @@ pub fn token_flag(name: &str) -> bool {
 }
 
 /// Parses the token flag `--name` (one [`token_flag`] claimed) into `options`.
-pub fn parse_token_flag(options: &mut token::Options, name: &str, parser: &mut Parser) -> Result<()> {
+pub fn parse_token_flag(options: &mut session::Options, name: &str, parser: &mut Parser) -> Result<()> {
     match name {
         "module" => {
             let v = parser.value()?;

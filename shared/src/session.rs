@@ -1,6 +1,8 @@
 //! Opening a signing key: which token, which private key, which public
 //! key belongs to it, one login.
 
+use std::path::PathBuf;
+
 use cryptoki::context::Pkcs11;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -14,6 +16,31 @@ use crate::sign::{Signer, SignerSpec};
 use crate::token::{self, Token};
 use crate::uri::Uri;
 use crate::{lock, module};
+
+/// What a tool was told about the token it is to open: the module, its
+/// init string, where the PIN comes from, and which audit log records the
+/// login. The command-line tools fill it from their token flags (the
+/// parsing lives in `cli`); the library only reads it.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--module`: the PKCS#11 module; without it, found from the URI or
+    /// the usual places.
+    pub module: Option<PathBuf>,
+    /// `--module-args`: the module's C_Initialize init string.
+    pub module_args: Option<String>,
+    /// `--pin-source`: where the user PIN comes from.
+    pub pin_source: Option<crate::pin::PinSource>,
+    /// `--audit FILE` / `--no-audit`: which audit log (see [`crate::audit`]).
+    pub audit: crate::audit::Choice,
+}
+
+impl Options {
+    /// Whether an option that only means something with a token was given
+    /// (for the modes of a tool that open none).
+    pub fn names_a_module(&self) -> bool {
+        self.module.is_some() || self.module_args.is_some() || self.pin_source.is_some()
+    }
+}
 
 /// A logged-in session on the token that holds the key.
 pub struct KeySession {
@@ -47,7 +74,7 @@ impl KeySession {
     /// whose public key is `expect` (a CA certificate's). With both, the
     /// key must have that public key.
     pub fn open(
-        options: &token::Options,
+        options: &Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
@@ -62,7 +89,7 @@ impl KeySession {
     /// [`module::Preload`]).
     pub fn open_loaded(
         ctx: Pkcs11,
-        options: &token::Options,
+        options: &Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
     ) -> Result<KeySession> {
@@ -152,7 +179,7 @@ fn needs_context_login(session: &Session, key: ObjectHandle) -> Result<bool> {
 
 /// The one token `uri` names, a read-write session on it, and one login:
 /// what the tools that create objects (card-keygen, cert-store) start with.
-pub fn open_rw(ctx: &Pkcs11, options: &token::Options, uri: &Uri) -> Result<(Token, Session)> {
+pub fn open_rw(ctx: &Pkcs11, options: &Options, uri: &Uri) -> Result<(Token, Session)> {
     let tok = token::select(ctx, uri)?;
     let session = ctx.open_rw_session(tok.slot).context("C_OpenSession")?;
     // Nothing these tools do needs the PIN again: wiped as it drops here.

@@ -4,8 +4,6 @@
 //! A selector that matches several tokens or objects is an error that lists
 //! them: a CA must never sign with "the first key that matched".
 
-use std::path::PathBuf;
-
 use cryptoki::context::Pkcs11;
 use cryptoki::error::RvError;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
@@ -253,31 +251,6 @@ pub fn create_certificate(
         Attribute::Value(cert_der.to_vec()),
     ];
     session.create_object(&template).context("storing the certificate (C_CreateObject)")
-}
-
-/// What a tool was told about the token it is to open: the module, its
-/// init string, where the PIN comes from, and which audit log records the
-/// login. The command-line tools fill it from their token flags (the
-/// parsing lives in `cli`); the library only reads it.
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    /// `--module`: the PKCS#11 module; without it, found from the URI or
-    /// the usual places.
-    pub module: Option<PathBuf>,
-    /// `--module-args`: the module's C_Initialize init string.
-    pub module_args: Option<String>,
-    /// `--pin-source`: where the user PIN comes from.
-    pub pin_source: Option<crate::pin::PinSource>,
-    /// `--audit FILE` / `--no-audit`: which audit log (see [`crate::audit`]).
-    pub audit: crate::audit::Choice,
-}
-
-impl Options {
-    /// Whether an option that only means something with a token was given
-    /// (for the modes of a tool that open none).
-    pub fn names_a_module(&self) -> bool {
-        self.module.is_some() || self.module_args.is_some() || self.pin_source.is_some()
-    }
 }
 
 #[cfg(test)]

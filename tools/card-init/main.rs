@@ -14,6 +14,7 @@ use cardca::login;
 use cardca::module;
 use cardca::pin::{self, PinSource};
 use cardca::secrecy::SecretString;
+use cardca::session;
 use cardca::token::{self, Token};
 use cardca::uri::Uri;
 use cardca::{report, Context, Error, Result};
@@ -101,7 +102,7 @@ enum Mode {
 #[derive(Debug)]
 struct Args {
     mode: Mode,
-    flags: token::Options,
+    flags: session::Options,
     so_pin_source: Option<PinSource>,
     new_pin_source: Option<PinSource>,
     new_so_pin_source: Option<PinSource>,
@@ -109,7 +110,7 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = token::Options::default();
+    let mut flags = session::Options::default();
     let (mut slot, mut token, mut label) = (None, None, None);
     let (mut erase, mut change, mut unblock, mut change_so) = (false, false, false, false);
     let (mut so_pin_source, mut new_pin_source, mut new_so_pin_source) = (None, None, None);

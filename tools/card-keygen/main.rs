@@ -17,6 +17,7 @@ use cardca::import::{self, Material};
 use cardca::keys::{self, KeySpec};
 use cardca::module;
 use cardca::pin::{self, PinSource};
+use cardca::session;
 use cardca::sign::{Mechanisms, SigAlg, Signer};
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
@@ -89,7 +90,7 @@ enum Source {
 
 #[derive(Debug)]
 struct Args {
-    flags: token::Options,
+    flags: session::Options,
     token: Uri,
     source: Source,
     label: String,
@@ -100,7 +101,7 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = token::Options::default();
+    let mut flags = session::Options::default();
     let (mut token, mut spec, mut import, mut label, mut id, mut cert_label, mut pass_source) =
         (None, None, None, None, None, None, None);
     while let Some(arg) = parser.next()? {

@@ -15,6 +15,7 @@ use cardca::cryptoki::session::Session;
 use cardca::der::{Decode, Encode};
 use cardca::keys::{self, KeySpec};
 use cardca::module;
+use cardca::session;
 use cardca::token::{self, Token};
 use cardca::uri::{ObjectType, Uri};
 use cardca::{hex, io, json, login, Context, Error, Result};
@@ -79,7 +80,7 @@ enum Format {
 
 #[derive(Debug)]
 struct Args {
-    flags: token::Options,
+    flags: session::Options,
     token: Option<Uri>,
     login: bool,
     format: Format,
@@ -87,7 +88,7 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = token::Options::default();
+    let mut flags = session::Options::default();
     let (mut token, mut login, mut objects, mut format) = (None, false, false, None);
     while let Some(arg) = parser.next()? {
         match arg {

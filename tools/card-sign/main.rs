@@ -15,10 +15,10 @@ use cardca::cli::{self, set_once, value, value_with};
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Encode;
 use cardca::policy;
-use cardca::session::KeySession;
+use cardca::session::{self, KeySession};
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
-use cardca::{hex, io, module, names, ocsp, token, Context, Error, Result};
+use cardca::{hex, io, module, names, ocsp, Context, Error, Result};
 use lexopt::{Arg, Parser};
 use stream::Signed;
 
@@ -113,7 +113,7 @@ Examples:
 ";
 
 struct Args {
-    flags: token::Options,
+    flags: session::Options,
     key: Option<Uri>,
     ca: Option<PathBuf>,
     chain: Option<PathBuf>,
@@ -127,7 +127,7 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = token::Options::default();
+    let mut flags = session::Options::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
     let (mut chain, mut allow, mut responder) = (None, Vec::new(), None);
     let mut checkpoint = false;

@@ -14,7 +14,7 @@ use cardca::{hex, keys, names, report, session, Context, Error, Result};
 /// The module loads from the start; the token is opened (the login) on
 /// the first certificate: a bad stream never logs in.
 pub struct Card {
-    flags: token::Options,
+    flags: session::Options,
     uri: Uri,
     label: Option<String>,
     id: Option<Vec<u8>>,
@@ -32,7 +32,7 @@ impl Drop for Card {
 }
 
 impl Card {
-    pub fn new(flags: &token::Options, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
+    pub fn new(flags: &session::Options, uri: &Uri, label: Option<String>, id: Option<Vec<u8>>) -> Card {
         let flags = flags.clone();
         let preload =
             Some(module::Preload::start(flags.module.as_deref(), flags.module_args.as_deref(), Some(uri)));

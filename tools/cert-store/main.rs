@@ -16,7 +16,7 @@ use cardca::cert::CaCert;
 use cardca::cli::{self, set_once, value, value_with};
 use cardca::db::{self, Db, Record};
 use cardca::uri::Uri;
-use cardca::{hex, io, report, time, token, Error, Result};
+use cardca::{hex, io, report, session, time, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -145,13 +145,13 @@ enum Mode {
 }
 
 struct Args {
-    flags: token::Options,
+    flags: session::Options,
     mode: Mode,
 }
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = token::Options::default();
+    let mut flags = session::Options::default();
     let (mut db, mut ca, mut token, mut label, mut id, mut revoke, mut reason, mut der) =
         (None, None, None, None, None, None, None, false);
     let (mut verify, mut audit_ca) = (None, None);

@@ -11,7 +11,7 @@ use cardca::cli::{self, set_once, value_with};
 use cardca::der::asn1::{ObjectIdentifier, SetOfVec};
 use cardca::der::{Any, Encode};
 use cardca::names;
-use cardca::session::KeySession;
+use cardca::session::{self, KeySession};
 use cardca::sign::{Hash, SigAlg};
 use cardca::uri::Uri;
 use cardca::x509_cert::attr::Attribute;
@@ -19,7 +19,7 @@ use cardca::x509_cert::ext::pkix::name::GeneralName;
 use cardca::x509_cert::ext::pkix::SubjectAltName;
 use cardca::x509_cert::name::Name;
 use cardca::x509_cert::request::{CertReqInfo, Version};
-use cardca::{io, token, Error, Result};
+use cardca::{io, Error, Result};
 use lexopt::{Arg, Parser};
 
 const USAGE: &str = "\
@@ -69,7 +69,7 @@ Examples:
 ";
 
 struct Args {
-    flags: token::Options,
+    flags: session::Options,
     key: Uri,
     subject: Name,
     san: Vec<GeneralName>,
@@ -80,7 +80,7 @@ struct Args {
 
 fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args> {
     let mut parser = Parser::from_args(args);
-    let mut flags = token::Options::default();
+    let mut flags = session::Options::default();
     let (mut key, mut subject, mut san, mut hash) = (None, None, None, None);
     let (mut pss, mut der) = (false, false);
     while let Some(arg) = parser.next()? {
