@@ -25,21 +25,8 @@ use x509_cert::time::Validity;
 
 use crate::error::{Context, Error, Result};
 use crate::keys;
+use crate::oid;
 use crate::sign::SigAlg;
-
-pub const OID_SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
-pub const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-pub const OID_SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
-pub const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-pub const OID_CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
-pub const OID_CRL_REASON: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.21");
-pub const OID_NAME_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.30");
-pub const OID_CRL_DISTRIBUTION_POINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
-pub const OID_CERTIFICATE_POLICIES: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32");
-pub const OID_AUTHORITY_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
-pub const OID_EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-pub const OID_AUTHORITY_INFO_ACCESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
-pub const OID_ANY_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 
 /// TBSCertificate with public fields, for building and for checking: the
 /// same ASN.1 as x509-cert's, whose fields are private.
@@ -291,20 +278,21 @@ impl CaCert {
     pub fn from_tbs(der: Vec<u8>, tbs: TbsCert) -> Result<CaCert> {
         let exts = tbs.extensions.clone().unwrap_or_default();
         let get = |oid| find(&exts, oid).map(|e| e.extn_value.as_bytes().to_vec());
-        let key_id = match get(OID_SUBJECT_KEY_ID) {
+        let key_id = match get(oid::SUBJECT_KEY_ID) {
             Some(v) => OctetString::from_der(&v).context("subjectKeyIdentifier")?.as_bytes().to_vec(),
             None => keys::key_id(&tbs.subject_public_key_info),
         };
-        let basic = get(OID_BASIC_CONSTRAINTS)
+        let basic = get(oid::BASIC_CONSTRAINTS)
             .map(|v| BasicConstraints::from_der(&v))
             .transpose()
             .context("basicConstraints")?;
-        let key_usage = get(OID_KEY_USAGE).map(|v| KeyUsage::from_der(&v)).transpose().context("keyUsage")?;
-        let eku = get(OID_EXT_KEY_USAGE)
+        let key_usage =
+            get(oid::KEY_USAGE).map(|v| KeyUsage::from_der(&v)).transpose().context("keyUsage")?;
+        let eku = get(oid::EXT_KEY_USAGE)
             .map(|v| ExtendedKeyUsage::from_der(&v))
             .transpose()
             .context("extKeyUsage")?;
-        let name_constraints = get(OID_NAME_CONSTRAINTS)
+        let name_constraints = get(oid::NAME_CONSTRAINTS)
             .map(|v| NameConstraints::from_der(&v))
             .transpose()
             .context("nameConstraints")?;

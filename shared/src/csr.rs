@@ -2,11 +2,11 @@
 //! everything but the key and (optionally) the names is ignored, and the
 //! key itself must be strong enough to certify.
 
-use crate::cert::{self, OID_SUBJECT_ALT_NAME};
-use crate::der::asn1::ObjectIdentifier;
+use crate::cert;
 use crate::der::Decode;
 use crate::io::Object;
 use crate::keys::KeySpec;
+use crate::oid;
 use crate::sign::{self, SigAlg};
 use crate::x509_cert::ext::pkix::name::GeneralName;
 use crate::x509_cert::ext::pkix::SubjectAltName;
@@ -15,8 +15,6 @@ use crate::x509_cert::name::Name;
 use crate::x509_cert::request::{CertReqInfo, Version};
 use crate::x509_cert::spki::SubjectPublicKeyInfoOwned;
 use crate::{Context, Error, Result};
-
-const OID_EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
 
 pub struct Csr {
     pub subject: Name,
@@ -44,7 +42,7 @@ pub fn read(object: &Object) -> Result<Csr> {
     let mut requested_san = Vec::new();
     let mut ignored = Vec::new();
     for attr in info.attributes.iter() {
-        if attr.oid != OID_EXTENSION_REQUEST {
+        if attr.oid != oid::EXTENSION_REQUEST {
             ignored.push(format!("attribute {}", attr.oid));
             continue;
         }
@@ -52,7 +50,7 @@ pub fn read(object: &Object) -> Result<Csr> {
             let exts: Vec<Extension> = value.decode_as().context("extensionRequest")?;
             cert::check_unique(&exts).context("extensionRequest")?;
             for ext in exts {
-                if ext.extn_id == OID_SUBJECT_ALT_NAME {
+                if ext.extn_id == oid::SUBJECT_ALT_NAME {
                     requested_san = SubjectAltName::from_der(ext.extn_value.as_bytes())
                         .context("requested subjectAltName")?
                         .0;

@@ -20,6 +20,7 @@ use x509_cert::time::Time;
 
 use crate::cert::{self, CaCert, TbsCert};
 use crate::io::{Object, Reader};
+use crate::oid;
 use crate::policy::{self, Issuer};
 use crate::{csr, db, import, names, ocsp as ocsp_mod, sign, time, uri};
 
@@ -33,7 +34,7 @@ const CA_DER: &[u8] = include_bytes!("fuzz-ca.der");
 const PASSWORD: &str = "test";
 
 /// Extensions a profile may add beyond cardca's own, as `--allow` would.
-const ALLOW: &[ObjectIdentifier] = &[ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24")];
+const ALLOW: &[ObjectIdentifier] = &[oid::TLS_FEATURE];
 
 /// A target's body: any bytes in, nothing out, never a panic.
 pub type Target = fn(&[u8]);

@@ -8,6 +8,7 @@ use crate::der::asn1::{ObjectIdentifier, OctetString};
 use crate::der::{Decode, Encode};
 use crate::io::Reader;
 use crate::keys::{self, Curve, KeySpec};
+use crate::oid;
 use crate::secrecy::{ExposeSecret, SecretString};
 use crate::x509_cert::spki::SubjectPublicKeyInfoOwned;
 use crate::{Context, Error, Result};
@@ -48,17 +49,6 @@ impl Material {
         }
     }
 }
-
-const OID_PKCS7_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-const OID_PKCS7_ENCRYPTED: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
-const OID_KEY_BAG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.10.1.1");
-const OID_SHROUDED_KEY_BAG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.10.1.2");
-const OID_CERT_BAG: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.12.10.1.3");
-const OID_X509_CERT: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.22.1");
-const OID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const OID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
-const OID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
 
 /// The most work a password-protected file may ask of us before its
 /// password is even checked. OpenSSL 3 writes 2048 PBKDF2 and PKCS#12 MAC
@@ -220,10 +210,10 @@ fn pkcs8_key(der: &[u8]) -> Result<Material> {
     let info = pkcs8::PrivateKeyInfoRef::from_der(der).context("PKCS#8 PrivateKeyInfo")?;
     let oid = info.algorithm.oid;
     let private = info.private_key.as_bytes();
-    if oid == keys::OID_RSA_ENCRYPTION {
+    if oid == oid::RSA_ENCRYPTION {
         return rsa_key(private);
     }
-    if oid == keys::OID_EC_PUBLIC_KEY {
+    if oid == oid::EC_PUBLIC_KEY {
         let curve_oid = info
             .algorithm
             .parameters
@@ -231,7 +221,7 @@ fn pkcs8_key(der: &[u8]) -> Result<Material> {
             .ok_or_else(|| Error::new("EC key without a named curve"))?;
         return ec_key(private, Some(curve_oid));
     }
-    if oid == keys::OID_ED25519 {
+    if oid == oid::ED25519 {
         // RFC 8410 section 7: CurvePrivateKey ::= OCTET STRING (the seed).
         let seed = Zeroizing::new(
             OctetString::from_der(private).context("Ed25519 private key")?.as_bytes().to_vec(),
@@ -315,7 +305,7 @@ fn public_point(curve: Curve, scalar: &[u8]) -> Result<Vec<u8>> {
 /// ```
 fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
     let pfx = pkcs12::pfx::Pfx::from_der(der).context("PKCS#12")?;
-    if pfx.auth_safe.content_type != OID_PKCS7_DATA {
+    if pfx.auth_safe.content_type != oid::PKCS7_DATA {
         return Err(Error::new("PKCS#12 with public-key integrity mode is not supported"));
     }
     let auth_safe = OctetString::from_der(&pfx.auth_safe.content.to_der()?).context("PKCS#12 authSafe")?;
@@ -329,9 +319,9 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
     let mut key = None;
     let mut certs = Vec::new();
     for info in contents {
-        let safe_contents: Secret = if info.content_type == OID_PKCS7_DATA {
+        let safe_contents: Secret = if info.content_type == oid::PKCS7_DATA {
             Zeroizing::new(OctetString::from_der(&info.content.to_der()?)?.as_bytes().to_vec())
-        } else if info.content_type == OID_PKCS7_ENCRYPTED {
+        } else if info.content_type == oid::PKCS7_ENCRYPTED {
             let data = cms::encrypted_data::EncryptedData::from_der(&info.content.to_der()?)
                 .context("EncryptedData")?;
             let eci = data.enc_content_info;
@@ -356,16 +346,16 @@ fn pkcs12_contents(der: &[u8], password: &str) -> Result<Imported> {
         };
         for bag in pkcs12::safe_bag::SafeContents::from_der(&safe_contents).context("SafeContents")? {
             let value = bag_value(&bag)?;
-            if bag.bag_id == OID_CERT_BAG {
+            if bag.bag_id == oid::CERT_BAG {
                 let cert_bag = pkcs12::CertBag::from_der(value).context("CertBag")?;
-                if cert_bag.cert_id == OID_X509_CERT {
+                if cert_bag.cert_id == oid::X509_CERT {
                     certs.push(cert_bag.cert_value.as_bytes().to_vec());
                 }
                 continue;
             }
-            let material = if bag.bag_id == OID_KEY_BAG {
+            let material = if bag.bag_id == oid::KEY_BAG {
                 pkcs8_key(value)?
-            } else if bag.bag_id == OID_SHROUDED_KEY_BAG {
+            } else if bag.bag_id == oid::SHROUDED_KEY_BAG {
                 decrypt_pkcs8(value, password)?
             } else {
                 continue;
@@ -413,13 +403,13 @@ fn verify_mac(mac: &pkcs12::MacData, password: &str, data: &[u8]) -> Result<()> 
             m.verify_slice(expected).is_ok()
         }};
     }
-    let ok = if alg == OID_SHA256 {
+    let ok = if alg == oid::SHA256 {
         check!(sha2::Sha256, 32)
-    } else if alg == OID_SHA384 {
+    } else if alg == oid::SHA384 {
         check!(sha2::Sha384, 48)
-    } else if alg == OID_SHA512 {
+    } else if alg == oid::SHA512 {
         check!(sha2::Sha512, 64)
-    } else if alg == OID_SHA1 {
+    } else if alg == oid::SHA1 {
         check!(sha1::Sha1, 20)
     } else {
         return Err(Error::new(format!("PKCS#12 MAC with unsupported hash {alg}")));

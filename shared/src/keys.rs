@@ -11,13 +11,7 @@ use sha1::{Digest, Sha1};
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::error::{Context, Error, Result};
-
-pub const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-pub const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-pub const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-pub const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-pub const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
-pub const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+use crate::oid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
@@ -29,9 +23,9 @@ pub enum Curve {
 impl Curve {
     pub fn oid(self) -> ObjectIdentifier {
         match self {
-            Curve::P256 => OID_P256,
-            Curve::P384 => OID_P384,
-            Curve::P521 => OID_P521,
+            Curve::P256 => oid::P256,
+            Curve::P384 => oid::P384,
+            Curve::P521 => oid::P521,
         }
     }
 
@@ -91,7 +85,7 @@ impl KeySpec {
     pub fn ec_params(self) -> Option<Vec<u8>> {
         let oid = match self {
             KeySpec::Ec(c) => c.oid(),
-            KeySpec::Ed25519 => OID_ED25519,
+            KeySpec::Ed25519 => oid::ED25519,
             KeySpec::Rsa(_) => return None,
         };
         oid.to_der().ok()
@@ -101,7 +95,7 @@ impl KeySpec {
     /// also the PrintableString "edwards25519" some modules use.
     pub fn from_ec_params(params: &[u8]) -> Option<KeySpec> {
         if let Ok(oid) = ObjectIdentifier::from_der(params) {
-            if oid == OID_ED25519 {
+            if oid == oid::ED25519 {
                 return Some(KeySpec::Ed25519);
             }
             return Curve::from_oid(&oid).map(KeySpec::Ec);
@@ -115,15 +109,15 @@ impl KeySpec {
     /// The key type a SubjectPublicKeyInfo carries, for keys we can use.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
         let alg = &spki.algorithm;
-        if alg.oid == OID_RSA_ENCRYPTION {
+        if alg.oid == oid::RSA_ENCRYPTION {
             let key =
                 RsaPublicKey::from_der(spki.subject_public_key.raw_bytes()).context("RSA public key")?;
             return Ok(KeySpec::Rsa(bit_len(key.modulus.as_bytes())));
         }
-        if alg.oid == OID_ED25519 {
+        if alg.oid == oid::ED25519 {
             return Ok(KeySpec::Ed25519);
         }
-        if alg.oid == OID_EC_PUBLIC_KEY {
+        if alg.oid == oid::EC_PUBLIC_KEY {
             let curve = alg
                 .parameters
                 .as_ref()
@@ -173,7 +167,7 @@ pub fn spki_rsa(modulus: &[u8], exponent: &[u8]) -> Result<SubjectPublicKeyInfoO
     let key = RsaPublicKey { modulus: UintRef::new(modulus)?, public_exponent: UintRef::new(exponent)? };
     Ok(SubjectPublicKeyInfoOwned {
         algorithm: AlgorithmIdentifierOwned {
-            oid: OID_RSA_ENCRYPTION,
+            oid: oid::RSA_ENCRYPTION,
             // RFC 3279 section 2.3.1: the parameters field MUST be NULL.
             parameters: Some(Any::from(der::asn1::Null)),
         },
@@ -185,11 +179,11 @@ pub fn spki_rsa(modulus: &[u8], exponent: &[u8]) -> Result<SubjectPublicKeyInfoO
 pub fn spki_point(spec: KeySpec, point: &[u8]) -> Result<SubjectPublicKeyInfoOwned> {
     let algorithm = match spec {
         KeySpec::Ec(curve) => AlgorithmIdentifierOwned {
-            oid: OID_EC_PUBLIC_KEY,
+            oid: oid::EC_PUBLIC_KEY,
             parameters: Some(Any::encode_from(&curve.oid())?),
         },
         // RFC 8410 section 3: the parameters MUST be absent.
-        KeySpec::Ed25519 => AlgorithmIdentifierOwned { oid: OID_ED25519, parameters: None },
+        KeySpec::Ed25519 => AlgorithmIdentifierOwned { oid: oid::ED25519, parameters: None },
         KeySpec::Rsa(_) => return Err(Error::new("an RSA key has no EC point")),
     };
     Ok(SubjectPublicKeyInfoOwned { algorithm, subject_public_key: BitString::from_bytes(point)? })

@@ -29,6 +29,7 @@ pub mod login;
 pub mod module;
 pub mod names;
 pub mod ocsp;
+pub mod oid;
 pub mod pin;
 pub mod policy;
 pub mod report;

@@ -12,6 +12,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
 use crate::error::{Error, Result};
+use crate::oid;
 
 /// Encoding of an attribute's value, from RFC 5280 appendix A and the
 /// ASN.1 upper bounds there.
@@ -383,7 +384,7 @@ pub fn openssl_oneline(name: &Name) -> String {
 
 /// The subject's first common name, for labels.
 pub fn common_name(name: &Name) -> Option<String> {
-    let cn = ObjectIdentifier::new_unwrap("2.5.4.3");
+    let cn = oid::CN;
     name.iter().find(|atv| atv.oid == cn).and_then(atv_text)
 }
 

@@ -61,10 +61,7 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::cert::CaCert;
 use crate::error::{Error, Result};
-
-pub const OID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
-pub const OID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-pub const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+use crate::oid;
 
 /// The PEM label of tbs-build's output and card-sign's input.
 pub const TBS_LABEL: &str = "TBS OCSP RESPONSE";
@@ -187,8 +184,8 @@ impl IdHash {
     /// absent (both are seen in the wild for SHA-1).
     pub fn from_identifier(alg: &AlgorithmIdentifierOwned) -> Result<IdHash> {
         let hash = match alg.oid {
-            OID_SHA1 => IdHash::Sha1,
-            OID_SHA256 => IdHash::Sha256,
+            oid::SHA1 => IdHash::Sha1,
+            oid::SHA256 => IdHash::Sha256,
             other => {
                 return Err(Error::new(format!(
                     "CertID hash algorithm {other} (SHA-1 or SHA-256 expected, RFC 5019 section 2.1.1)"
@@ -223,7 +220,7 @@ pub fn key_hash(spki: &SubjectPublicKeyInfoOwned, hash: IdHash) -> Vec<u8> {
 /// The CertID of `serial` under `ca`, with SHA-1 as RFC 5019 requires.
 pub fn cert_id(ca: &CaCert, serial: SerialNumber) -> Result<CertId> {
     Ok(CertId {
-        hash_algorithm: AlgorithmIdentifierOwned { oid: OID_SHA1, parameters: Some(Any::from(Null)) },
+        hash_algorithm: AlgorithmIdentifierOwned { oid: oid::SHA1, parameters: Some(Any::from(Null)) },
         issuer_name_hash: OctetString::new(IdHash::Sha1.digest(&ca.tbs.subject.to_der()?))?,
         issuer_key_hash: OctetString::new(key_hash(&ca.tbs.subject_public_key_info, IdHash::Sha1))?,
         serial_number: serial,
@@ -288,7 +285,7 @@ pub fn assemble(
     let response = OcspResponse {
         response_status: ResponseStatus::Successful,
         response_bytes: Some(ResponseBytes {
-            response_type: OID_PKIX_OCSP_BASIC,
+            response_type: oid::OCSP_BASIC,
             response: OctetString::new(basic.to_der()?)?,
         }),
     };
@@ -337,14 +334,11 @@ mod tests {
 
     #[test]
     fn hash_parameters() {
-        let null = AlgorithmIdentifierOwned { oid: OID_SHA1, parameters: Some(Any::from(Null)) };
+        let null = AlgorithmIdentifierOwned { oid: oid::SHA1, parameters: Some(Any::from(Null)) };
         assert_eq!(IdHash::from_identifier(&null).expect("null"), IdHash::Sha1);
-        let absent = AlgorithmIdentifierOwned { oid: OID_SHA256, parameters: None };
+        let absent = AlgorithmIdentifierOwned { oid: oid::SHA256, parameters: None };
         assert_eq!(IdHash::from_identifier(&absent).expect("absent"), IdHash::Sha256);
-        let md5 = AlgorithmIdentifierOwned {
-            oid: ObjectIdentifier::new_unwrap("1.2.840.113549.2.5"),
-            parameters: None,
-        };
+        let md5 = AlgorithmIdentifierOwned { oid: oid::MD5, parameters: None };
         assert!(IdHash::from_identifier(&md5).is_err());
     }
 }

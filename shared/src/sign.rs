@@ -21,18 +21,7 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::error::{Context, Error, Result};
 use crate::keys::{Curve, KeySpec};
-
-const OID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const OID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
-const OID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
-const OID_RSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const OID_RSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-const OID_RSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-const OID_MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
-const OID_ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const OID_ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const OID_ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+use crate::oid;
 
 /// Signature algorithms nobody should accept any more, named in refusals.
 const WEAK: &[(&str, &str)] = &[
@@ -80,9 +69,9 @@ impl Hash {
 
     fn oid(self) -> ObjectIdentifier {
         match self {
-            Hash::Sha256 => OID_SHA256,
-            Hash::Sha384 => OID_SHA384,
-            Hash::Sha512 => OID_SHA512,
+            Hash::Sha256 => oid::SHA256,
+            Hash::Sha384 => oid::SHA384,
+            Hash::Sha512 => oid::SHA512,
         }
     }
 
@@ -145,7 +134,7 @@ struct PssParams {
 
 fn pss_params(hash: Hash) -> Result<Any> {
     let mask_gen =
-        AlgorithmIdentifierOwned { oid: OID_MGF1, parameters: Some(Any::encode_from(&hash.identifier())?) };
+        AlgorithmIdentifierOwned { oid: oid::MGF1, parameters: Some(Any::encode_from(&hash.identifier())?) };
     Ok(Any::encode_from(&PssParams {
         hash: hash.identifier(),
         mask_gen,
@@ -248,24 +237,24 @@ impl SigAlg {
         Ok(match self {
             SigAlg::RsaPkcs1(h) => AlgorithmIdentifierOwned {
                 oid: match h {
-                    Hash::Sha256 => OID_RSA_SHA256,
-                    Hash::Sha384 => OID_RSA_SHA384,
-                    Hash::Sha512 => OID_RSA_SHA512,
+                    Hash::Sha256 => oid::RSA_SHA256,
+                    Hash::Sha384 => oid::RSA_SHA384,
+                    Hash::Sha512 => oid::RSA_SHA512,
                 },
                 parameters: null(),
             },
             SigAlg::RsaPss(h) => {
-                AlgorithmIdentifierOwned { oid: OID_RSA_PSS, parameters: Some(pss_params(h)?) }
+                AlgorithmIdentifierOwned { oid: oid::RSA_PSS, parameters: Some(pss_params(h)?) }
             }
             SigAlg::Ecdsa(h) => AlgorithmIdentifierOwned {
                 oid: match h {
-                    Hash::Sha256 => OID_ECDSA_SHA256,
-                    Hash::Sha384 => OID_ECDSA_SHA384,
-                    Hash::Sha512 => OID_ECDSA_SHA512,
+                    Hash::Sha256 => oid::ECDSA_SHA256,
+                    Hash::Sha384 => oid::ECDSA_SHA384,
+                    Hash::Sha512 => oid::ECDSA_SHA512,
                 },
                 parameters: None,
             },
-            SigAlg::Ed25519 => AlgorithmIdentifierOwned { oid: crate::keys::OID_ED25519, parameters: None },
+            SigAlg::Ed25519 => AlgorithmIdentifierOwned { oid: oid::ED25519, parameters: None },
         })
     }
 
@@ -689,12 +678,10 @@ mod tests {
             let id = alg.identifier().expect("id");
             assert_eq!(SigAlg::from_identifier(&id).expect("parse"), alg);
         }
-        let sha1 = AlgorithmIdentifierOwned {
-            oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5"),
-            parameters: Some(Any::from(der::asn1::Null)),
-        };
+        let sha1 =
+            AlgorithmIdentifierOwned { oid: oid::RSA_SHA1, parameters: Some(Any::from(der::asn1::Null)) };
         assert!(SigAlg::from_identifier(&sha1).expect_err("weak").to_string().contains("sha1WithRSA"));
-        let no_null = AlgorithmIdentifierOwned { oid: OID_RSA_SHA256, parameters: None };
+        let no_null = AlgorithmIdentifierOwned { oid: oid::RSA_SHA256, parameters: None };
         assert!(SigAlg::from_identifier(&no_null).is_err());
     }
 

@@ -14,6 +14,7 @@ use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with};
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Encode;
+use cardca::oid;
 use cardca::policy;
 use cardca::session::{self, KeySession};
 use cardca::sign::{Hash, SigAlg, Signer, Unverified};
@@ -489,7 +490,7 @@ fn check_approved(args: &Args, der: &[u8]) -> Result<()> {
 /// The CRL number of a TBSCertList, as index.txt writes numbers.
 fn crl_number(tbs: &cardca::x509_cert::crl::TbsCertList) -> Option<String> {
     use cardca::der::Decode;
-    let ext = tbs.crl_extensions.as_deref()?.iter().find(|e| e.extn_id == cert::OID_CRL_NUMBER)?;
+    let ext = tbs.crl_extensions.as_deref()?.iter().find(|e| e.extn_id == oid::CRL_NUMBER)?;
     let n = cardca::x509_cert::ext::pkix::CrlNumber::from_der(ext.extn_value.as_bytes()).ok()?;
     Some(cert::serial_text(n.0.as_bytes()))
 }

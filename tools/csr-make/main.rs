@@ -6,11 +6,12 @@
 use std::ffi::OsString;
 
 use cardca::audit::{Event, Signed};
-use cardca::cert::{self, OID_SUBJECT_ALT_NAME};
+use cardca::cert;
 use cardca::cli::{self, set_once, value_with};
-use cardca::der::asn1::{ObjectIdentifier, SetOfVec};
+use cardca::der::asn1::SetOfVec;
 use cardca::der::{Any, Encode};
 use cardca::names;
+use cardca::oid;
 use cardca::session::{self, KeySession};
 use cardca::sign::{Hash, SigAlg};
 use cardca::uri::Uri;
@@ -117,8 +118,6 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     })
 }
 
-const OID_EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
-
 /// ```text
 /// CertificationRequestInfo ::= SEQUENCE {      -- RFC 2986 section 4.1
 ///     version       INTEGER { v1(0) },
@@ -130,10 +129,10 @@ const OID_EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.
 fn request_info(args: &Args, spki: cardca::x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<Vec<u8>> {
     let mut attributes = SetOfVec::new();
     if !args.san.is_empty() {
-        let ext = cert::extension(OID_SUBJECT_ALT_NAME, false, &SubjectAltName(args.san.clone()))?;
+        let ext = cert::extension(oid::SUBJECT_ALT_NAME, false, &SubjectAltName(args.san.clone()))?;
         let mut values = SetOfVec::new();
         values.insert(Any::encode_from(&vec![ext])?)?;
-        attributes.insert(Attribute { oid: OID_EXTENSION_REQUEST, values })?;
+        attributes.insert(Attribute { oid: oid::EXTENSION_REQUEST, values })?;
     }
     let info =
         CertReqInfo { version: Version::V1, subject: args.subject.clone(), public_key: spki, attributes };

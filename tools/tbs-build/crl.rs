@@ -19,6 +19,7 @@ use cardca::db::{self, CrlEntry};
 use cardca::der::asn1::{OctetString, UintRef};
 use cardca::der::{Any, Encode, Tag};
 use cardca::keys::KeySpec;
+use cardca::oid;
 use cardca::sign::{Hash, SigAlg};
 use cardca::x509_cert::certificate::Version;
 use cardca::x509_cert::crl::{RevokedCert, TbsCertList};
@@ -49,7 +50,7 @@ pub fn build(
         let mut exts = Vec::new();
         if let Some(code) = reason {
             // CRLReason ::= ENUMERATED; never unspecified (RFC 5280 5.3.1).
-            exts.push(cert::extension(cert::OID_CRL_REASON, false, &Any::new(Tag::Enumerated, [code])?)?);
+            exts.push(cert::extension(oid::CRL_REASON, false, &Any::new(Tag::Enumerated, [code])?)?);
         }
         let digits =
             if entry.serial.len() % 2 == 1 { format!("0{}", entry.serial) } else { entry.serial.clone() };
@@ -84,8 +85,8 @@ pub fn build(
         // RFC 5280 section 5.1.2.6: absent, not empty, when nothing is revoked.
         revoked_certificates: (!revoked.is_empty()).then_some(revoked),
         crl_extensions: Some(vec![
-            cert::extension(cert::OID_AUTHORITY_KEY_ID, false, &aki)?,
-            cert::extension(cert::OID_CRL_NUMBER, false, &UintRef::new(&number)?)?,
+            cert::extension(oid::AUTHORITY_KEY_ID, false, &aki)?,
+            cert::extension(oid::CRL_NUMBER, false, &UintRef::new(&number)?)?,
         ]),
     };
     cert::check_tbs_crl(&tbs)?;

@@ -16,10 +16,10 @@ use std::io::Read;
 use args::{parse_args, Args, CertArgs, IssuerFlag, Mode, Sans, ValidityFlag};
 use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli;
-use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::asn1::SetOfVec;
 use cardca::der::Encode;
 use cardca::keys::{self, KeySpec};
+use cardca::oid;
 use cardca::sign::SigAlg;
 use cardca::x509_cert::attr::AttributeTypeAndValue;
 use cardca::x509_cert::certificate::Version;
@@ -365,7 +365,7 @@ fn subject_from_sans(san: &[GeneralName]) -> Result<Name> {
         })?;
     let mut rdn = SetOfVec::new();
     rdn.insert(AttributeTypeAndValue {
-        oid: ObjectIdentifier::new_unwrap("2.5.4.3"),
+        oid: oid::CN,
         value: cardca::der::Any::new(cardca::der::Tag::Utf8String, first.as_bytes())?,
     })?;
     let name = Name::hazmat_from_rdn_sequence(vec![RelativeDistinguishedName::from(rdn)].into());

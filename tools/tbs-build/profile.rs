@@ -7,9 +7,8 @@ use cardca::cert;
 use cardca::der::asn1::{Ia5String, ObjectIdentifier, OctetString};
 use cardca::keys::KeySpec;
 use cardca::names;
-use cardca::policy::{
-    EKU_NAMES, OID_CLIENT_AUTH, OID_EMAIL_PROTECTION, OID_OCSP_NOCHECK, OID_OCSP_SIGNING, OID_SERVER_AUTH,
-};
+use cardca::oid;
+use cardca::policy::EKU_NAMES;
 use cardca::x509_cert::ext::pkix::constraints::name::{GeneralSubtree, GeneralSubtrees};
 use cardca::x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use cardca::x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -76,9 +75,6 @@ impl Profile {
     }
 }
 
-const OID_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
-const OID_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
-
 /// `serverAuth,clientAuth` or dotted OIDs.
 pub fn parse_eku(list: &str) -> Result<Vec<ObjectIdentifier>> {
     let mut out = Vec::new();
@@ -92,7 +88,7 @@ pub fn parse_eku(list: &str) -> Result<Vec<ObjectIdentifier>> {
                 ))
             })?,
         };
-        if oid == cert::OID_ANY_EKU {
+        if oid == oid::ANY_EKU {
             return Err(Error::usage("anyExtendedKeyUsage defeats the point of one sub CA per area"));
         }
         if !out.contains(&oid) {
@@ -201,10 +197,10 @@ impl Options {
         match self.profile {
             Profile::Root => Vec::new(),
             Profile::SubCa => self.eku.clone(),
-            Profile::Server => vec![OID_SERVER_AUTH],
-            Profile::Client => vec![OID_CLIENT_AUTH],
-            Profile::User => vec![OID_EMAIL_PROTECTION, OID_CLIENT_AUTH],
-            Profile::Ocsp => vec![OID_OCSP_SIGNING],
+            Profile::Server => vec![oid::SERVER_AUTH],
+            Profile::Client => vec![oid::CLIENT_AUTH],
+            Profile::User => vec![oid::EMAIL_PROTECTION, oid::CLIENT_AUTH],
+            Profile::Ocsp => vec![oid::OCSP_SIGNING],
         }
     }
 }
@@ -228,7 +224,7 @@ pub fn extensions(
     let mut out = Vec::new();
     let ca = opts.profile.is_ca();
     out.push(extension(
-        OID_BASIC_CONSTRAINTS,
+        oid::BASIC_CONSTRAINTS,
         true,
         &BasicConstraints { ca, path_len_constraint: if ca { opts.path_len } else { None } },
     )?);
@@ -243,22 +239,22 @@ pub fn extensions(
         (Profile::User, KeySpec::Ec(_)) => KeyUsages::DigitalSignature | KeyUsages::KeyAgreement,
         _ => KeyUsages::DigitalSignature.into(),
     };
-    out.push(extension(OID_KEY_USAGE, true, &KeyUsage(usage))?);
+    out.push(extension(oid::KEY_USAGE, true, &KeyUsage(usage))?);
     let ekus = opts.ekus();
     if !ekus.is_empty() {
-        out.push(extension(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(ekus))?);
+        out.push(extension(oid::EXT_KEY_USAGE, false, &ExtendedKeyUsage(ekus))?);
     }
     // The CA/B Forum does not recommend an SKI in TLS server certificates
     // (BR 7.1.2.7.6); everywhere else RFC 5280 wants one.
     if opts.profile != Profile::Server {
         out.push(extension(
-            OID_SUBJECT_KEY_ID,
+            oid::SUBJECT_KEY_ID,
             false,
             &SubjectKeyIdentifier(OctetString::new(subject_key_id)?),
         )?);
     }
     out.push(extension(
-        OID_AUTHORITY_KEY_ID,
+        oid::AUTHORITY_KEY_ID,
         false,
         &AuthorityKeyIdentifier {
             key_identifier: Some(OctetString::new(authority_key_id)?),
@@ -268,7 +264,7 @@ pub fn extensions(
     )?);
     if !san.is_empty() {
         // RFC 5280 section 4.2.1.6: critical when the subject is empty.
-        out.push(extension(OID_SUBJECT_ALT_NAME, subject_empty, &SubjectAltName(san.to_vec()))?);
+        out.push(extension(oid::SUBJECT_ALT_NAME, subject_empty, &SubjectAltName(san.to_vec()))?);
     }
     if let Some(c) = &opts.constraints {
         let subtrees = |names: &[GeneralName]| -> Option<GeneralSubtrees> {
@@ -277,7 +273,7 @@ pub fn extensions(
             })
         };
         out.push(extension(
-            OID_NAME_CONSTRAINTS,
+            oid::NAME_CONSTRAINTS,
             true,
             &NameConstraints {
                 permitted_subtrees: subtrees(&c.permitted),
@@ -287,7 +283,7 @@ pub fn extensions(
     }
     if let Some(url) = &opts.crl_url {
         out.push(extension(
-            OID_CRL_DISTRIBUTION_POINTS,
+            oid::CRL_DISTRIBUTION_POINTS,
             false,
             &CrlDistributionPoints(vec![DistributionPoint {
                 distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
@@ -298,18 +294,18 @@ pub fn extensions(
     }
     let mut access = Vec::new();
     if let Some(url) = &opts.ocsp_url {
-        access.push(AccessDescription { access_method: OID_OCSP, access_location: uri(url)? });
+        access.push(AccessDescription { access_method: oid::AD_OCSP, access_location: uri(url)? });
     }
     if let Some(url) = &opts.ca_issuers_url {
-        access.push(AccessDescription { access_method: OID_CA_ISSUERS, access_location: uri(url)? });
+        access.push(AccessDescription { access_method: oid::AD_CA_ISSUERS, access_location: uri(url)? });
     }
     if !access.is_empty() {
-        out.push(extension(OID_AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(access))?);
+        out.push(extension(oid::AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(access))?);
     }
     if opts.profile == Profile::Ocsp {
         // id-pkix-ocsp-nocheck ::= NULL, non-critical (RFC 6960 section
         // 4.2.2.2.1): clients do not ask whether the responder is revoked.
-        out.push(extension(OID_OCSP_NOCHECK, false, &cardca::der::asn1::Null)?);
+        out.push(extension(oid::OCSP_NOCHECK, false, &cardca::der::asn1::Null)?);
     }
     if !opts.policies.is_empty() {
         let infos = opts
@@ -317,7 +313,7 @@ pub fn extensions(
             .iter()
             .map(|oid| PolicyInformation { policy_identifier: *oid, policy_qualifiers: None })
             .collect();
-        out.push(extension(OID_CERTIFICATE_POLICIES, false, &CertificatePolicies(infos))?);
+        out.push(extension(oid::CERTIFICATE_POLICIES, false, &CertificatePolicies(infos))?);
     }
     Ok(out)
 }

@@ -9,11 +9,11 @@ use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
 
-use super::rules::{OID_CN, OID_EMAIL_ADDRESS};
 use super::who;
 use crate::cert::CaCert;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::oid;
 
 /// A name as name constraints see it (RFC 5280 section 4.2.1.10).
 enum Form {
@@ -154,9 +154,9 @@ pub(super) fn within_constraints(subject: &Name, san: &[GeneralName], ca: &CaCer
     }
     for atv in subject.iter() {
         let Some(text) = names::atv_text(atv) else { continue };
-        if atv.oid == OID_EMAIL_ADDRESS {
+        if atv.oid == oid::EMAIL_ADDRESS {
             forms.push(Form::Email(text));
-        } else if atv.oid == OID_CN {
+        } else if atv.oid == oid::CN {
             if let Ok(ip) = text.parse::<IpAddr>() {
                 forms.push(Form::Ip(unmap(&names::ip_bytes(ip))));
             } else if text.contains('.') && names::valid_dns(&text, true) {
@@ -192,7 +192,6 @@ mod tests {
     use x509_cert::ext::pkix::{KeyUsages, NameConstraints};
 
     use super::*;
-    use crate::cert::OID_NAME_CONSTRAINTS;
     use crate::policy::testing::*;
 
     /// `matches(Form::of(name), base, overlap)` for one name and one base
@@ -433,7 +432,7 @@ mod tests {
         };
         let spki = fixture_spki("p256.pem");
         let mut exts = ca_extensions(&spki, None, &[KeyUsages::KeyCertSign]);
-        exts.push(ext(OID_NAME_CONSTRAINTS, true, &nc));
+        exts.push(ext(oid::NAME_CONSTRAINTS, true, &nc));
         let ca = ca("/C=NL/O=ewak.net/CN=Sub", &spki, (T0, T0 + DAY), exts);
         let ok = "/C=NL/O=ewak.net/CN=x";
         let rows: &[(&str, &str, Vec<GeneralName>, Option<&str>)] = &[

@@ -7,10 +7,10 @@ use x509_cert::ext::pkix::crl::CrlReason;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, KeyUsages};
 
 use super::extensions::{criticality, ext_error, strict, unknown_extension};
-use super::rules::OID_INVALIDITY_DATE;
 use super::{may_sign, who};
-use crate::cert::{CaCert, OID_AUTHORITY_KEY_ID, OID_CRL_NUMBER, OID_CRL_REASON};
+use crate::cert::CaCert;
 use crate::error::{Error, Result};
+use crate::oid;
 
 /// Every rule a TBSCertList must pass before a CA key signs it, beyond the
 /// DER sanity of [`crate::cert::check_tbs_crl`] (which callers run first):
@@ -21,11 +21,11 @@ pub fn check_crl(tbs: &TbsCertList, ca: &CaCert, allow: &[ObjectIdentifier]) -> 
     let mut aki = None;
     for ext in tbs.crl_extensions.as_deref().unwrap_or(&[]) {
         match ext.extn_id {
-            OID_AUTHORITY_KEY_ID => {
+            oid::AUTHORITY_KEY_ID => {
                 criticality(ext, Some(false))?;
                 aki = Some(strict::<AuthorityKeyIdentifier>(ext)?);
             }
-            OID_CRL_NUMBER => {
+            oid::CRL_NUMBER => {
                 criticality(ext, Some(false))?;
                 let n: CrlNumber = strict(ext)?;
                 if n.0.as_bytes().len() > 20 {
@@ -38,18 +38,18 @@ pub fn check_crl(tbs: &TbsCertList, ca: &CaCert, allow: &[ObjectIdentifier]) -> 
     match aki.as_ref().and_then(|a| a.key_identifier.as_ref()) {
         Some(id) if id.as_bytes() == ca.key_id.as_slice() => {}
         Some(_) => {
-            return Err(ext_error(&OID_AUTHORITY_KEY_ID, format!("does not name the key of {}", who(ca))))
+            return Err(ext_error(&oid::AUTHORITY_KEY_ID, format!("does not name the key of {}", who(ca))))
         }
         None => return Err(Error::new("authorityKeyIdentifier (keyIdentifier) is missing from the CRL")),
     }
     for entry in tbs.revoked_certificates.as_deref().unwrap_or(&[]) {
         for ext in entry.crl_entry_extensions.as_deref().unwrap_or(&[]) {
             match ext.extn_id {
-                OID_CRL_REASON => {
+                oid::CRL_REASON => {
                     criticality(ext, Some(false))?;
                     let _: CrlReason = strict(ext)?;
                 }
-                OID_INVALIDITY_DATE => {
+                oid::INVALIDITY_DATE => {
                     criticality(ext, Some(false))?;
                     let _: der::asn1::GeneralizedTime = strict(ext)?;
                 }
@@ -82,11 +82,11 @@ mod tests {
             authority_cert_issuer: None,
             authority_cert_serial_number: None,
         };
-        ext(OID_AUTHORITY_KEY_ID, critical, &aki)
+        ext(oid::AUTHORITY_KEY_ID, critical, &aki)
     }
 
     fn number(octets: &[u8], critical: bool) -> Extension {
-        ext(OID_CRL_NUMBER, critical, &UintRef::new(octets).expect("number"))
+        ext(oid::CRL_NUMBER, critical, &UintRef::new(octets).expect("number"))
     }
 
     fn entry(exts: Vec<Extension>) -> RevokedCert {
@@ -136,10 +136,10 @@ mod tests {
         };
         let week = Some(NOW + 7 * DAY);
         let reason = |code: u8, critical| {
-            ext(OID_CRL_REASON, critical, &Any::new(Tag::Enumerated, [code]).expect("reason"))
+            ext(oid::CRL_REASON, critical, &Any::new(Tag::Enumerated, [code]).expect("reason"))
         };
         let invalidity = ext(
-            OID_INVALIDITY_DATE,
+            oid::INVALIDITY_DATE,
             false,
             &GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(NOW - 2 * DAY)).expect("t"),
         );
@@ -247,20 +247,16 @@ mod tests {
         ];
         for (what, is_ca, ku, want) in rows {
             let exts = vec![
-                ext(crate::cert::OID_BASIC_CONSTRAINTS, true, &basic(*is_ca, None)),
-                ext(crate::cert::OID_KEY_USAGE, true, &usages(ku)),
+                ext(oid::BASIC_CONSTRAINTS, true, &basic(*is_ca, None)),
+                ext(oid::KEY_USAGE, true, &usages(ku)),
             ];
             let ca = ca("/CN=CA", &spki, (T0, T0 + 365 * DAY), exts);
             expect(what, may_sign(&ca, KeyUsages::CRLSign, "CRLs"), *want);
             let tbs = crl(&ca, vec![aki(&ca.key_id, false), number(&[1], false)], None, week);
             expect(what, gate(&tbs, &ca, &[]), *want);
         }
-        let no_usage = ca(
-            "/CN=CA",
-            &spki,
-            (T0, T0 + DAY),
-            vec![ext(crate::cert::OID_BASIC_CONSTRAINTS, true, &basic(true, None))],
-        );
+        let no_usage =
+            ca("/CN=CA", &spki, (T0, T0 + DAY), vec![ext(oid::BASIC_CONSTRAINTS, true, &basic(true, None))]);
         expect("a CA without keyUsage", may_sign(&no_usage, KeyUsages::CRLSign, "CRLs"), Some("no cRLSign"));
         expect(
             "certificates need keyCertSign",

@@ -14,10 +14,10 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::ext::Extension;
 
-use super::rules::{OID_AD_CA_ISSUERS, OID_AD_OCSP, OID_INVALIDITY_DATE, OID_OCSP_NOCHECK};
 use crate::cert::*;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::oid;
 
 /// The extensions of a TBSCertificate, each decoded strictly (DER that
 /// re-encodes to the same bytes) and at most once.
@@ -35,20 +35,20 @@ pub(super) struct Parsed {
 /// The extensions cardca knows, by name, for messages.
 pub fn extension_name(oid: &ObjectIdentifier) -> String {
     let name = match *oid {
-        OID_BASIC_CONSTRAINTS => "basicConstraints",
-        OID_KEY_USAGE => "keyUsage",
-        OID_EXT_KEY_USAGE => "extKeyUsage",
-        OID_SUBJECT_ALT_NAME => "subjectAltName",
-        OID_NAME_CONSTRAINTS => "nameConstraints",
-        OID_SUBJECT_KEY_ID => "subjectKeyIdentifier",
-        OID_AUTHORITY_KEY_ID => "authorityKeyIdentifier",
-        OID_CRL_DISTRIBUTION_POINTS => "cRLDistributionPoints",
-        OID_AUTHORITY_INFO_ACCESS => "authorityInfoAccess",
-        OID_CERTIFICATE_POLICIES => "certificatePolicies",
-        OID_OCSP_NOCHECK => "ocspNoCheck",
-        OID_CRL_NUMBER => "cRLNumber",
-        OID_CRL_REASON => "reasonCode",
-        OID_INVALIDITY_DATE => "invalidityDate",
+        oid::BASIC_CONSTRAINTS => "basicConstraints",
+        oid::KEY_USAGE => "keyUsage",
+        oid::EXT_KEY_USAGE => "extKeyUsage",
+        oid::SUBJECT_ALT_NAME => "subjectAltName",
+        oid::NAME_CONSTRAINTS => "nameConstraints",
+        oid::SUBJECT_KEY_ID => "subjectKeyIdentifier",
+        oid::AUTHORITY_KEY_ID => "authorityKeyIdentifier",
+        oid::CRL_DISTRIBUTION_POINTS => "cRLDistributionPoints",
+        oid::AUTHORITY_INFO_ACCESS => "authorityInfoAccess",
+        oid::CERTIFICATE_POLICIES => "certificatePolicies",
+        oid::OCSP_NOCHECK => "ocspNoCheck",
+        oid::CRL_NUMBER => "cRLNumber",
+        oid::CRL_REASON => "reasonCode",
+        oid::INVALIDITY_DATE => "invalidityDate",
         _ => return oid.to_string(),
     };
     format!("{name} ({oid})")
@@ -113,16 +113,16 @@ pub(super) fn parse_extensions(tbs: &TbsCert, allow: &[ObjectIdentifier]) -> Res
     for ext in tbs.extensions.as_deref().unwrap_or(&[]) {
         let oid = &ext.extn_id;
         match *oid {
-            OID_BASIC_CONSTRAINTS => p.basic = Some((strict(ext)?, ext.critical)),
-            OID_KEY_USAGE => p.key_usage = Some(strict(ext)?),
-            OID_EXT_KEY_USAGE => {
+            oid::BASIC_CONSTRAINTS => p.basic = Some((strict(ext)?, ext.critical)),
+            oid::KEY_USAGE => p.key_usage = Some(strict(ext)?),
+            oid::EXT_KEY_USAGE => {
                 let eku: ExtendedKeyUsage = strict(ext)?;
                 if eku.0.is_empty() {
                     return Err(ext_error(oid, "an empty list"));
                 }
                 p.eku = Some(eku);
             }
-            OID_SUBJECT_ALT_NAME => {
+            oid::SUBJECT_ALT_NAME => {
                 let san: SubjectAltName = strict(ext)?;
                 if san.0.is_empty() {
                     return Err(ext_error(oid, "an empty list"));
@@ -132,22 +132,22 @@ pub(super) fn parse_extensions(tbs: &TbsCert, allow: &[ObjectIdentifier]) -> Res
                 }
                 p.san = Some((san.0, ext.critical));
             }
-            OID_NAME_CONSTRAINTS => {
+            oid::NAME_CONSTRAINTS => {
                 criticality(ext, Some(true))?;
                 let nc: NameConstraints = strict(ext)?;
                 check_constraint_values(&nc).map_err(|e| ext_error(oid, e))?;
                 p.name_constraints = Some(nc);
             }
-            OID_SUBJECT_KEY_ID => {
+            oid::SUBJECT_KEY_ID => {
                 criticality(ext, Some(false))?;
                 let ski: SubjectKeyIdentifier = strict(ext)?;
                 p.ski = Some(ski.0.as_bytes().to_vec());
             }
-            OID_AUTHORITY_KEY_ID => {
+            oid::AUTHORITY_KEY_ID => {
                 criticality(ext, Some(false))?;
                 p.aki = Some(strict(ext)?);
             }
-            OID_CRL_DISTRIBUTION_POINTS => {
+            oid::CRL_DISTRIBUTION_POINTS => {
                 let dps: CrlDistributionPoints = strict(ext)?;
                 for dp in &dps.0 {
                     match &dp.distribution_point {
@@ -160,17 +160,17 @@ pub(super) fn parse_extensions(tbs: &TbsCert, allow: &[ObjectIdentifier]) -> Res
                     }
                 }
             }
-            OID_AUTHORITY_INFO_ACCESS => {
+            oid::AUTHORITY_INFO_ACCESS => {
                 criticality(ext, Some(false))?;
                 let aia: AuthorityInfoAccessSyntax = strict(ext)?;
                 for ad in &aia.0 {
-                    if ad.access_method != OID_AD_OCSP && ad.access_method != OID_AD_CA_ISSUERS {
+                    if ad.access_method != oid::AD_OCSP && ad.access_method != oid::AD_CA_ISSUERS {
                         return Err(ext_error(oid, format!("access method {}", ad.access_method)));
                     }
                     check_uris(std::slice::from_ref(&ad.access_location), oid)?;
                 }
             }
-            OID_CERTIFICATE_POLICIES => {
+            oid::CERTIFICATE_POLICIES => {
                 let policies: CertificatePolicies = strict(ext)?;
                 let mut seen = std::collections::HashSet::new();
                 for p in &policies.0 {
@@ -179,7 +179,7 @@ pub(super) fn parse_extensions(tbs: &TbsCert, allow: &[ObjectIdentifier]) -> Res
                     }
                 }
             }
-            OID_OCSP_NOCHECK => {
+            oid::OCSP_NOCHECK => {
                 criticality(ext, Some(false))?;
                 let _: der::asn1::Null = strict(ext)?;
             }
@@ -295,26 +295,26 @@ mod tests {
     fn criticalities() {
         let value = der::asn1::Null;
         let rows: &[(&str, Extension, Option<bool>, Option<&str>)] = &[
-            ("critical where it must be", ext(OID_NAME_CONSTRAINTS, true, &value), Some(true), None),
+            ("critical where it must be", ext(oid::NAME_CONSTRAINTS, true, &value), Some(true), None),
             (
                 "not critical where it must be",
-                ext(OID_NAME_CONSTRAINTS, false, &value),
+                ext(oid::NAME_CONSTRAINTS, false, &value),
                 Some(true),
                 Some("extension nameConstraints (2.5.29.30): must be critical (RFC 5280)"),
             ),
-            ("not critical where it must not be", ext(OID_SUBJECT_KEY_ID, false, &value), Some(false), None),
+            ("not critical where it must not be", ext(oid::SUBJECT_KEY_ID, false, &value), Some(false), None),
             (
                 "critical where it must not be",
-                ext(OID_SUBJECT_KEY_ID, true, &value),
+                ext(oid::SUBJECT_KEY_ID, true, &value),
                 Some(false),
                 Some("extension subjectKeyIdentifier (2.5.29.14): must not be critical (RFC 5280)"),
             ),
-            ("either, where either will do", ext(OID_KEY_USAGE, true, &value), None, None),
+            ("either, where either will do", ext(oid::KEY_USAGE, true, &value), None, None),
         ];
         for (what, e, must, want) in rows {
             expect(what, criticality(e, *must), *want);
         }
-        assert_eq!(extension_name(&OID_OCSP_NOCHECK), "ocspNoCheck (1.3.6.1.5.5.7.48.1.5)");
+        assert_eq!(extension_name(&oid::OCSP_NOCHECK), "ocspNoCheck (1.3.6.1.5.5.7.48.1.5)");
         assert_eq!(extension_name(&ObjectIdentifier::new_unwrap("1.2.3.4")), "1.2.3.4");
     }
 }

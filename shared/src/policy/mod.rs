@@ -26,8 +26,9 @@ mod testing;
 use der::asn1::ObjectIdentifier;
 use x509_cert::ext::pkix::KeyUsages;
 
-use crate::cert::{CaCert, TbsCert, OID_BASIC_CONSTRAINTS};
+use crate::cert::{CaCert, TbsCert};
 use crate::error::{Error, Result};
+use crate::oid;
 use constraints::within_constraints;
 use extensions::{ext_error, parse_extensions};
 use ocsp::{is_ocsp_responder, ocsp_responder_rules};
@@ -39,11 +40,7 @@ pub use ocsp::{
     check_ocsp, check_ocsp_responder, check_signed, Checked, Responder, OCSP_MAX_DAYS, OCSP_MIN_SECONDS,
     OCSP_RESPONDER_MAX_DAYS,
 };
-pub use rules::{
-    check_subject_key, eku_name, EKU_NAMES, OID_AD_CA_ISSUERS, OID_AD_OCSP, OID_CLIENT_AUTH,
-    OID_CODE_SIGNING, OID_EMAIL_PROTECTION, OID_INVALIDITY_DATE, OID_OCSP_NOCHECK, OID_OCSP_SIGNING,
-    OID_SERVER_AUTH, OID_TIME_STAMPING,
-};
+pub use rules::{check_subject_key, eku_name, EKU_NAMES};
 
 /// Whose rules apply to a TBSCertificate: its own (a self-signed root), or
 /// an issuing CA's, with the CAs above it (`--chain`) for name constraints.
@@ -69,10 +66,10 @@ pub fn check_certificate(tbs: &TbsCert, issuer: Issuer<'_>, allow: &[ObjectIdent
     let (basic, basic_critical) =
         p.basic.as_ref().ok_or_else(|| Error::new("basicConstraints is missing"))?;
     if basic.ca && !basic_critical {
-        return Err(ext_error(&OID_BASIC_CONSTRAINTS, "must be critical in a CA certificate (RFC 5280)"));
+        return Err(ext_error(&oid::BASIC_CONSTRAINTS, "must be critical in a CA certificate (RFC 5280)"));
     }
     if !basic.ca && basic.path_len_constraint.is_some() {
-        return Err(ext_error(&OID_BASIC_CONSTRAINTS, "pathLenConstraint without cA TRUE"));
+        return Err(ext_error(&oid::BASIC_CONSTRAINTS, "pathLenConstraint without cA TRUE"));
     }
     may_sign(ca, KeyUsages::KeyCertSign, "certificates")?;
     ocsp_responder_rules(tbs, &p, basic.ca)?;
@@ -141,7 +138,11 @@ mod tests {
     fn issuer() -> CaCert {
         let (_, spki) = ed25519(1);
         let mut exts = ca_extensions(&spki, Some(1), &[K::KeyCertSign, K::CRLSign]);
-        exts.push(ext(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(vec![OID_SERVER_AUTH, OID_CLIENT_AUTH])));
+        exts.push(ext(
+            oid::EXT_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(vec![oid::SERVER_AUTH, oid::CLIENT_AUTH]),
+        ));
         ca("/C=NL/O=ewak.net/CN=Sub", &spki, (T0, T0 + 3650 * DAY), exts)
     }
 
@@ -151,16 +152,20 @@ mod tests {
             authority_cert_issuer: None,
             authority_cert_serial_number: None,
         };
-        ext(OID_AUTHORITY_KEY_ID, false, &aki)
+        ext(oid::AUTHORITY_KEY_ID, false, &aki)
     }
 
     /// A TLS server certificate for www.ewak.net under `ca`: P-256, a year.
     fn server(ca: &CaCert) -> TbsCert {
         let exts = vec![
-            ext(OID_BASIC_CONSTRAINTS, true, &basic(false, None)),
-            ext(OID_KEY_USAGE, true, &usages(&[K::DigitalSignature])),
-            ext(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(vec![OID_SERVER_AUTH])),
-            ext(OID_SUBJECT_ALT_NAME, false, &SubjectAltName(vec![dns("www.ewak.net"), ip(&[192, 0, 2, 1])])),
+            ext(oid::BASIC_CONSTRAINTS, true, &basic(false, None)),
+            ext(oid::KEY_USAGE, true, &usages(&[K::DigitalSignature])),
+            ext(oid::EXT_KEY_USAGE, false, &ExtendedKeyUsage(vec![oid::SERVER_AUTH])),
+            ext(
+                oid::SUBJECT_ALT_NAME,
+                false,
+                &SubjectAltName(vec![dns("www.ewak.net"), ip(&[192, 0, 2, 1])]),
+            ),
             aki(ca),
         ];
         let spki = fixture_spki("p256.pem");
@@ -190,9 +195,9 @@ mod tests {
         let ca = issuer();
         let ok = || server(&ca);
         let san =
-            |names: Vec<GeneralName>, critical| ext(OID_SUBJECT_ALT_NAME, critical, &SubjectAltName(names));
-        let eku = |list: Vec<ObjectIdentifier>| ext(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(list));
-        let ku = |bits: &[K]| ext(OID_KEY_USAGE, true, &usages(bits));
+            |names: Vec<GeneralName>, critical| ext(oid::SUBJECT_ALT_NAME, critical, &SubjectAltName(names));
+        let eku = |list: Vec<ObjectIdentifier>| ext(oid::EXT_KEY_USAGE, false, &ExtendedKeyUsage(list));
+        let ku = |bits: &[K]| ext(oid::KEY_USAGE, true, &usages(bits));
         let subject = |t: TbsCert, name: &str| TbsCert {
             subject: if name.is_empty() { Default::default() } else { dn(name) },
             ..t
@@ -200,24 +205,24 @@ mod tests {
         let sub_ca = |path_len| {
             let t = with(
                 ok(),
-                OID_BASIC_CONSTRAINTS,
-                Some(ext(OID_BASIC_CONSTRAINTS, true, &basic(true, path_len))),
+                oid::BASIC_CONSTRAINTS,
+                Some(ext(oid::BASIC_CONSTRAINTS, true, &basic(true, path_len))),
             );
-            let t = with(t, OID_KEY_USAGE, Some(ku(&[K::KeyCertSign, K::CRLSign])));
+            let t = with(t, oid::KEY_USAGE, Some(ku(&[K::KeyCertSign, K::CRLSign])));
             let spki = t.subject_public_key_info.clone();
             let ski = x509_cert::ext::pkix::SubjectKeyIdentifier(
                 OctetString::new(crate::keys::key_id(&spki)).expect("ski"),
             );
             with(
                 subject(t, "/C=NL/O=ewak.net/CN=Issuing"),
-                OID_SUBJECT_KEY_ID,
-                Some(ext(OID_SUBJECT_KEY_ID, false, &ski)),
+                oid::SUBJECT_KEY_ID,
+                Some(ext(oid::SUBJECT_KEY_ID, false, &ski)),
             )
         };
         let responder = || {
-            let t = with(ok(), OID_EXT_KEY_USAGE, Some(eku(vec![OID_OCSP_SIGNING])));
-            let t = with(t, OID_SUBJECT_ALT_NAME, None);
-            let t = with(t, OID_OCSP_NOCHECK, Some(ext(OID_OCSP_NOCHECK, false, &Null)));
+            let t = with(ok(), oid::EXT_KEY_USAGE, Some(eku(vec![oid::OCSP_SIGNING])));
+            let t = with(t, oid::SUBJECT_ALT_NAME, None);
+            let t = with(t, oid::OCSP_NOCHECK, Some(ext(oid::OCSP_NOCHECK, false, &Null)));
             let validity = x509_cert::time::Validity::new(
                 time::x509_time(T0).expect("t"),
                 time::x509_time(T0 + 30 * DAY - 1).expect("t"),
@@ -229,7 +234,7 @@ mod tests {
         let aia = |method| {
             let ad =
                 AccessDescription { access_method: method, access_location: uri("http://ocsp.ewak.net/") };
-            ext(OID_AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(vec![ad]))
+            ext(oid::AUTHORITY_INFO_ACCESS, false, &AuthorityInfoAccessSyntax(vec![ad]))
         };
         let allow = [unknown];
         // What it checks; the TBSCertificate; --allow-extension; refusal or None.
@@ -237,7 +242,7 @@ mod tests {
             ("a TLS server certificate (control)", ok(), &[], None),
             (
                 "basicConstraints missing",
-                with(ok(), OID_BASIC_CONSTRAINTS, None),
+                with(ok(), oid::BASIC_CONSTRAINTS, None),
                 &[],
                 Some("basicConstraints is missing"),
             ),
@@ -245,8 +250,8 @@ mod tests {
                 "pathLenConstraint in a leaf",
                 with(
                     ok(),
-                    OID_BASIC_CONSTRAINTS,
-                    Some(ext(OID_BASIC_CONSTRAINTS, true, &basic(false, Some(0)))),
+                    oid::BASIC_CONSTRAINTS,
+                    Some(ext(oid::BASIC_CONSTRAINTS, true, &basic(false, Some(0)))),
                 ),
                 &[],
                 Some("pathLenConstraint without cA TRUE"),
@@ -257,15 +262,15 @@ mod tests {
                 "a sub CA with basicConstraints not critical",
                 with(
                     sub_ca(Some(0)),
-                    OID_BASIC_CONSTRAINTS,
-                    Some(ext(OID_BASIC_CONSTRAINTS, false, &basic(true, Some(0)))),
+                    oid::BASIC_CONSTRAINTS,
+                    Some(ext(oid::BASIC_CONSTRAINTS, false, &basic(true, Some(0)))),
                 ),
                 &[],
                 Some("must be critical in a CA certificate"),
             ),
             (
                 "a sub CA without SKI",
-                with(sub_ca(Some(0)), OID_SUBJECT_KEY_ID, None),
+                with(sub_ca(Some(0)), oid::SUBJECT_KEY_ID, None),
                 &[],
                 Some("subjectKeyIdentifier is missing from a CA certificate"),
             ),
@@ -289,13 +294,13 @@ mod tests {
             ),
             (
                 "an EKU outside the issuer's",
-                with(ok(), OID_EXT_KEY_USAGE, Some(eku(vec![OID_CODE_SIGNING]))),
+                with(ok(), oid::EXT_KEY_USAGE, Some(eku(vec![oid::CODE_SIGNING]))),
                 &[],
                 Some("extended key usage codeSigning is outside"),
             ),
             (
                 "an empty EKU list",
-                with(ok(), OID_EXT_KEY_USAGE, Some(eku(vec![]))),
+                with(ok(), oid::EXT_KEY_USAGE, Some(eku(vec![]))),
                 &[],
                 Some("extKeyUsage (2.5.29.37): an empty list"),
             ),
@@ -307,37 +312,37 @@ mod tests {
             ),
             (
                 "OCSPSigning in a CA",
-                with(sub_ca(Some(0)), OID_EXT_KEY_USAGE, Some(eku(vec![OID_OCSP_SIGNING]))),
+                with(sub_ca(Some(0)), oid::EXT_KEY_USAGE, Some(eku(vec![oid::OCSP_SIGNING]))),
                 &[],
                 Some("OCSPSigning in a CA certificate would make it a responder"),
             ),
             (
                 "ocspNoCheck in a server certificate",
-                with(ok(), OID_OCSP_NOCHECK, Some(ext(OID_OCSP_NOCHECK, false, &Null))),
+                with(ok(), oid::OCSP_NOCHECK, Some(ext(oid::OCSP_NOCHECK, false, &Null))),
                 &[],
                 Some("only an OCSP responder certificate (extKeyUsage OCSPSigning) may carry it"),
             ),
             (
                 "keyAgreement for a P-256 key",
-                with(ok(), OID_KEY_USAGE, Some(ku(&[K::DigitalSignature, K::KeyAgreement]))),
+                with(ok(), oid::KEY_USAGE, Some(ku(&[K::DigitalSignature, K::KeyAgreement]))),
                 &[],
                 None,
             ),
             (
                 "keyEncipherment for a P-256 key",
-                with(ok(), OID_KEY_USAGE, Some(ku(&[K::KeyEncipherment]))),
+                with(ok(), oid::KEY_USAGE, Some(ku(&[K::KeyEncipherment]))),
                 &[],
                 Some("keyEncipherment cannot be done with a ec:p256 key"),
             ),
             (
                 "keyCertSign in a leaf",
-                with(ok(), OID_KEY_USAGE, Some(ku(&[K::DigitalSignature, K::KeyCertSign]))),
+                with(ok(), oid::KEY_USAGE, Some(ku(&[K::DigitalSignature, K::KeyCertSign]))),
                 &[],
                 Some("keyCertSign or cRLSign in a certificate that is not a CA"),
             ),
             (
                 "a server certificate with no host SAN",
-                with(ok(), OID_SUBJECT_ALT_NAME, Some(san(vec![email("a@ewak.net")], false))),
+                with(ok(), oid::SUBJECT_ALT_NAME, Some(san(vec![email("a@ewak.net")], false))),
                 &[],
                 Some("a TLS server certificate needs a dns: or ip: name"),
             ),
@@ -351,7 +356,7 @@ mod tests {
             ("a CN that is the IP SAN", subject(ok(), "/CN=192.0.2.1"), &[], None),
             (
                 "an empty subject with a SAN that is not critical",
-                subject(with(ok(), OID_EXT_KEY_USAGE, Some(eku(vec![OID_CLIENT_AUTH]))), ""),
+                subject(with(ok(), oid::EXT_KEY_USAGE, Some(eku(vec![oid::CLIENT_AUTH]))), ""),
                 &[],
                 Some("subject: empty, so subjectAltName must be present and critical"),
             ),
@@ -359,8 +364,8 @@ mod tests {
                 "an empty subject with a critical SAN",
                 subject(
                     with(
-                        with(ok(), OID_EXT_KEY_USAGE, Some(eku(vec![OID_CLIENT_AUTH]))),
-                        OID_SUBJECT_ALT_NAME,
+                        with(ok(), oid::EXT_KEY_USAGE, Some(eku(vec![oid::CLIENT_AUTH]))),
+                        oid::SUBJECT_ALT_NAME,
                         Some(san(vec![dns("www.ewak.net")], true)),
                     ),
                     "",
@@ -370,19 +375,19 @@ mod tests {
             ),
             (
                 "an empty SAN list",
-                with(ok(), OID_SUBJECT_ALT_NAME, Some(san(vec![], false))),
+                with(ok(), oid::SUBJECT_ALT_NAME, Some(san(vec![], false))),
                 &[],
                 Some("subjectAltName (2.5.29.17): an empty list"),
             ),
             (
                 "authorityKeyIdentifier missing",
-                with(ok(), OID_AUTHORITY_KEY_ID, None),
+                with(ok(), oid::AUTHORITY_KEY_ID, None),
                 &[],
                 Some("authorityKeyIdentifier (keyIdentifier) is missing"),
             ),
             (
                 "authorityKeyIdentifier of another key",
-                with(ok(), OID_AUTHORITY_KEY_ID, Some(aki(&root(&fixture_spki("p384.pem"))))),
+                with(ok(), oid::AUTHORITY_KEY_ID, Some(aki(&root(&fixture_spki("p384.pem"))))),
                 &[],
                 Some("does not name the key of issuer /C=NL/O=ewak.net/CN=Sub"),
             ),
@@ -413,8 +418,8 @@ mod tests {
                 "a critical SKI",
                 with(
                     ok(),
-                    OID_SUBJECT_KEY_ID,
-                    Some(ext(OID_SUBJECT_KEY_ID, true, &OctetString::new([1u8; 20]).expect("o"))),
+                    oid::SUBJECT_KEY_ID,
+                    Some(ext(oid::SUBJECT_KEY_ID, true, &OctetString::new([1u8; 20]).expect("o"))),
                 ),
                 &[],
                 Some("extension subjectKeyIdentifier (2.5.29.14): must not be critical"),
@@ -423,20 +428,25 @@ mod tests {
                 "a policy twice",
                 with(
                     ok(),
-                    OID_CERTIFICATE_POLICIES,
+                    oid::CERTIFICATE_POLICIES,
                     Some(ext(
-                        OID_CERTIFICATE_POLICIES,
+                        oid::CERTIFICATE_POLICIES,
                         false,
-                        &CertificatePolicies(vec![policy(OID_ANY_EKU), policy(OID_ANY_EKU)]),
+                        &CertificatePolicies(vec![policy(oid::ANY_EKU), policy(oid::ANY_EKU)]),
                     )),
                 ),
                 &[],
                 Some("policy 2.5.29.37.0 twice"),
             ),
-            ("AIA with id-ad-ocsp", with(ok(), OID_AUTHORITY_INFO_ACCESS, Some(aia(OID_AD_OCSP))), &[], None),
+            (
+                "AIA with id-ad-ocsp",
+                with(ok(), oid::AUTHORITY_INFO_ACCESS, Some(aia(oid::AD_OCSP))),
+                &[],
+                None,
+            ),
             (
                 "AIA with another access method",
-                with(ok(), OID_AUTHORITY_INFO_ACCESS, Some(aia(unknown))),
+                with(ok(), oid::AUTHORITY_INFO_ACCESS, Some(aia(unknown))),
                 &[],
                 Some("access method 1.2.3.4"),
             ),
@@ -456,7 +466,7 @@ mod tests {
             tbs(&name, &name, &spki, (T0, T0 + 3650 * DAY), {
                 let mut exts = ca_extensions(&spki, None, ku);
                 exts.push(ext(
-                    OID_AUTHORITY_KEY_ID,
+                    oid::AUTHORITY_KEY_ID,
                     false,
                     &AuthorityKeyIdentifier {
                         key_identifier: Some(OctetString::new(crate::keys::key_id(&spki)).expect("aki")),
@@ -493,7 +503,7 @@ mod tests {
             }]),
         };
         let mut exts = ca_extensions(&spki, None, &[K::KeyCertSign]);
-        exts.push(ext(OID_NAME_CONSTRAINTS, true, &nc));
+        exts.push(ext(oid::NAME_CONSTRAINTS, true, &nc));
         let above = [crate::policy::testing::ca("/CN=Root", &spki, (T0, T0 + 3650 * DAY), exts)];
         expect(
             "without the chain",

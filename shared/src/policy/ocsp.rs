@@ -11,19 +11,18 @@ use der::Encode;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsages};
 
 use super::extensions::{ext_error, parse_extensions, unknown_extension, Parsed};
-use super::rules::{OID_OCSP_NOCHECK, OID_OCSP_SIGNING};
 use super::who;
 use crate::cert::*;
 use crate::error::{Context, Error, Result};
 use crate::ocsp::{
     self, BasicOcspResponse, CertStatus, IdHash, OcspResponse, ResponderId, ResponseData, ResponseStatus,
-    OID_PKIX_OCSP_BASIC,
 };
+use crate::oid;
 use crate::sign::{self, SigAlg};
 use crate::{names, time};
 
 pub(super) fn is_ocsp_responder(eku: Option<&ExtendedKeyUsage>, ca: bool) -> bool {
-    !ca && eku.is_some_and(|e| e.0 == [OID_OCSP_SIGNING])
+    !ca && eku.is_some_and(|e| e.0 == [oid::OCSP_SIGNING])
 }
 
 /// The longest a delegated responder's certificate may be valid. It
@@ -50,12 +49,12 @@ pub const OCSP_MIN_SECONDS: u64 = 8 * 3600;
 /// nocheck only in such a certificate: elsewhere it would exempt an
 /// ordinary certificate from revocation checking.
 pub(super) fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Result<()> {
-    let signing = p.eku.as_ref().is_some_and(|e| e.0.contains(&OID_OCSP_SIGNING));
-    let nocheck = tbs.extension(OID_OCSP_NOCHECK).is_some();
+    let signing = p.eku.as_ref().is_some_and(|e| e.0.contains(&oid::OCSP_SIGNING));
+    let nocheck = tbs.extension(oid::OCSP_NOCHECK).is_some();
     if !signing {
         if nocheck {
             return Err(ext_error(
-                &OID_OCSP_NOCHECK,
+                &oid::OCSP_NOCHECK,
                 "only an OCSP responder certificate (extKeyUsage OCSPSigning) may carry it",
             ));
         }
@@ -63,14 +62,14 @@ pub(super) fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Resul
     }
     if ca {
         return Err(ext_error(
-            &OID_EXT_KEY_USAGE,
+            &oid::EXT_KEY_USAGE,
             "OCSPSigning in a CA certificate would make it a responder for its issuer \
              (forbidden by the CA/B Forum BRs, section 7.1.2.2)",
         ));
     }
     if p.eku.as_ref().is_some_and(|e| e.0.len() != 1) {
         return Err(ext_error(
-            &OID_EXT_KEY_USAGE,
+            &oid::EXT_KEY_USAGE,
             "an OCSP responder certificate has OCSPSigning as its only usage",
         ));
     }
@@ -81,7 +80,7 @@ pub(super) fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Resul
     }
     if p.key_usage.as_ref().is_some_and(|ku| ku.0 != der::flagset::FlagSet::from(KeyUsages::DigitalSignature))
     {
-        return Err(ext_error(&OID_KEY_USAGE, "an OCSP responder certificate has digitalSignature only"));
+        return Err(ext_error(&oid::KEY_USAGE, "an OCSP responder certificate has digitalSignature only"));
     }
     // notAfter is inclusive: N days end one second before the Nth day.
     let span = time::seconds(&tbs.validity.not_after).saturating_sub(time::seconds(&tbs.validity.not_before));
@@ -125,7 +124,7 @@ pub fn check_ocsp_responder<'r>(responder: &'r CaCert, ca: &CaCert) -> Result<Re
     sign::verify(&ca.tbs.subject_public_key_info, alg, signed.tbs, &signed.signature)
         .map_err(|e| e.context(format!("{what}: checked with the key of {}", ca.subject_text())))?;
     let p = parse_extensions(&responder.tbs, &[]).map_err(|e| e.context(what.clone()))?;
-    if !p.eku.as_ref().is_some_and(|e| e.0.contains(&OID_OCSP_SIGNING)) {
+    if !p.eku.as_ref().is_some_and(|e| e.0.contains(&oid::OCSP_SIGNING)) {
         return Err(Error::new(format!("{what} does not hold extKeyUsage OCSPSigning")));
     }
     let is_ca = p.basic.as_ref().is_some_and(|(b, _)| b.ca);
@@ -296,7 +295,7 @@ pub fn check_signed(der: Vec<u8>, ca: &CaCert, now: u64) -> Result<Checked> {
     }
     let bytes =
         response.response_bytes.ok_or_else(|| Error::new("a successful response without responseBytes"))?;
-    if bytes.response_type != OID_PKIX_OCSP_BASIC {
+    if bytes.response_type != oid::OCSP_BASIC {
         return Err(Error::new(format!("responseType {} is not id-pkix-ocsp-basic", bytes.response_type)));
     }
     let basic: BasicOcspResponse = decode_exact(bytes.response.as_bytes(), "BasicOCSPResponse")?;

@@ -17,6 +17,7 @@ use super::who;
 use crate::cert::*;
 use crate::error::{Context, Error, Result};
 use crate::keys::{self, Curve, KeySpec, RsaPublicKey};
+use crate::oid;
 use crate::{names, time};
 
 /// Keys we certify (and import): RSA of 2048 bits or more with exponent
@@ -62,7 +63,7 @@ pub fn check_subject_key(spki: &SubjectPublicKeyInfoOwned) -> Result<KeySpec> {
 /// exactly when it is a CA (RFC 5280 section 4.2.1.9), and only the bits
 /// the key type can do (RFC 8410 for Ed25519, RFC 5480 for EC).
 pub(super) fn key_usage(ku: Option<&KeyUsage>, ca: bool, spec: KeySpec) -> Result<()> {
-    let oid = &OID_KEY_USAGE;
+    let oid = &oid::KEY_USAGE;
     let ku = ku.ok_or_else(|| Error::new("keyUsage is missing"))?.0;
     if ku.is_empty() {
         return Err(ext_error(oid, "no bit set"));
@@ -120,13 +121,13 @@ pub(super) fn names_of(tbs: &TbsCert, p: &Parsed, ca: bool) -> Result<()> {
 }
 
 fn common_names(subject: &Name) -> impl Iterator<Item = String> + '_ {
-    subject.iter().filter(|a| a.oid == OID_CN).filter_map(names::atv_text)
+    subject.iter().filter(|a| a.oid == oid::CN).filter_map(names::atv_text)
 }
 
 /// A TLS server certificate names its hosts in SANs, and its CN, if any,
 /// is one of them (CA/B Forum BR 7.1.4.3; clients ignore a CN anyway).
 pub(super) fn server_names(subject: &Name, p: &Parsed, ca: bool) -> Result<()> {
-    if ca || !p.eku.as_ref().is_some_and(|e| e.0.contains(&OID_SERVER_AUTH)) {
+    if ca || !p.eku.as_ref().is_some_and(|e| e.0.contains(&oid::SERVER_AUTH)) {
         return Ok(());
     }
     let san = p.san.as_ref().map_or(&[][..], |(s, _)| s.as_slice());
@@ -160,7 +161,7 @@ pub(super) fn key_ids(p: &Parsed, ca: &CaCert, is_ca: bool) -> Result<()> {
     }
     match p.aki.as_ref().and_then(|a| a.key_identifier.as_ref()) {
         Some(id) if id.as_bytes() == ca.key_id.as_slice() => Ok(()),
-        Some(_) => Err(ext_error(&OID_AUTHORITY_KEY_ID, format!("does not name the key of {}", who(ca)))),
+        Some(_) => Err(ext_error(&oid::AUTHORITY_KEY_ID, format!("does not name the key of {}", who(ca)))),
         None => Err(Error::new("authorityKeyIdentifier (keyIdentifier) is missing")),
     }
 }
@@ -216,7 +217,7 @@ pub(super) fn validity_within(tbs: &TbsCert, ca: &CaCert) -> Result<()> {
 /// The extended key usages lie within the issuer's (no EKU at all would
 /// mean every usage).
 pub(super) fn eku_within(eku: Option<&ExtendedKeyUsage>, ca: &CaCert) -> Result<()> {
-    let Some(limit) = ca.eku.as_ref().filter(|e| !e.0.contains(&OID_ANY_EKU)) else { return Ok(()) };
+    let Some(limit) = ca.eku.as_ref().filter(|e| !e.0.contains(&oid::ANY_EKU)) else { return Ok(()) };
     let list = |e: &ExtendedKeyUsage| e.0.iter().map(eku_name).collect::<Vec<_>>().join(",");
     let Some(eku) = eku else {
         return Err(Error::new(format!(
@@ -238,26 +239,13 @@ pub(super) fn eku_within(eku: Option<&ExtendedKeyUsage>, ca: &CaCert) -> Result<
     Ok(())
 }
 
-pub const OID_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
-pub const OID_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
-pub const OID_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
-pub const OID_EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
-pub const OID_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
-pub const OID_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
-pub const OID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
-pub const OID_AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
-pub const OID_OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
-pub const OID_INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
-pub(super) const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-pub(super) const OID_EMAIL_ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1");
-
 pub const EKU_NAMES: &[(&str, ObjectIdentifier)] = &[
-    ("serverAuth", OID_SERVER_AUTH),
-    ("clientAuth", OID_CLIENT_AUTH),
-    ("codeSigning", OID_CODE_SIGNING),
-    ("emailProtection", OID_EMAIL_PROTECTION),
-    ("timeStamping", OID_TIME_STAMPING),
-    ("ocspSigning", OID_OCSP_SIGNING),
+    ("serverAuth", oid::SERVER_AUTH),
+    ("clientAuth", oid::CLIENT_AUTH),
+    ("codeSigning", oid::CODE_SIGNING),
+    ("emailProtection", oid::EMAIL_PROTECTION),
+    ("timeStamping", oid::TIME_STAMPING),
+    ("ocspSigning", oid::OCSP_SIGNING),
 ];
 
 pub fn eku_name(oid: &ObjectIdentifier) -> String {
@@ -450,7 +438,7 @@ mod tests {
         let spki = fixture_spki("p256.pem");
         let mut exts = ca_extensions(&spki, path_len, &[K::KeyCertSign]);
         if let Some(list) = eku {
-            exts.push(ext(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(list)));
+            exts.push(ext(oid::EXT_KEY_USAGE, false, &ExtendedKeyUsage(list)));
         }
         ca("/CN=Issuer", &spki, (T0, T0 + 365 * DAY), exts)
     }
@@ -509,17 +497,17 @@ mod tests {
     /// with none, or with anyExtendedKeyUsage, limits nothing.
     #[test]
     fn eku_nesting() {
-        let web = Some(vec![OID_SERVER_AUTH, OID_CLIENT_AUTH]);
+        let web = Some(vec![oid::SERVER_AUTH, oid::CLIENT_AUTH]);
         // What it checks; the issuer's EKUs; the child's; refusal or None.
         type Ekus = Option<Vec<ObjectIdentifier>>;
         let rows: &[(&str, Ekus, Ekus, Option<&str>)] = &[
-            ("issuer without EKU: anything", None, Some(vec![OID_CODE_SIGNING]), None),
+            ("issuer without EKU: anything", None, Some(vec![oid::CODE_SIGNING]), None),
             ("issuer without EKU: no EKU", None, None, None),
-            ("issuer with anyEKU: anything", Some(vec![OID_SERVER_AUTH, OID_ANY_EKU]), Some(vec![OID_CODE_SIGNING]), None),
-            ("issuer with anyEKU: no EKU", Some(vec![OID_ANY_EKU]), None, None),
-            ("a subset", web.clone(), Some(vec![OID_SERVER_AUTH]), None),
+            ("issuer with anyEKU: anything", Some(vec![oid::SERVER_AUTH, oid::ANY_EKU]), Some(vec![oid::CODE_SIGNING]), None),
+            ("issuer with anyEKU: no EKU", Some(vec![oid::ANY_EKU]), None, None),
+            ("a subset", web.clone(), Some(vec![oid::SERVER_AUTH]), None),
             ("the same set", web.clone(), web.clone(), None),
-            ("one usage outside", web.clone(), Some(vec![OID_SERVER_AUTH, OID_CODE_SIGNING]), Some("extended key usage codeSigning is outside issuer /CN=Issuer's (serverAuth,clientAuth)")),
+            ("one usage outside", web.clone(), Some(vec![oid::SERVER_AUTH, oid::CODE_SIGNING]), Some("extended key usage codeSigning is outside issuer /CN=Issuer's (serverAuth,clientAuth)")),
             ("an unnamed usage outside", web.clone(), Some(vec![ObjectIdentifier::new_unwrap("1.2.3.4")]), Some("extended key usage 1.2.3.4 is outside")),
             ("no EKU (every usage) under a limited issuer", web.clone(), None, Some("extKeyUsage is missing (every usage) but issuer /CN=Issuer is limited to serverAuth,clientAuth")),
         ];
@@ -527,7 +515,7 @@ mod tests {
             let own = own.clone().map(ExtendedKeyUsage);
             expect(what, eku_within(own.as_ref(), &issuer(None, above.clone())), *want);
         }
-        assert_eq!(eku_name(&OID_OCSP_SIGNING), "ocspSigning");
-        assert_eq!(eku_name(&OID_ANY_EKU), "2.5.29.37.0");
+        assert_eq!(eku_name(&oid::OCSP_SIGNING), "ocspSigning");
+        assert_eq!(eku_name(&oid::ANY_EKU), "2.5.29.37.0");
     }
 }

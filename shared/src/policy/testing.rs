@@ -16,8 +16,9 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::Validity;
 
-use crate::cert::{self, CaCert, TbsCert, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_SUBJECT_KEY_ID};
+use crate::cert::{self, CaCert, TbsCert};
 use crate::keys::{self, KeySpec};
+use crate::oid;
 use crate::sign::SigAlg;
 use crate::{import, names, time};
 
@@ -108,10 +109,10 @@ pub fn ca_extensions(
     ku: &[KeyUsages],
 ) -> Vec<Extension> {
     vec![
-        ext(OID_BASIC_CONSTRAINTS, true, &basic(true, path_len)),
-        ext(OID_KEY_USAGE, true, &usages(ku)),
+        ext(oid::BASIC_CONSTRAINTS, true, &basic(true, path_len)),
+        ext(oid::KEY_USAGE, true, &usages(ku)),
         ext(
-            OID_SUBJECT_KEY_ID,
+            oid::SUBJECT_KEY_ID,
             false,
             &SubjectKeyIdentifier(OctetString::new(keys::key_id(spki)).expect("ski")),
         ),

@@ -12,7 +12,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 use super::*;
 use crate::ocsp::{RevokedInfo, SingleResponse};
-use crate::policy::rules::{OID_CLIENT_AUTH, OID_SERVER_AUTH};
+use crate::oid;
 use crate::policy::testing::*;
 
 /// "Now" in these tests: a hundred days into the CA's ten years.
@@ -171,7 +171,7 @@ fn response_content() {
     let sha256_id = {
         let mut rd = ok();
         let id = &mut rd.responses[0].cert_id;
-        id.hash_algorithm.oid = crate::ocsp::OID_SHA256;
+        id.hash_algorithm.oid = oid::SHA256;
         id.issuer_name_hash =
             OctetString::new(IdHash::Sha256.digest(&f.ca.tbs.subject.to_der().expect("n"))).expect("o");
         id.issuer_key_hash = OctetString::new(ocsp::key_hash(spki, IdHash::Sha256)).expect("o");
@@ -289,13 +289,13 @@ fn responder(
         authority_cert_serial_number: None,
     };
     let mut exts = vec![
-        ext(OID_BASIC_CONSTRAINTS, true, &basic(false, None)),
-        ext(OID_KEY_USAGE, true, &usages(ku)),
-        ext(OID_EXT_KEY_USAGE, false, &ExtendedKeyUsage(eku)),
-        ext(OID_AUTHORITY_KEY_ID, false, &aki),
+        ext(oid::BASIC_CONSTRAINTS, true, &basic(false, None)),
+        ext(oid::KEY_USAGE, true, &usages(ku)),
+        ext(oid::EXT_KEY_USAGE, false, &ExtendedKeyUsage(eku)),
+        ext(oid::AUTHORITY_KEY_ID, false, &aki),
     ];
     if nocheck {
-        exts.push(ext(OID_OCSP_NOCHECK, false, &der::asn1::Null));
+        exts.push(ext(oid::OCSP_NOCHECK, false, &der::asn1::Null));
     }
     let tbs = tbs(&f.ca.tbs.subject, &dn("/CN=Root OCSP"), &spki, (T0, T0 + days * DAY - 1), exts);
     signed(&tbs, signer)
@@ -306,7 +306,7 @@ fn responder_certificates() {
     let f = fixture();
     let (other_key, _) = ed25519(3);
     let sig = &[K::DigitalSignature][..];
-    let ocsp_only = || vec![OID_OCSP_SIGNING];
+    let ocsp_only = || vec![oid::OCSP_SIGNING];
     // What it checks; the responder certificate; refusal or None.
     let rows: Vec<(&str, CaCert, Option<&str>)> = vec![
         ("30 days (control)", responder(&f, 30, ocsp_only(), sig, true, &f.ca_key), None),
@@ -323,7 +323,7 @@ fn responder_certificates() {
         ),
         (
             "OCSPSigning and serverAuth",
-            responder(&f, 30, vec![OID_OCSP_SIGNING, OID_SERVER_AUTH], sig, true, &f.ca_key),
+            responder(&f, 30, vec![oid::OCSP_SIGNING, oid::SERVER_AUTH], sig, true, &f.ca_key),
             Some("OCSPSigning as its only usage"),
         ),
         (
@@ -333,7 +333,7 @@ fn responder_certificates() {
         ),
         (
             "no OCSPSigning",
-            responder(&f, 30, vec![OID_CLIENT_AUTH], sig, false, &f.ca_key),
+            responder(&f, 30, vec![oid::CLIENT_AUTH], sig, false, &f.ca_key),
             Some("responder /CN=Root OCSP does not hold extKeyUsage OCSPSigning"),
         ),
         (
@@ -388,9 +388,9 @@ fn responder_certificates() {
 fn responders_are_leaves_with_ocsp_signing_alone() {
     let eku = |list: Vec<ObjectIdentifier>| Some(ExtendedKeyUsage(list));
     let rows: &[(&str, Option<ExtendedKeyUsage>, bool, bool)] = &[
-        ("a leaf with OCSPSigning", eku(vec![OID_OCSP_SIGNING]), false, true),
-        ("a CA with OCSPSigning", eku(vec![OID_OCSP_SIGNING]), true, false),
-        ("a leaf with OCSPSigning and more", eku(vec![OID_OCSP_SIGNING, OID_CLIENT_AUTH]), false, false),
+        ("a leaf with OCSPSigning", eku(vec![oid::OCSP_SIGNING]), false, true),
+        ("a CA with OCSPSigning", eku(vec![oid::OCSP_SIGNING]), true, false),
+        ("a leaf with OCSPSigning and more", eku(vec![oid::OCSP_SIGNING, oid::CLIENT_AUTH]), false, false),
         ("a leaf without EKU", None, false, false),
     ];
     for (what, eku, ca, want) in rows {
@@ -415,7 +415,7 @@ fn signed_responses() {
     assert_eq!(checked.der, good);
 
     let (other, _) = ed25519(5);
-    let cert = responder(&f, 30, vec![OID_OCSP_SIGNING], &[K::DigitalSignature], true, &f.ca_key);
+    let cert = responder(&f, 30, vec![oid::OCSP_SIGNING], &[K::DigitalSignature], true, &f.ca_key);
     let by_responder = response(&f.ca, &cert.tbs.subject_public_key_info, (T0, Some(T0 + DAY), T0));
     let (responder_key, _) = ed25519(2);
     // The CA's response with these certificates in certs.
@@ -427,7 +427,7 @@ fn signed_responses() {
             certs: certs.map(|list| list.iter().map(|c| der::Any::from_der(c).expect("any")).collect()),
         };
         let bytes = crate::ocsp::ResponseBytes {
-            response_type: OID_PKIX_OCSP_BASIC,
+            response_type: oid::OCSP_BASIC,
             response: OctetString::new(basic.to_der().expect("basic")).expect("o"),
         };
         let response =
