@@ -376,9 +376,6 @@ fn store_batch(
             if failure.is_none() {
                 failure = refused;
             }
-            for note in db.take_notes() {
-                report::warn(note);
-            }
             count
         }
         None => {
@@ -461,9 +458,6 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
             }]
         },
     );
-    for note in db.take_notes() {
-        report::warn(note);
-    }
     let revoked = revoked?;
     for e in revoked {
         report::note(format_args!(

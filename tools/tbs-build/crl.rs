@@ -39,9 +39,6 @@ pub fn build(
     policy::may_sign(ca, KeyUsages::CRLSign, "CRLs")?;
     let mut db = db::open_of(dir, ca, "building the CRL")?;
     let entries = db.entries();
-    for note in db.take_notes() {
-        cardca::report::warn(note);
-    }
     let mut revoked = Vec::new();
     for entry in entries?.into_iter().filter(|e| e.status == 'R') {
         let CrlEntry::Listed { time: when, reason } = entry.crl_entry()? else {

@@ -37,9 +37,6 @@ pub fn build(
     let mut db = db::open_of(dir, ca, "building OCSP responses")?;
     let checked = responder.map(|r| policy::check_ocsp_responder(r, ca)).transpose()?;
     let entries = db.entries();
-    for note in db.take_notes() {
-        cardca::report::warn(note);
-    }
     let entries = entries?;
     let now = time::now()?;
     let chosen: Vec<&Entry> = if serials.is_empty() {

@@ -81,7 +81,6 @@ pub struct Db {
     dir: Dir,
     certs: Dir,
     known: Known,
-    notes: Vec<String>,
 }
 
 /// The exclusive lock on a database, released on drop.
@@ -108,7 +107,7 @@ impl Db {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the database {}", dir.display()))?;
         let dir = Dir::open(dir, false, LINKS)?;
         let certs = dir.make_subdir("certs")?;
-        let db = Db { dir, certs, known: Known::default(), notes: Vec::new() };
+        let db = Db { dir, certs, known: Known::default() };
         let _lock = db.lock()?;
         // A new database says unique_subject = no; an existing one without
         // index.txt.attr keeps openssl's default, yes.
@@ -124,11 +123,6 @@ impl Db {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
-    }
-
-    /// Warnings for the tool to print (repairs made): the library never prints.
-    pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
     }
 
     /// Reads a whole file of the database, at most `max` bytes; None if it
@@ -183,7 +177,7 @@ impl Db {
                         .write_all(b"\n")
                         .and_then(|_| index.sync_data())
                         .context("terminating index.txt")?;
-                    self.notes.push(format!(
+                    crate::report::warn(format_args!(
                         "{} line {line_no} lacked its final newline; kept it and added the newline",
                         self.path("index.txt").display()
                     ));
@@ -192,7 +186,7 @@ impl Db {
                 (Err(_), false) => {
                     let keep = self.known.len + (data.len() - line.len()) as u64;
                     index.set_len(keep).and_then(|_| index.sync_data()).context("cutting index.txt")?;
-                    self.notes.push(format!(
+                    crate::report::warn(format_args!(
                         "{} ended in a torn line {line_no} (an interrupted write); cut it off",
                         self.path("index.txt").display()
                     ));
@@ -482,7 +476,6 @@ mod tests {
         std::fs::write(dir.join("index.txt"), LINE.trim_end()).expect("write");
         assert_eq!(db.entries().expect("entries").len(), 1);
         assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), LINE);
-        assert_eq!(db.take_notes().len(), 1);
         // A torn one is cut off.
         std::fs::write(dir.join("index.txt"), format!("{LINE}V\t2701")).expect("write");
         let mut db = Db::open(&dir).expect("open");
