@@ -145,52 +145,46 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     Ok(Args { flags, token, source, label, id, cert_label, pass_source })
 }
 
+/// The key to put on the token, resolved before the token is touched.
+enum Key {
+    Generate(KeySpec),
+    Import(Box<import::Imported>),
+}
+
+impl Key {
+    fn spec(&self) -> KeySpec {
+        match self {
+            Key::Generate(spec) => *spec,
+            Key::Import(imp) => imp.key.spec(),
+        }
+    }
+}
+
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     audit::setup(&args.flags.audit, None);
     // A bad key file fails before the token is touched, and the key (from
     // stdin, perhaps) and its password are read before the token lock is
     // taken.
-    let imported = match &args.source {
-        Source::Import(path) => Some(read_import(path, args.pass_source.as_ref())?),
-        Source::Generate(_) => None,
+    let key = match &args.source {
+        Source::Generate(spec) => Key::Generate(*spec),
+        Source::Import(path) => Key::Import(Box::new(read_import(path, args.pass_source.as_ref())?)),
     };
-    let out = io::Writer::stdout(false)?;
+    let mut out = io::Writer::stdout(false)?;
     let _lock = module::lock(args.flags.module.as_deref(), Some(&args.token));
     let ctx =
         module::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), Some(&args.token))?;
-    // What the token cannot do is refused before the login and before
-    // anything is created: a key it cannot sign with is no CA key.
     let chosen = token::select(&ctx, &args.token)?;
     let mechanisms = Mechanisms::read(&ctx, chosen.slot)?;
-    let spec = match (&args.source, &imported) {
-        (Source::Generate(spec), _) => *spec,
-        (_, Some(imp)) => imp.key.spec(),
-        (Source::Import(_), None) => return Err(Error::new("internal: import without a key")),
-    };
-    let able = match args.source {
-        Source::Generate(_) => mechanisms.keygen(spec).and_then(|m| {
-            // A module that cannot say (C_GetMechanismInfo fails) is
-            // left to refuse the size itself.
-            match ctx.get_mechanism_info(chosen.slot, m.mechanism_type()) {
-                Ok(info) => Mechanisms::keygen_size(spec, info.min_key_size(), info.max_key_size()),
-                Err(_) => Ok(()),
-            }
-        }),
-        Source::Import(_) => Ok(()),
-    };
-    able.and_then(|()| mechanisms.route(SigAlg::for_key(spec, None, false)?).map(drop))
-        .with_context(|| chosen.describe())?;
+    able(&ctx, &chosen, &mechanisms, &key).with_context(|| chosen.describe())?;
     let (tok, session) = cardca::session::open_rw(&ctx, &args.flags, &args.token)?;
     refuse_taken_label(&session, &tok, &args.label)?;
     if let Some(id) = &args.id {
         refuse_taken_id(&session, &tok, id)?;
     }
-
-    let made = match (&args.source, imported) {
-        (Source::Generate(spec), _) => generate(&session, *spec, &mechanisms, &args),
-        (Source::Import(_), Some(imp)) => store_import(&session, &tok, &imp, &mechanisms, &args),
-        (Source::Import(_), None) => Err(Error::new("internal: import without a key")),
+    let made = match &key {
+        Key::Generate(spec) => generate(&session, *spec, &mechanisms, &args),
+        Key::Import(imp) => store_import(&session, &tok, imp, &mechanisms, &args),
     };
     // The key as a URI: the new object's, or (after a failure) the
     // token's with the label and id asked for.
@@ -199,16 +193,36 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Err(_) => Uri { object: Some(args.label.clone()), id: args.id.clone(), ..tok.uri() },
     };
     uri.object_type = Some(ObjectType::Private);
-    let event = match &args.source {
-        Source::Generate(_) => Event::key_generated(&uri, spec),
-        Source::Import(_) => Event::key_imported(&uri, spec),
+    let event = match &key {
+        Key::Generate(spec) => Event::key_generated(&uri, spec),
+        Key::Import(imp) => Event::key_imported(&uri, imp.key.spec()),
     };
     // Recorded before the public key is written: nothing leaves unlogged.
     let made = audit::record_result(event, made)?;
-    let mut out = out;
     out.write("PUBLIC KEY", &made.spki.to_der()?)?;
     report::note(format_args!("{} {} key {uri}", made.verb, made.spec));
     Ok(())
+}
+
+/// What the token cannot do is refused before the login and before
+/// anything is created: a key it cannot sign with is no CA key, and a key
+/// size outside what it generates is refused with its range.
+fn able(
+    ctx: &cardca::cryptoki::context::Pkcs11,
+    chosen: &Token,
+    mechanisms: &Mechanisms,
+    key: &Key,
+) -> Result<()> {
+    let spec = key.spec();
+    if let Key::Generate(_) = key {
+        let keygen = mechanisms.keygen(spec)?;
+        // A module that cannot say (C_GetMechanismInfo fails) is left to
+        // refuse the size itself.
+        if let Ok(info) = ctx.get_mechanism_info(chosen.slot, keygen.mechanism_type()) {
+            Mechanisms::keygen_size(spec, info.min_key_size(), info.max_key_size())?;
+        }
+    }
+    mechanisms.route(SigAlg::for_key(spec, None, false)?).map(drop)
 }
 
 /// Reads a key file's bytes, bounded so a wrong file is noticed, into one
