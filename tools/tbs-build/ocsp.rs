@@ -31,9 +31,7 @@ pub fn build(
     responder: Option<&CaCert>,
     days: u64,
 ) -> Result<Vec<Vec<u8>>> {
-    if !ca.basic.as_ref().is_some_and(|b| b.ca) {
-        return Err(Error::new(format!("{} is not a CA certificate", ca.subject_text())));
-    }
+    policy::may_answer(ca)?;
     let mut db = db::open_of(dir, ca, "building OCSP responses")?;
     let checked = responder.map(|r| policy::check_ocsp_responder(r, ca)).transpose()?;
     let entries = db.entries();

@@ -37,8 +37,8 @@ use rules::{eku_within, key_ids, key_usage, names_of, path_len, server_names, va
 pub use crl::check_crl;
 pub use extensions::extension_name;
 pub use ocsp::{
-    check_ocsp, check_ocsp_responder, check_signed, Checked, Responder, OCSP_MAX_DAYS, OCSP_MIN_SECONDS,
-    OCSP_RESPONDER_MAX_DAYS,
+    check_ocsp, check_ocsp_responder, check_signed, may_answer, Checked, Responder, OCSP_MAX_DAYS,
+    OCSP_MIN_SECONDS, OCSP_RESPONDER_MAX_DAYS,
 };
 pub use rules::{check_subject_key, eku_name, EKU_NAMES};
 

@@ -132,6 +132,19 @@ pub fn check_ocsp_responder<'r>(responder: &'r CaCert, ca: &CaCert) -> Result<Re
     Ok(Responder(responder))
 }
 
+/// Whether `ca` may answer for certificates at all: only a CA (through
+/// its own key or a responder it delegated to) does. tbs-build asks before
+/// it opens the database; [`check_ocsp`] again for every response.
+pub fn may_answer(ca: &CaCert) -> Result<()> {
+    if !ca.basic.as_ref().is_some_and(|b| b.ca) {
+        return Err(Error::new(format!(
+            "{} is not a CA certificate: only a CA (or its responder) answers for certificates",
+            who(ca)
+        )));
+    }
+    Ok(())
+}
+
 /// Every rule a ResponseData must pass before a key signs it as the OCSP
 /// response of `ca` (signed by `ca` itself, or by `responder` when given):
 /// version v1; responderID byKey, naming the signer's key; one
@@ -149,12 +162,7 @@ pub fn check_ocsp(
     allow: &[ObjectIdentifier],
     now: u64,
 ) -> Result<()> {
-    if !ca.basic.as_ref().is_some_and(|b| b.ca) {
-        return Err(Error::new(format!(
-            "{} is not a CA certificate: only a CA (or its responder) answers for certificates",
-            who(ca)
-        )));
-    }
+    may_answer(ca)?;
     let signer = responder.map_or(ca, Responder::cert);
     if rd.version.is_some() {
         return Err(Error::new(
