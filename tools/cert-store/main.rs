@@ -7,6 +7,7 @@
 
 mod card;
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -44,18 +45,19 @@ together, with one sync for the batch. --ca checks that each certificate
 was issued and signed by that CA before anything is recorded. --token
 stores each certificate on the card with the CKA_ID of the private key it
 certifies (the seed's `pkcs15-init --store-certificate`); a certificate
-already there is not stored twice. With --db and --token, the card is
-written after the database's checks and before the index line, so a
-failure on the card leaves nothing recorded and the same certificates can
-be stored again.
+already there is not stored twice. The card is written only once the
+audit log has the certificates; with --db, after the database's checks and
+the certificate files and before the index lines, so a failure on the card
+leaves no index line (the log gets a failure line) and the same
+certificates can be stored again.
 
 Every certificate stored and every revocation is an audit event: a JSON
 line, hash-chained to the one before it, appended under a lock and made
-durable before the index line is written (cardca(7)). --audit-verify
-checks a whole log: the chain, the JSON, the sequence numbers; it prints
-the line count, the chain head and the events, or names the first broken
-line and why (edited, deleted, inserted, reordered, cut off at the start,
-torn by a crash) and exits 1.
+durable before the card or the index line is written (cardca(7)).
+--audit-verify checks a whole log: the chain, the JSON, the sequence
+numbers; it prints the line count, the chain head and the events, or
+names the first broken line and why (edited, deleted, inserted,
+reordered, cut off at the start, torn by a crash) and exits 1.
 
 --revoke marks certificates revoked in the database, with the time (now)
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
@@ -318,9 +320,11 @@ struct Places {
 /// Records one batch, then passes on what was recorded. What came before
 /// a bad object (`failure`, or a certificate the CA did not issue, or one
 /// the database refuses) is recorded, and the stream stops at it. The
-/// database is checked (and locked), then the card is written, then the
-/// batch logged, then the index: a failure on the card leaves no line
-/// that would refuse the certificate next time.
+/// steps: the database checked (and locked), the certificate files made
+/// durable, the batch logged, the card written, the index lines. The card
+/// is written only once the log has the batch, so no certificate reaches
+/// the card unlogged; and before the index, so a failure on the card
+/// leaves no line that would refuse the certificates next time.
 fn store_batch(
     to: &mut Places,
     mut batch: Vec<Record>,
@@ -341,37 +345,31 @@ fn store_batch(
         (true, false) => "db",
         _ => "token",
     };
+    let card = to.card.as_mut();
     let count = match to.db.as_mut() {
         Some(db) => {
             let pending = db.check(&batch)?;
             let count = pending.count();
-            if let Some(card) = to.card.as_mut() {
-                card.store(&batch[..count]).map_err(|e| card_failed(e, &batch[..count]))?;
-            }
             let refused_one = batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
+            let events = stored(&batch[..count], place, refused_one.as_ref());
+            // The step a commit that fails after the log stopped at, for
+            // its failure line: the card until it is written, then the
+            // index.
+            let step = Cell::new("token");
             // Logged (one fsync for the batch) once the certificate files
-            // are durable and before the index lines are written and
-            // anything is passed on: whatever the database records, the
-            // log has (a crash or a full disk in between leaves a logged
-            // store the index lacks, never the reverse).
+            // are durable, then the card, then the index lines, and only
+            // then is anything passed on: whatever the card or the
+            // database records, the log has (a crash or a full disk in
+            // between leaves a logged store they lack, never the reverse).
             let refused = audit::write_ahead(
                 |intent| {
                     pending.commit_with(&batch, || {
-                        intent.log(&stored(&batch[..count], place, refused_one.as_ref()))
+                        log_then_card(intent, &events, card, &batch[..count])?;
+                        step.set("index.txt");
+                        Ok(())
                     })
                 },
-                |stage| match batch.first() {
-                    None => Vec::new(),
-                    Some(r) => {
-                        let event = Event::stored(&r.entry.serial, &r.entry.subject, place);
-                        vec![match stage {
-                            Stage::Unlogged => event,
-                            // Logged as stored, then index.txt failed (and
-                            // was cut back): the log says so.
-                            Stage::Logged => event.field("step", "index.txt").field("batch", count as u64),
-                        }]
-                    }
-                },
+                |stage| failure_line(&batch, place, stage, step.get(), count),
             )?;
             if failure.is_none() {
                 failure = refused;
@@ -379,10 +377,11 @@ fn store_batch(
             count
         }
         None => {
-            if let Some(card) = to.card.as_mut() {
-                card.store(&batch).map_err(|e| card_failed(e, &batch))?;
-            }
-            audit::record_all(&stored(&batch, place, None))?;
+            let events = stored(&batch, place, None);
+            audit::write_ahead(
+                |intent| log_then_card(intent, &events, card, &batch),
+                |stage| failure_line(&batch, place, stage, "token", batch.len()),
+            )?;
             batch.len()
         }
     };
@@ -395,6 +394,40 @@ fn store_batch(
     }
 }
 
+/// A batch's events logged, then its certificates put on the card (with
+/// `--token`): a certificate never reaches the card without its line, and
+/// a card that fails after it leaves the log a failure line (see
+/// [`failure_line`]).
+fn log_then_card(
+    intent: &audit::Intent,
+    events: &[Event],
+    card: Option<&mut card::Card>,
+    batch: &[Record],
+) -> Result<()> {
+    intent.log(events)?;
+    match card {
+        Some(card) => card.store(batch),
+        None => Ok(()),
+    }
+}
+
+/// The failure line of a batch whose commit failed at `stage`: its first
+/// certificate's store, marked failed by `audit::write_ahead`. After the
+/// log said stored, the line names the `step` that failed (`token`, or
+/// `index.txt`, which was cut back) and the size of the batch.
+fn failure_line(batch: &[Record], place: &'static str, stage: Stage, step: &str, count: usize) -> Vec<Event> {
+    match batch.first() {
+        None => Vec::new(),
+        Some(r) => {
+            let event = Event::stored(&r.entry.serial, &r.entry.subject, place);
+            vec![match stage {
+                Stage::Unlogged => event,
+                Stage::Logged => event.field("step", step).field("batch", count as u64),
+            }]
+        }
+    }
+}
+
 /// The events of a batch recorded in `place`, and of the certificate
 /// after it that the database refused, if one was.
 fn stored(batch: &[Record], place: &'static str, refused: Option<&(&Record, Error)>) -> Vec<Event> {
@@ -403,14 +436,6 @@ fn stored(batch: &[Record], place: &'static str, refused: Option<&(&Record, Erro
         .map(|r| Event::stored(&r.entry.serial, &r.entry.subject, place))
         .chain(refused.map(|(r, e)| Event::stored(&r.entry.serial, &r.entry.subject, "db").failed(e)))
         .collect()
-}
-
-/// The card refused a batch: logged as the first certificate's failure.
-fn card_failed(e: Error, batch: &[Record]) -> Error {
-    match batch.first() {
-        Some(r) => audit::record_failure(Event::stored(&r.entry.serial, &r.entry.subject, "token"), e),
-        None => e,
-    }
 }
 
 fn record_of(object: &io::Object) -> Result<Record> {

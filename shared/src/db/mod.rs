@@ -231,8 +231,9 @@ impl Db {
     /// it may be recorded, and the error that stops the rest (a serial
     /// already present, a subject already valid under unique_subject, or
     /// another CA's certificate). Nothing is written until
-    /// [`Pending::commit`], so a caller can do its other steps (the
-    /// token) in between, under the same lock.
+    /// [`Pending::commit`]; [`Pending::commit_with`]'s hook lets a caller
+    /// do its other steps (the log, the token) in the middle of it, under
+    /// the same lock.
     pub fn check(&mut self, batch: &[Record]) -> Result<Pending<'_>> {
         let lock = self.lock()?;
         let index = self.open_index()?;
@@ -417,8 +418,9 @@ impl Pending<'_> {
 
     /// [`Pending::commit`], calling `before_index` once the certificate
     /// files are durable and before any index line is written (cert-store
-    /// writes the audit log there: whatever index.txt records is logged,
-    /// and a file that cannot be written is never logged as stored).
+    /// writes the audit log there, then the card: whatever the card or
+    /// index.txt records is logged, a file that cannot be written is never
+    /// logged as stored, and a card that fails leaves no index line).
     pub fn commit_with(
         self,
         batch: &[Record],

@@ -16,6 +16,7 @@
 //! | `FAULTY_SIGN_FAIL` | `N:CKR_NAME`: the Nth C_Sign returns that code |
 //! | `FAULTY_SIGN_FLIP` | `N`: the Nth signature comes back with one bit flipped |
 //! | `FAULTY_SIGN_DELAY_MS` | every C_Sign waits this long first |
+//! | `FAULTY_CREATE_OBJECT_FAIL` | `N:CKR_NAME`: the Nth C_CreateObject returns that code, creating nothing |
 //! | `FAULTY_HIDE_MECHANISMS` | CKM names or numbers left out of C_GetMechanismList and refused (CKR_MECHANISM_INVALID) by C_SignInit and C_GenerateKeyPair |
 //! | `FAULTY_KEYGEN_REFUSE_ATTR` | `CKA_NAME[,CKA_NAME...][:CKR_NAME]`: C_GenerateKeyPair returns that code (default CKR_GENERAL_ERROR, as tpm2-pkcs11 does for CKA_VERIFY) when the public template holds one of these attributes |
 //! | `FAULTY_LOCAL_FALSE` | `1`: C_GetAttributeValue reads CKA_LOCAL as FALSE on every object (NSS softokn on the keys it generates) |
@@ -25,7 +26,8 @@
 //! | `FAULTY_LOG` | a file that gets one line per wrapped call, so a test can count logins |
 //!
 //! "The Nth C_Sign" counts the calls that produce a signature (not the
-//! length queries with a NULL buffer) in the whole process, from 1.
+//! length queries with a NULL buffer) in the whole process, from 1; "the
+//! Nth C_CreateObject" counts every call in the process, from 1.
 //! A variable that does not parse makes every call return
 //! CKR_GENERAL_ERROR and says why on stderr: a test must not pass because
 //! its fault was silently ignored.
@@ -51,6 +53,7 @@ struct Faults {
     reinit: Option<CK_RV>,
     initialize: Option<CK_RV>,
     sign_fail: Option<(u64, CK_RV)>,
+    create_object_fail: Option<(u64, CK_RV)>,
     sign_flip: Option<u64>,
     sign_delay: Option<Duration>,
     hidden: Vec<CK_MECHANISM_TYPE>,
@@ -67,6 +70,7 @@ struct Loaded {
 
 static LOADED: OnceLock<Result<Loaded, String>> = OnceLock::new();
 static SIGNATURES: AtomicU64 = AtomicU64::new(0);
+static CREATED: AtomicU64 = AtomicU64::new(0);
 
 const RETURN_CODES: &[(&str, CK_RV)] = &[
     ("CKR_OK", CKR_OK),
@@ -202,6 +206,14 @@ impl Faults {
             let (n, rv) = v.split_once(':').ok_or("FAULTY_SIGN_FAIL: want N:CKR_NAME")?;
             f.sign_fail = Some((number("FAULTY_SIGN_FAIL", n)?, lookup(RETURN_CODES, rv, "return code")?));
         }
+        if let Some(v) = var("FAULTY_CREATE_OBJECT_FAIL") {
+            let (n, rv) = v.split_once(':').ok_or("FAULTY_CREATE_OBJECT_FAIL: want N:CKR_NAME")?;
+            f.create_object_fail = Some((
+                number("FAULTY_CREATE_OBJECT_FAIL", n)?,
+                lookup(RETURN_CODES, rv, "return code")
+                    .map_err(|e| format!("FAULTY_CREATE_OBJECT_FAIL: {e}"))?,
+            ));
+        }
         f.sign_flip = var("FAULTY_SIGN_FLIP").map(|n| number("FAULTY_SIGN_FLIP", &n)).transpose()?;
         f.sign_delay = var("FAULTY_SIGN_DELAY_MS")
             .map(|n| number("FAULTY_SIGN_DELAY_MS", &n).map(Duration::from_millis))
@@ -259,6 +271,7 @@ fn load() -> Result<Loaded, String> {
     ours.C_GetAttributeValue = Some(get_attribute_value);
     ours.C_GetSlotList = Some(get_slot_list);
     ours.C_InitToken = Some(init_token);
+    ours.C_CreateObject = Some(create_object);
     Ok(Loaded { real, ours, faults })
 }
 
@@ -588,4 +601,19 @@ unsafe extern "C" fn sign(
         }
     }
     rv
+}
+
+unsafe extern "C" fn create_object(
+    session: CK_SESSION_HANDLE,
+    template: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    object: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let Some(l) = loaded() else { return CKR_GENERAL_ERROR };
+    let n = CREATED.fetch_add(1, Ordering::SeqCst) + 1;
+    l.faults.log(format_args!("C_CreateObject {n}"));
+    if let Some((_, rv)) = l.faults.create_object_fail.filter(|&(at, _)| at == n) {
+        return rv;
+    }
+    real!(l, C_CreateObject(session, template, count, object))
 }
