@@ -49,10 +49,9 @@ pub fn build(
             // CRLReason ::= ENUMERATED; never unspecified (RFC 5280 5.3.1).
             exts.push(cert::extension(oid::CRL_REASON, false, &Any::new(Tag::Enumerated, [code])?)?);
         }
-        let digits =
-            if entry.serial.len() % 2 == 1 { format!("0{}", entry.serial) } else { entry.serial.clone() };
-        let serial =
-            SerialNumber::new(&hex::decode(&digits)?).with_context(|| format!("serial {}", entry.serial))?;
+        // index.txt's serials are two digits an octet (db refuses others).
+        let serial = SerialNumber::new(&hex::decode(&entry.serial)?)
+            .with_context(|| format!("serial {}", entry.serial))?;
         revoked.push(RevokedCert {
             serial_number: serial,
             revocation_date: db::parse_time_text(when).with_context(|| format!("serial {}", entry.serial))?,

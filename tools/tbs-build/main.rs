@@ -68,7 +68,8 @@ with room in its pathLen for a sub CA, a validity that covers the new one,
 extended key usages that include the new ones, and name constraints
 (its own and those of the CAs in --chain) that admit every name: SANs,
 the subject, its emailAddress and any CN that is a DNS name or an IP
-address. Never touches a token.
+address. A refusal names its rule as card-sign does, with a hint naming
+the flag that changes it where one does. Never touches a token.
 
 With --crl it reads nothing and writes one TBS CERTLIST: a version 2 CRL of
 the CA's revocations in the database DIR (with their dates and reasons),
@@ -340,8 +341,48 @@ fn build(
         Issuer::SelfSigned => policy::Issuer::SelfSigned,
         Issuer::Ca(ca, above) => policy::Issuer::Ca { ca, above },
     };
-    policy::check_certificate(&tbs, issuer, &[])?;
+    policy::check_certificate_rules(&tbs, issuer, &[]).map_err(|r| with_flag_hint(r, opts.profile))?;
     Ok(tbs.to_der()?)
+}
+
+/// The policy's refusal of what the flags built: its message, as card-sign
+/// words it too, and a hint naming the flag that changes the refused
+/// field. Keyed on the rule, never on the message; a rule no flag of
+/// tbs-build can satisfy (the CSR's key, or what the profile always
+/// builds right) gets no hint.
+fn with_flag_hint(refusal: policy::Refusal, profile: profile::Profile) -> Error {
+    use policy::Rule;
+    let hint = match refusal.rule {
+        Rule::Validity => {
+            "shorten --days, or choose --not-before and --not-after within the issuer's validity".to_string()
+        }
+        Rule::ResponderValidity => {
+            format!("give the responder at most {} days with --days", policy::OCSP_RESPONDER_MAX_DAYS)
+        }
+        Rule::PathLen => {
+            "issue the sub CA under a --ca whose pathLen leaves room, or give it a smaller --path-len"
+                .to_string()
+        }
+        Rule::Eku if profile == profile::Profile::SubCa => {
+            "give the sub CA --eku within the issuer's extended key usages".to_string()
+        }
+        Rule::Eku => "issue it under a --ca whose extended key usages include this --profile's".to_string(),
+        Rule::NameConstraints => {
+            "choose --san names and a subject (--subject) within the issuer's name constraints".to_string()
+        }
+        Rule::ServerNames => {
+            "name the host with --san dns:NAME or ip:ADDR (or --copy-san); a CN must be one of those names"
+                .to_string()
+        }
+        Rule::Names => "give the subject with --subject".to_string(),
+        Rule::Issuer
+        | Rule::Extensions
+        | Rule::OcspResponder
+        | Rule::SubjectKey
+        | Rule::KeyUsage
+        | Rule::KeyIds => return refusal.error,
+    };
+    refusal.error.hint(hint)
 }
 
 /// A leaf's subject when no flag gives one: `CN=` its first DNS name, else

@@ -78,9 +78,8 @@ fn response(
     now: u64,
     days: u64,
 ) -> Result<ResponseData> {
-    let digits =
-        if entry.serial.len() % 2 == 1 { format!("0{}", entry.serial) } else { entry.serial.clone() };
-    let mut bytes = hex::decode(&digits)?;
+    // index.txt's serials are two digits an octet (db refuses others).
+    let mut bytes = hex::decode(&entry.serial)?;
     // index.txt holds the value; DER wants a sign octet before a high bit.
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         bytes.insert(0, 0);

@@ -49,6 +49,28 @@ pub fn parse_serial(text: &str) -> Result<String> {
     Ok(crate::cert::serial_text(&crate::hex::decode(text).map_err(|e| e.context("serial"))?))
 }
 
+/// A serial as `openssl ca` writes it into index.txt: `BN_bn2hex` of the
+/// serial, so upper-case hex, two digits an octet and no leading zero
+/// octet (`80`, not `0080`; `00` only for serial 0, which apps/ca.c
+/// writes so), the text `cert::serial_text` makes. Anything else is
+/// refused rather than normalised: openssl's serial index ignores leading
+/// zeros but not case, so `0a` or `000A` would be a second name for a
+/// serial, one that `openssl ca -status` and `-revoke` and cardca's own
+/// duplicate check would look up differently.
+fn check_serial_text(text: &str) -> Result<()> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::new(format!("serial {text:?} is not hex")));
+    }
+    let padded = if text.len() % 2 == 1 { format!("0{text}") } else { text.to_string() };
+    let canonical = crate::cert::serial_text(&crate::hex::decode(&padded)?);
+    if text != canonical {
+        return Err(Error::new(format!(
+            "serial {text:?} is not as openssl ca writes it ({canonical}: upper-case hex, two digits an octet, no leading 00)"
+        )));
+    }
+    Ok(())
+}
+
 /// The text of an X.509 time as OpenSSL stores it: `YYMMDDHHMMSSZ` for
 /// UTCTime, `YYYYMMDDHHMMSSZ` for GeneralizedTime.
 pub fn time_text(time: &Time) -> Result<String> {
@@ -109,9 +131,7 @@ impl Entry {
             other => return Err(Error::new(format!("status {other:?} is not V, R or E"))),
         };
         parse_time_text(f[1]).context("expiry")?;
-        if f[3].is_empty() || !f[3].bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::new(format!("serial {:?} is not hex", f[3])));
-        }
+        check_serial_text(f[3])?;
         if f[4].is_empty() {
             return Err(Error::new("the file name field is empty (openssl writes \"unknown\")"));
         }
@@ -122,7 +142,7 @@ impl Entry {
             status,
             expiry: f[1].into(),
             revocation: f[2].into(),
-            serial: f[3].to_ascii_uppercase(),
+            serial: f[3].into(),
             file: f[4].into(),
             subject: f[5].into(),
         };
@@ -204,6 +224,14 @@ mod tests {
             "X\t270101000000Z\t\t01\tunknown\t/CN=x",
             "R\t270101000000Z\t\t01\tunknown\t/CN=x",
             "V\t270101000000Z\t\tzz\tunknown\t/CN=x",
+            // Serials openssl ca never writes: odd, padded, lower case.
+            "V\t270101000000Z\t\t0A1\tunknown\t/CN=x",
+            "V\t270101000000Z\t\tA\tunknown\t/CN=x",
+            "V\t270101000000Z\t\t000A\tunknown\t/CN=x",
+            "V\t270101000000Z\t\t0080\tunknown\t/CN=x",
+            "V\t270101000000Z\t\t0000\tunknown\t/CN=x",
+            "V\t270101000000Z\t\t0a\tunknown\t/CN=x",
+            "V\t270101000000Z\t\t\tunknown\t/CN=x",
             "V\t2701010000Z\t\t01\tunknown\t/CN=x",
             "V\t270101000000Z\t260301120000Z\t01\tunknown\t/CN=x",
             "R\t270101000000Z\t260301120000Z,nonsense\t01\tunknown\t/CN=x",
@@ -260,6 +288,23 @@ mod tests {
             assert_eq!(time_text(&parse_time_text(text).expect("parse")).expect("text"), text);
         }
         assert!(parse_time_text("2603011200Z").is_err());
+    }
+
+    /// What `openssl ca` (3.0) was seen to write for the serial files
+    /// `000A`, `80`, `00`, `ab`, `7fff` and `00ff`; and a zero digit
+    /// that is not a zero octet.
+    #[test]
+    fn openssl_serial_texts() {
+        for serial in ["0A", "80", "00", "AB", "7FFF", "FF", "0123AB"] {
+            let line = format!("V\t270101000000Z\t\t{serial}\tunknown\t/CN=x");
+            assert_eq!(Entry::parse(&line).expect(serial).serial, serial);
+            assert_eq!(parse_serial(serial).expect(serial), serial);
+        }
+        let err = Entry::parse("V\t270101000000Z\t\t000a\tunknown\t/CN=x").expect_err("padded");
+        assert_eq!(
+            err.message(),
+            "serial \"000a\" is not as openssl ca writes it (0A: upper-case hex, two digits an octet, no leading 00)"
+        );
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub const OCSP_MIN_SECONDS: u64 = 8 * 3600;
 /// An OCSP responder certificate (extKeyUsage id-kp-OCSPSigning), the
 /// delegated responder of RFC 6960 section 4.2.2.2: a leaf with
 /// OCSPSigning as its only usage, id-pkix-ocsp-nocheck, keyUsage
-/// digitalSignature only, valid at most [`OCSP_RESPONDER_MAX_DAYS`]. And
+/// digitalSignature only, valid at most [`OCSP_RESPONDER_MAX_DAYS`] (that
+/// last in [`responder_validity`], which every caller runs next). And
 /// nocheck only in such a certificate: elsewhere it would exempt an
 /// ordinary certificate from revocation checking.
 pub(super) fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Result<()> {
@@ -82,6 +83,13 @@ pub(super) fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Resul
     {
         return Err(ext_error(&oid::KEY_USAGE, "an OCSP responder certificate has digitalSignature only"));
     }
+    Ok(())
+}
+
+/// A delegated responder's certificate (one that passed
+/// [`ocsp_responder_rules`]) is valid at most [`OCSP_RESPONDER_MAX_DAYS`];
+/// a rule of its own so that tbs-build can point at `--days`.
+pub(super) fn responder_validity(tbs: &TbsCert) -> Result<()> {
     // notAfter is inclusive: N days end one second before the Nth day.
     let span = time::seconds(&tbs.validity.not_after).saturating_sub(time::seconds(&tbs.validity.not_before));
     let days = (span + 1).div_ceil(86400);
@@ -128,7 +136,9 @@ pub fn check_ocsp_responder<'r>(responder: &'r CaCert, ca: &CaCert) -> Result<Re
         return Err(Error::new(format!("{what} does not hold extKeyUsage OCSPSigning")));
     }
     let is_ca = p.basic.as_ref().is_some_and(|(b, _)| b.ca);
-    ocsp_responder_rules(&responder.tbs, &p, is_ca).map_err(|e| e.context(what))?;
+    ocsp_responder_rules(&responder.tbs, &p, is_ca)
+        .and_then(|()| responder_validity(&responder.tbs))
+        .map_err(|e| e.context(what))?;
     Ok(Responder(responder))
 }
 
