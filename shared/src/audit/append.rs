@@ -20,6 +20,11 @@ const TAIL: u64 = 8 * 1024;
 /// (the newline before the good line included, to know where it starts).
 const TAIL_MAX: u64 = (MAX_TORN_RUN as u64 + 1) * (MAX_LINE as u64 + 1) + 1;
 
+/// How many times an append opens the log again when, once locked, the
+/// name no longer leads to the file it opened (rotated or replaced in
+/// between). One is what a rotation costs; more in a row is refused.
+const OPEN_TRIES: usize = 3;
+
 /// Where the next line goes on from.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Tail {
@@ -208,12 +213,32 @@ impl Log {
         &self.path
     }
 
-    /// Opens the file for appending, creating it (and making its
-    /// directory entry durable) on first use. The last component is never
-    /// followed; anything but a regular file is refused.
-    fn open(&self) -> Result<File> {
+    /// Opens the file for appending (creating it, and making its
+    /// directory entry durable, on first use; the last component never
+    /// followed; anything but a regular file refused) and locks it
+    /// exclusively. `after_open` runs between the open and the lock (the
+    /// tests move the file there).
+    ///
+    /// A rotation or an attacker may rename or replace the file between
+    /// the open and the lock: the lock would then guard a file that is no
+    /// longer the log, and the lines would go there. So once locked, the
+    /// name is looked up again (not followed) and must still be the file
+    /// locked, same device and inode; if not, the lock is dropped with
+    /// the file and the name opened again.
+    fn open_locked(&self, mut after_open: impl FnMut()) -> Result<File> {
         let (dir, name) = Dir::holding(&self.path, ": refused")?;
-        dir.open_append(&name)
+        for _ in 0..OPEN_TRIES {
+            let file = dir.open_append(&name)?;
+            after_open();
+            file.lock().context("locking")?;
+            if dir.still_names(&name, &file)? {
+                return Ok(file);
+            }
+        }
+        Err(Error::new(format!(
+            "it was renamed or replaced between its open and its lock, {OPEN_TRIES} times in a row"
+        ))
+        .hint("something is moving the log; nothing was appended"))
     }
 
     /// Appends the events as one batch: locked, chained, one write, made
@@ -230,12 +255,15 @@ impl Log {
     /// first of them gets, under the same lock (a checkpoint signs them).
     /// Returns the lines written.
     pub fn append_with(&self, make: impl FnOnce(u64, &str) -> Result<Vec<Event>>) -> Result<Vec<String>> {
-        self.append_locked(make).with_context(|| format!("audit log {}", self.path.display()))
+        self.append_locked(make, || ()).with_context(|| format!("audit log {}", self.path.display()))
     }
 
-    fn append_locked(&self, make: impl FnOnce(u64, &str) -> Result<Vec<Event>>) -> Result<Vec<String>> {
-        let file = self.open()?;
-        file.lock().context("locking")?;
+    fn append_locked(
+        &self,
+        make: impl FnOnce(u64, &str) -> Result<Vec<Event>>,
+        after_open: impl FnMut(),
+    ) -> Result<Vec<String>> {
+        let file = self.open_locked(after_open)?;
         let len = file.metadata()?.len();
         // The end of the file, read again larger only when its last lines
         // are longer than the first read: never the whole file.
@@ -266,7 +294,7 @@ impl Log {
 mod tests {
     use super::*;
     use crate::audit::line::MAX_VALUE;
-    use crate::audit::testing::{broken, join, lines, sample, who};
+    use crate::audit::testing::{broken, join, lines, sample, temp_dir, who};
     use crate::audit::verify::{verify, verify_file, Report};
 
     /// What the next append writes to a log that is `state`, with one
@@ -478,5 +506,49 @@ mod tests {
             assert!(e.to_string().starts_with(why), "{e}");
             assert!(!verify(&state[..], None).expect("read").expect_err("broken").torn_last);
         }
+    }
+
+    #[test]
+    fn a_log_moved_between_open_and_lock_is_opened_again() {
+        let dir = temp_dir("moved");
+        let (path, old) = (dir.join("audit.log"), dir.join("audit.log.1"));
+        let log = Log::new(path.clone(), "test");
+        log.append(&[Event::new("a")]).expect("append");
+        // Rotated between the open and the lock: the lines go to the
+        // new file under the name, not to the one rotated away.
+        let mut moves = 0;
+        let rotate = || {
+            if moves == 0 {
+                std::fs::rename(&path, &old).expect("rotate");
+            }
+            moves += 1;
+        };
+        log.append_locked(|_, _| Ok(vec![Event::new("b")]), rotate).expect("append");
+        assert_eq!(moves, 2);
+        for p in [&path, &old] {
+            assert_eq!(verify_file(p, None).expect("read").expect("verifies").lines, 1, "{}", p.display());
+        }
+        // Replaced by a link each time: opened again, and the link refused.
+        let link = || {
+            let _ = std::fs::remove_file(&path);
+            std::os::unix::fs::symlink(&old, &path).expect("symlink");
+        };
+        let e = log.append_locked(|_, _| Ok(vec![Event::new("c")]), link).expect_err("link");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        // Replaced every time: a bounded number of tries, then refused.
+        std::fs::remove_file(&path).expect("unlink");
+        let mut tries = 0;
+        let replace = || {
+            let _ = std::fs::remove_file(&path);
+            std::fs::write(&path, b"").expect("replace");
+            tries += 1;
+        };
+        let e = log.append_locked(|_, _| Ok(vec![Event::new("c")]), replace).expect_err("moving");
+        assert_eq!(tries, OPEN_TRIES);
+        assert!(
+            e.to_string().ends_with("renamed or replaced between its open and its lock, 3 times in a row"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(dir).ok();
     }
 }

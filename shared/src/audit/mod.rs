@@ -16,9 +16,10 @@
 //! as `{"hex":"..."}`.
 //!
 //! Appending: the file is opened with O_APPEND and O_NOFOLLOW for each
-//! batch, flock'd exclusively, its tail read (never the whole file) for
-//! the last line's hash and number, the batch written in one write(2) and
-//! fdatasync'd before the lock is released and before the
+//! batch, flock'd exclusively (and opened again if the name was moved to
+//! another file before the lock was held), its tail read (never the whole
+//! file) for the last line's hash and number, the batch written in one
+//! write(2) and fdatasync'd before the lock is released and before the
 //! caller releases the output the events describe. Readers (the verifier)
 //! take a shared lock. A crash can leave only torn lines at the end: the
 //! next append ends them and writes one `torn-line` record naming them
