@@ -16,6 +16,8 @@
 //! dir.open_file(name, flags)      any other access, the same checks
 //! dir.open_append(name)           O_APPEND, created (O_EXCL, directory
 //!                                 fsync'd) if missing
+//! dir.still_names(name, file)     whether `name` (not followed) is still
+//!                                 `file`: same device and inode
 //! dir.create_new(name, content)   O_EXCL, durable; false if it existed
 //! dir.create_fresh(name)          O_EXCL; a regular file in the way (an
 //!                                 orphan a crash left) is removed first
@@ -242,6 +244,19 @@ impl Dir {
         };
         let file = file.map_err(|e| self.refuse(e, &self.join(name)))?;
         self.regular(name, file)
+    }
+
+    /// Whether `name` still leads to `file`, opened from it before: the
+    /// same device and inode, `name` not followed if it is a link (a link
+    /// in its place is another file). False when `name` is gone.
+    pub fn still_names(&self, name: &str, file: &File) -> Result<bool> {
+        let ctx = || self.join(name).display().to_string();
+        let open = rustix::fs::fstat(file).map_err(io_error).with_context(ctx)?;
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(named) => Ok((named.st_dev, named.st_ino) == (open.st_dev, open.st_ino)),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io_error(e).context(ctx())),
+        }
     }
 
     /// Creates `name`, which must not exist yet, with `content`, durably
@@ -520,6 +535,18 @@ mod tests {
         let sub = dir.make_subdir("certs").expect("mkdir");
         assert_eq!(sub.path(), dir.join("certs"));
         assert!(dir.subdir("newcerts").expect("none").is_none());
+        let _ = std::fs::remove_dir_all(dir.path());
+    }
+
+    #[test]
+    fn still_names_the_file_opened() {
+        let dir = scratch("still");
+        let file = dir.open_append("audit.log").expect("open");
+        assert!(dir.still_names("audit.log", &file).expect("stat"));
+        std::fs::rename(dir.join("audit.log"), dir.join("audit.log.1")).expect("rename");
+        assert!(!dir.still_names("audit.log", &file).expect("gone"));
+        std::os::unix::fs::symlink("audit.log.1", dir.join("audit.log")).expect("link");
+        assert!(!dir.still_names("audit.log", &file).expect("a link to it is not it"));
         let _ = std::fs::remove_dir_all(dir.path());
     }
 }

@@ -502,11 +502,14 @@ fn audit_verify(path: &std::path::Path, ca: Option<&str>) -> Result<()> {
     match audit::verify_file(path, ca.as_ref().map(|c| &c.tbs.subject_public_key_info))? {
         Ok(report) => {
             for t in &report.tears {
-                report::warn(format_args!(
-                    "{} line {t}: torn by an interrupted write (a crash), recorded by line {}",
-                    path.display(),
-                    t + 1
-                ));
+                let lines = match (t.start(), t.end()) {
+                    (first, last) if first == last => format!("line {first}: torn by an interrupted write (a crash)"),
+                    (first, last) => format!(
+                        "lines {first} to {last}: torn by an interrupted write (a crash) and the appends that \
+                         crashed while recording it"
+                    ),
+                };
+                report::warn(format_args!("{} {lines}, recorded by line {}", path.display(), t.end() + 1));
             }
             let signed = match (&ca, report.checkpoints.last()) {
                 // Without one, a log rewritten from the first line on

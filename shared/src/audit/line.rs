@@ -21,6 +21,24 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// fields a line has at most, a line stays under [`MAX_LINE`].
 pub(crate) const MAX_VALUE: usize = 1024;
 
+/// How every line begins, before its `seq`: a line a crash cut short
+/// begins so too, or is a beginning of this.
+const LINE_START: &str = "{\"v\":1,\"seq\":";
+
+/// The most lines at the end of a log that one `torn-line` record names.
+/// A crash tears one line; each further crash while the next append is
+/// recording it cuts that append's record short too and adds one. More
+/// than this in a row was not left by crashes.
+pub(crate) const MAX_TORN_RUN: usize = 8;
+
+/// Whether `line` (ended by a newline, but no audit line) is one a crash
+/// cut short, ended by the append that came after: it begins as every
+/// line does, or is a beginning of that. Garbage is not.
+pub(crate) fn cut_short(line: &[u8]) -> bool {
+    let start = LINE_START.as_bytes();
+    !line.is_empty() && (line.starts_with(start) || start.starts_with(line))
+}
+
 /// Who writes: the same for every line of a run.
 #[derive(Debug, Clone)]
 pub(crate) struct Who {
@@ -112,7 +130,8 @@ fn push_field(out: &mut String, name: &str, v: &Value) {
 /// One line, without its newline.
 pub(crate) fn format_line(who: &Who, seq: u64, e: &Event, prev: &str) -> String {
     let mut out = String::with_capacity(512);
-    out.push_str(&format!("{{\"v\":1,\"seq\":{seq}"));
+    out.push_str(LINE_START);
+    out.push_str(&seq.to_string());
     push_field(&mut out, "time", &Value::Text(timestamp()));
     push_field(&mut out, "tool", &Value::Text(who.tool.clone()));
     push_field(&mut out, "version", &Value::Text(env!("CARGO_PKG_VERSION").into()));

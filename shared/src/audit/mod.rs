@@ -16,13 +16,17 @@
 //! as `{"hex":"..."}`.
 //!
 //! Appending: the file is opened with O_APPEND and O_NOFOLLOW for each
-//! batch, flock'd exclusively, its tail read (never the whole file) for
-//! the last line's hash and number, the batch written in one write(2) and
-//! fdatasync'd before the lock is released and before the caller releases
-//! the output the events describe. Readers (the verifier) take a shared
-//! lock. A crash can leave only a torn last line (no newline): the next
-//! append ends it and writes a `torn-line` record whose `prev` is the torn
-//! bytes' hash, so the chain stays verifiable and the tear stays visible.
+//! batch, flock'd exclusively (and opened again if the name was moved to
+//! another file before the lock was held), its tail read (never the whole
+//! file) for the last line's hash and number, the batch written in one
+//! write(2) and fdatasync'd before the lock is released and before the
+//! caller releases the output the events describe. Readers (the verifier)
+//! take a shared lock. A crash can leave only torn lines at the end: the
+//! next append ends them and writes one `torn-line` record naming them
+//! (`torn_line` to `torn_last`) whose `prev` is their bytes' hash, so the
+//! chain stays verifiable and the tear stays visible. A crash while that
+//! append runs leaves torn lines again, which the next one records (see
+//! `append::compose` for why this is safe to repeat).
 //!
 //! Which file: `--audit FILE`, else `$CARDCA_AUDIT`, else the database's
 //! `DIR/audit.log` for the tools given `--db DIR`; `--no-audit` turns it

@@ -3,11 +3,14 @@
 //! or names the first line that breaks it and tells the most specific
 //! story of why. The only part of the log that depends on `sign`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
-use super::line::{checkpoint_message, line_hash, parse_line, Line, GENESIS, MAX_LINE};
+use super::line::{
+    checkpoint_message, cut_short, line_hash, parse_line, Line, GENESIS, MAX_LINE, MAX_TORN_RUN,
+};
 use crate::dirfd::Dir;
 use crate::error::{Context, Error, Result};
 use crate::json::Json;
@@ -33,8 +36,8 @@ pub struct Report {
     pub lines: u64,
     /// SHA-256 of the last line: what the next line's prev will be.
     pub head: String,
-    /// Lines torn by a crash and recorded by the line after them.
-    pub tears: Vec<u64>,
+    /// Runs of lines torn by crashes, each recorded by the line after it.
+    pub tears: Vec<RangeInclusive<u64>>,
     /// How many lines of each event.
     pub events: std::collections::BTreeMap<String, u64>,
     /// The lines of the checkpoints (their signatures checked when a CA
@@ -47,8 +50,8 @@ pub struct Report {
 pub struct Break {
     pub line: u64,
     pub why: String,
-    /// Only the last line is torn (an interrupted write; the next append
-    /// records it): a crash, not tampering.
+    /// Only the end is torn (interrupted writes, not yet recorded; the
+    /// next append records them): a crash, not tampering.
     pub torn_last: bool,
     /// The lines before the break, which verify.
     pub good: u64,
@@ -73,10 +76,80 @@ fn read_raw(input: &mut impl BufRead) -> Result<Option<RawLine>> {
     Ok(Some(RawLine { bytes, terminated }))
 }
 
+/// A line read ahead, parsed once.
+struct Ahead {
+    raw: RawLine,
+    line: Result<Line>,
+}
+
+/// The lines after the current one, as many as a tear record can be
+/// behind the torn line it names, and whether the file ends after them.
+struct Lookahead<R> {
+    input: R,
+    lines: VecDeque<Ahead>,
+    end: bool,
+}
+
+impl<R: BufRead> Lookahead<R> {
+    fn fill(&mut self) -> Result<()> {
+        while !self.end && self.lines.len() < MAX_TORN_RUN {
+            match read_raw(&mut self.input)? {
+                Some(raw) => {
+                    let line = parse_line(&raw.bytes);
+                    self.lines.push_back(Ahead { raw, line });
+                }
+                None => self.end = true,
+            }
+        }
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<Option<Ahead>> {
+        self.fill()?;
+        let line = self.lines.pop_front();
+        self.fill()?;
+        Ok(line)
+    }
+
+    /// The record of a run of torn lines that starts at the current line,
+    /// line `n`: how many of the lines ahead are in the run with it, and
+    /// the record, the line after them, that names lines `n` to the last.
+    /// The last such record wins: a record whose append crashed before
+    /// its newline was itself torn, and the next record names it too.
+    fn tear_record(&self, n: u64) -> Option<(usize, &Line)> {
+        let whole = |a: &Ahead| a.raw.terminated && a.raw.bytes.len() <= MAX_LINE;
+        let run = self.lines.iter().take_while(|a| whole(a)).count();
+        self.lines.iter().take(run + 1).enumerate().rev().find_map(|(i, a)| {
+            let record = a.line.as_ref().ok().filter(|l| l.event == "torn-line")?;
+            let first = record.json.get("torn_line").and_then(Json::as_u64)?;
+            // Records written before runs were named have no torn_last.
+            let last = record.json.get("torn_last").map_or(Some(first), Json::as_u64)?;
+            (first == n && last == n + i as u64).then_some((i, record))
+        })
+    }
+
+    /// Whether the log ends torn from the current line on (`current`,
+    /// which is no audit line): it and every line after it are lines a
+    /// crash cut short and an append ended, but for the last, which may
+    /// have no newline; no more of them than a record may name. What
+    /// [`super::append::tail_of`] reads as a torn end.
+    fn torn_end(&self, current: &RawLine) -> bool {
+        let count = self.lines.len();
+        let torn = |i: usize, a: &Ahead| {
+            a.raw.bytes.len() <= MAX_LINE
+                && if a.raw.terminated { a.line.is_err() && cut_short(&a.raw.bytes) } else { i + 1 == count }
+        };
+        self.end
+            && cut_short(&current.bytes)
+            && count < MAX_TORN_RUN
+            && self.lines.iter().enumerate().all(|(i, a)| torn(i, a))
+    }
+}
+
 /// Verifies a whole log read from `input`; with `ca`, every checkpoint's
 /// signature too.
 pub(crate) fn verify(
-    mut input: impl BufRead,
+    input: impl BufRead,
     ca: Option<&x509_cert::spki::SubjectPublicKeyInfoOwned>,
 ) -> Result<std::result::Result<Report, Break>> {
     let mut checkpoints = Vec::new();
@@ -89,12 +162,11 @@ pub(crate) fn verify(
     let mut tears = Vec::new();
     let mut events = std::collections::BTreeMap::new();
     let mut n: u64 = 0;
-    let mut next = read_raw(&mut input)?;
+    let mut ahead = Lookahead { input, lines: VecDeque::new(), end: false };
     let mut prev_torn = false;
     let broken = |line: u64, good: u64, why: String| Break { line, why, torn_last: false, good };
-    while let Some(raw) = next.take() {
+    while let Some(Ahead { raw, line }) = ahead.next()? {
         n += 1;
-        next = read_raw(&mut input)?;
         let hash = line_hash(&raw.bytes);
         if raw.bytes.len() > MAX_LINE {
             return Ok(Err(broken(n, n - 1, format!("longer than {MAX_LINE} bytes: not written by cardca"))));
@@ -109,18 +181,16 @@ pub(crate) fn verify(
                 good: n - 1,
             }));
         }
-        // A line the next one records as torn is checked through that
-        // record's prev, not by its content.
-        let tear = next
-            .as_ref()
-            .and_then(|r| parse_line(&r.bytes).ok())
-            .filter(|l| l.event == "torn-line" && l.json.get("torn_line").and_then(Json::as_u64) == Some(n));
-        if let Some(record) = tear {
-            // The torn line's own prev may be lost with its end: the
-            // record carries it, so the line before stays chained.
+        // Lines a record after them names as torn are checked through
+        // that record's prev (the SHA-256 of all their bytes), not by
+        // their content.
+        if let Some((more, record)) = ahead.tear_record(n) {
+            let last = n + more as u64;
+            // The first torn line's own prev may be lost with its end:
+            // the record carries it, so the line before stays chained.
             if record.json.get("torn_prev").and_then(Json::as_str) != Some(prev.as_str()) {
                 return Ok(Err(broken(
-                    n + 1,
+                    last + 1,
                     n - 1,
                     format!(
                         "its torn_prev is not the SHA-256 of line {}: line {} or this record was edited",
@@ -129,14 +199,51 @@ pub(crate) fn verify(
                     ),
                 )));
             }
-            tears.push(n);
+            let mut run = raw.bytes.clone();
+            for a in ahead.lines.iter().take(more) {
+                run.push(b'\n');
+                run.extend_from_slice(&a.raw.bytes);
+            }
+            let run_hash = line_hash(&run);
+            if record.prev != run_hash {
+                let which =
+                    if more == 0 { "its".to_string() } else { format!("the torn lines {n} to {last}'s") };
+                let r = last + 1;
+                return Ok(Err(broken(
+                    n,
+                    n - 1,
+                    format!("edited: {which} SHA-256 is not the prev line {r} records (or line {r}'s prev was edited)"),
+                )));
+            }
             seen.insert(key(&hash), n);
-            prev = hash;
+            for (j, a) in ahead.lines.drain(..more).enumerate() {
+                seen.insert(key(&line_hash(&a.raw.bytes)), n + 1 + j as u64);
+            }
+            ahead.fill()?;
+            tears.push(n..=last);
+            n = last;
+            prev = run_hash;
             prev_torn = true;
             continue;
         }
-        let line = match parse_line(&raw.bytes) {
+        let line = match line {
             Ok(l) => l,
+            // Cut short and ended by an append that crashed before its
+            // record was written: a crash, recorded by the next append.
+            Err(_) if ahead.torn_end(&raw) => {
+                let last = n + ahead.lines.len() as u64;
+                let why = if last == n {
+                    "torn last line: a write interrupted by a crash, and the append that ended it too; the \
+                     next append records it"
+                        .to_string()
+                } else {
+                    format!(
+                        "torn last lines {n} to {last}: a write interrupted by a crash, and the appends \
+                         recording it too; the next append records them"
+                    )
+                };
+                return Ok(Err(Break { line: n, why, torn_last: true, good: n - 1 }));
+            }
             Err(e) => {
                 return Ok(Err(broken(n, n - 1, format!("not an audit line ({e}): edited or inserted"))))
             }
@@ -146,7 +253,8 @@ pub(crate) fn verify(
         }
         prev_torn = false;
         if line.prev != prev || line.seq != n {
-            return Ok(Err(diagnose(n, &line, &prev, &hash, next.as_ref(), &seen, key)));
+            let next = ahead.lines.front().map(|a| &a.raw);
+            return Ok(Err(diagnose(n, &line, &prev, &hash, next, &seen, key)));
         }
         // Two lines with equal first 64 bits of their hashes: the later
         // one is kept. A copy made to agree would have broken the chain
@@ -296,5 +404,64 @@ mod tests {
         let mut g = l.clone();
         g[2] = b"hello".to_vec();
         assert_eq!(broken(&join(&g)).line, 3);
+    }
+
+    /// A log of three lines, then `torn` named by a record as lines 4 on
+    /// (`torn_last` as given, None: left out, as before runs were named),
+    /// then one more line.
+    fn with_tear(torn: &[&[u8]], torn_last: Option<u64>) -> Vec<u8> {
+        let mut l = lines(&sample(3));
+        let run = torn.join(&b"\n"[..]);
+        let mut record = Event::new("torn-line")
+            .field("torn_line", 4u64)
+            .field("torn_prev", line_hash(&l[2]))
+            .failed(&crate::error::Error::new("torn"));
+        if let Some(last) = torn_last {
+            record = record.field("torn_last", last);
+        }
+        let seq = 4 + torn.len() as u64;
+        let record = format_line(&who(), seq, &record, &line_hash(&run));
+        let after = format_line(&who(), seq + 1, &Event::new("x"), &line_hash(record.as_bytes()));
+        l.extend(torn.iter().map(|t| t.to_vec()));
+        l.extend([record.into_bytes(), after.into_bytes()]);
+        join(&l)
+    }
+
+    #[test]
+    fn a_run_of_torn_lines_named_by_one_record() {
+        let (a, b) = (&b"{\"v\":1,\"seq\":4,\"time\":\"2026"[..], &b"{\"v\":1,\"seq\":5,\"ti"[..]);
+        let r = verify(&with_tear(&[a, b], Some(5))[..], None).expect("read").expect("verifies");
+        assert_eq!((r.lines, r.tears), (7, vec![4..=5]));
+        // A record from before runs: one line, no torn_last.
+        let r = verify(&with_tear(&[a], None)[..], None).expect("read").expect("verifies");
+        assert_eq!((r.lines, r.tears), (6, vec![4..=4]));
+        // The record's prev covers every torn line: one edited breaks it.
+        let mut l = lines(&with_tear(&[a, b], Some(5)));
+        l[3] = b"{\"v\":1,\"seq\":4,\"time\":\"2027".to_vec();
+        let b2 = broken(&join(&l));
+        assert_eq!(b2.line, 4, "{b2:?}");
+        assert!(b2.why.contains("the torn lines 4 to 5's SHA-256 is not the prev line 6 records"), "{b2:?}");
+        // A record that names fewer or more lines than precede it.
+        assert!(!broken(&with_tear(&[a, b], Some(4))).torn_last);
+        assert!(!broken(&with_tear(&[a, b], Some(6))).torn_last);
+        assert!(!broken(&with_tear(&[a, b], None)).torn_last);
+    }
+
+    #[test]
+    fn an_unrecorded_torn_end_is_a_crash() {
+        let log = sample(3);
+        for (end, line) in [
+            (&b"{\"v\":1,\"seq\":4,\"ti"[..], 4),
+            (b"{\"v\":1,\"seq\":4,\"ti\n", 4),
+            (b"{\"v\":1,\"seq\":4,\"ti\n{\"v\":1,\"s", 4),
+            (b"{\"v\":1,\"seq\":4,\"ti\n{\"v\":1,\"s\n{\"v", 4),
+        ] {
+            let b = broken(&[&log[..], end].concat());
+            assert!(b.torn_last && b.line == line && b.good == 3, "{b:?}");
+        }
+        // Not what a crash leaves: garbage after a cut line, an empty line.
+        for end in [&b"{\"v\":1,\"seq\":4,\"ti\nnot json\n"[..], b"{\"v\":1,\"seq\":4,\"ti\n\n"] {
+            assert!(!broken(&[&log[..], end].concat()).torn_last);
+        }
     }
 }
