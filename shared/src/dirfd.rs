@@ -114,7 +114,8 @@ impl Dir {
     pub fn holding(file: &Path, links: &'static str) -> Result<(Dir, String)> {
         let name = file
             .file_name()
-            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::new(format!("{}: names no file", file.display())))?
+            .to_str()
             .ok_or_else(|| Error::new(format!("{}: not a UTF-8 file name", file.display())))?;
         let parent = file.parent().unwrap_or(Path::new(""));
         let at = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };

@@ -285,7 +285,13 @@ impl Log {
             let _ = file.set_len(len).and_then(|_| file.sync_data());
             return Err(Error::from(e).context("appending"));
         }
-        file.sync_data().context("fsync")?;
+        if let Err(e) = file.sync_data() {
+            // Not durable is not logged: cut the lines back too, or the log
+            // would say done for what the caller, told of this error, does
+            // not do (and logs no failure line for).
+            let _ = file.set_len(len).and_then(|_| file.sync_data());
+            return Err(Error::from(e).context("fsync"));
+        }
         Ok(lines)
     }
 }

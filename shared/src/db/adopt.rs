@@ -11,7 +11,7 @@ use der::{Decode, Encode};
 use x509_cert::name::Name;
 
 use super::record::name_text;
-use super::{Db, CERT_FILE_MAX, INDEX_MAX};
+use super::{Db, CERT_FILE_MAX};
 use crate::cert::CaCert;
 use crate::error::{Context, Error, Result};
 
@@ -59,10 +59,10 @@ impl Db {
     /// lines (`certs/` or openssl's `newcerts/`) must be issued by
     /// `issuer`. Once per database, when it is adopted.
     pub fn check_files_issued_by(&self, issuer: &[u8]) -> Result<()> {
-        let text = self.read_file("index.txt", INDEX_MAX)?.unwrap_or_default();
-        for line in String::from_utf8_lossy(&text).lines() {
-            let Some(serial) = line.split('\t').nth(3) else { continue };
-            let serial = serial.to_ascii_uppercase();
+        // Parsed as every reader parses it: a serial that is not hex (say
+        // `../x`) never becomes a file name here.
+        for entry in self.read_entries()? {
+            let serial = entry.serial;
             if let Some(der) = self.certificate(&serial)? {
                 let c = x509_cert::Certificate::from_der(&der)
                     .with_context(|| format!("the certificate file of serial {serial}"))?;

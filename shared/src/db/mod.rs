@@ -183,6 +183,13 @@ impl Db {
                     ));
                     parsed.push(e);
                 }
+                // A whole line (every field there) that does not parse is
+                // an error like any other: only a line cut short is torn.
+                (Err(e), false) if line.split(|&b| b == b'\t').count() >= 6 => {
+                    return Err(e
+                        .context(format!("{} line {line_no}", self.path("index.txt").display()))
+                        .hint("nothing was changed; correct or remove that line by hand"))
+                }
                 (Err(_), false) => {
                     let keep = self.known.len + (data.len() - line.len()) as u64;
                     index.set_len(keep).and_then(|_| index.sync_data()).context("cutting index.txt")?;
@@ -469,6 +476,35 @@ mod tests {
     }
 
     const LINE: &str = "V\t270101000000Z\t\t01\tunknown\t/CN=a\n";
+
+    /// A whole last line without its newline that does not parse (a
+    /// serial openssl never writes) is an error that changes nothing, not a
+    /// torn line to cut off: only a line cut short is torn.
+    #[test]
+    fn a_whole_bad_last_line_is_not_cut() {
+        let dir = scratch("whole-bad");
+        let mut db = Db::open(&dir).expect("open");
+        let text = format!("{LINE}R\t270101000000Z\t260101000000Z\t0a\tunknown\t/CN=b");
+        std::fs::write(dir.join("index.txt"), &text).expect("write");
+        let e = db.entries().expect_err("refused");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), text);
+    }
+
+    /// Adopting a database reads its serials as every reader does: a
+    /// serial field that is a path never names a file.
+    #[test]
+    fn adoption_refuses_a_serial_that_is_a_path() {
+        let dir = scratch("adopt");
+        let db = Db::open(&dir).expect("open");
+        std::fs::write(dir.join("secret.pem"), "not a certificate").expect("write");
+        std::fs::write(dir.join("index.txt"), "V\t270101000000Z\t\t../secret\tunknown\t/CN=a\n")
+            .expect("write");
+        let e = db.check_files_issued_by(b"issuer").expect_err("refused");
+        assert!(e.to_string().contains("index.txt line 1"), "{e}");
+        std::fs::write(dir.join("index.txt"), LINE).expect("write");
+        db.check_files_issued_by(b"issuer").expect("no file for serial 01");
+    }
 
     #[test]
     fn torn_and_unterminated_last_lines() {
