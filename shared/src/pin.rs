@@ -49,11 +49,12 @@ impl PinSource {
         } else if let Some(fd) = s.strip_prefix("fd:") {
             fd.parse()
                 .map(PinSource::Fd)
-                .map_err(|_| Error::usage(format!("pin source {s:?}: fd: needs a number")))
+                .map_err(|_| Error::usage("pin source fd: needs a number (the value is not repeated)"))
         } else if s.starts_with('/') {
             Ok(PinSource::File(PathBuf::from(s)))
         } else {
-            Err(Error::usage(format!("bad pin source {s:?}: expected file:PATH, env:VAR or fd:N")))
+            // Not repeated: what was typed may be the PIN itself.
+            Err(Error::usage("bad pin source (not repeated: it may be the PIN itself): expected file:PATH, env:VAR or fd:N"))
         }
     }
 
