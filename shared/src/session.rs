@@ -135,11 +135,6 @@ impl KeySession {
         &self.module
     }
 
-    /// What the module says of itself (C_GetInfo).
-    pub fn library_info(&self) -> Result<cryptoki::context::Info> {
-        self.parts()?.ctx.get_library_info().context("C_GetInfo")
-    }
-
     fn parts(&self) -> Result<&Open> {
         self.open.as_ref().ok_or_else(|| Error::new("the token session is closed"))
     }

@@ -10,7 +10,7 @@ use der::asn1::ObjectIdentifier;
 use der::Encode;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsages};
 
-use super::extensions::{ext_error, parse_extensions, unknown_extension, Parsed};
+use super::extensions::{ext_error, extension_name, parse_extensions, unknown_extension, Parsed};
 use super::who;
 use crate::cert::*;
 use crate::error::{Context, Error, Result};
@@ -75,9 +75,10 @@ pub(super) fn ocsp_responder_rules(tbs: &TbsCert, p: &Parsed, ca: bool) -> Resul
         ));
     }
     if !nocheck {
-        return Err(Error::new(
-            "ocspNoCheck (1.3.6.1.5.5.7.48.1.5) is missing from an OCSP responder certificate (RFC 6960 section 4.2.2.2.1)",
-        ));
+        return Err(Error::new(format!(
+            "{} is missing from an OCSP responder certificate (RFC 6960 section 4.2.2.2.1)",
+            extension_name(&oid::OCSP_NOCHECK)
+        )));
     }
     if p.key_usage.as_ref().is_some_and(|ku| ku.0 != der::flagset::FlagSet::from(KeyUsages::DigitalSignature))
     {
