@@ -357,7 +357,10 @@ fn with_flag_hint(refusal: policy::Refusal, profile: profile::Profile) -> Error 
             "shorten --days, or choose --not-before and --not-after within the issuer's validity".to_string()
         }
         Rule::ResponderValidity => {
-            format!("give the responder at most {} days with --days", policy::OCSP_RESPONDER_MAX_DAYS)
+            format!(
+                "give the responder at most {} days with --days (or --not-before and --not-after)",
+                policy::OCSP_RESPONDER_MAX_DAYS
+            )
         }
         Rule::PathLen => {
             "issue the sub CA under a --ca whose pathLen leaves room, or give it a smaller --path-len"
@@ -371,7 +374,7 @@ fn with_flag_hint(refusal: policy::Refusal, profile: profile::Profile) -> Error 
             "choose --san names and a subject (--subject) within the issuer's name constraints".to_string()
         }
         Rule::ServerNames => {
-            "name the host with --san dns:NAME or ip:ADDR (or --copy-san); a CN must be one of those names"
+            "name the host with --san dns:NAME or ip:ADDR (or --copy-san); a CN (--subject) must be one of those names"
                 .to_string()
         }
         Rule::Names => "give the subject with --subject".to_string(),
