@@ -8,10 +8,12 @@ mod stream;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use cardca::audit::{self, Event};
 use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with};
+use cardca::db::{self, Ask, Db, Reservation};
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Encode;
 use cardca::oid;
@@ -21,14 +23,14 @@ use cardca::sign::{Hash, SigAlg, Signer, Unverified};
 use cardca::uri::Uri;
 use cardca::{hex, io, module, names, ocsp, Context, Error, Result};
 use lexopt::{Arg, Parser};
-use stream::Signed;
+use stream::{Outcome, Signed};
 
 const USAGE: &str = "\
 card-sign: sign TBSCertificates on the token
 
 Usage:
-  card-sign [--key URI] [--ca FILE [--chain FILE] [--responder FILE]]
-            [--expect-sha256 HEX]
+  card-sign [--key URI] [--ca FILE [--chain FILE] [--responder FILE]
+            [--db DIR]] [--expect-sha256 HEX]
             [--allow-extension OID]... [--jobs N] [--der]
             [--pin-source SRC] [--module PATH] [--audit FILE | --no-audit]
   card-sign (--key URI | --ca FILE) --audit-checkpoint [--audit FILE]
@@ -57,6 +59,22 @@ blocks (a root) that pass the same rules are signed. Every signature is
 verified with the public key before anything is written. One login for
 the whole stream.
 
+With --db (the CA's database, as cert-store's and tbs-build's), the
+record is asked first, under the database's lock: a certificate's serial
+must be neither issued (index.txt) nor reserved, and is then reserved
+durably (DIR/reserved.txt: serial, SHA-256 of the TBS, notAfter, time,
+subject) before the token signs it, so a certificate that cert-store
+never records (killed, a full disk, a pipe not closed) is still known:
+cert-store --reserved lists it, --reconcile revokes it. An OCSP
+response must say what index.txt says of its serial (good for a valid
+line, revoked with the line's time and reason for a revoked one), and a
+serial index.txt does not hold gets no response. Blocks are reserved a
+batch at a time (one fdatasync), so a stream stays fast. Without --db
+(a root's self-signature, an offline ceremony whose record is kept
+elsewhere) none of this is checked: cert-store must then record what is
+signed, and a certificate lost on the way is known only to the audit
+log.
+
 An OCSP ResponseData must pass the OCSP rules: the signer is the CA, or a
 --responder the CA issued (OCSPSigning only, ocsp-nocheck, digitalSignature,
 at most 90 days); version v1; responderID byKey of the signing key; one
@@ -77,6 +95,10 @@ Options:
                             tbs-build --profile ocsp under --ca): its key
                             signs OCSP responses (only those) and the
                             certificate goes into each
+      --db DIR              the CA's database (with --ca): refuse serials it has
+                            issued or reserved, and OCSP statuses it does not
+                            hold; reserve each serial before it is signed;
+                            the audit log defaults to DIR/audit.log
       --allow-extension OID sign blocks carrying this non-critical extension,
                             which card-sign cannot check (repeatable)
       --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256
@@ -95,7 +117,8 @@ Options:
       --audit FILE          append a line per event (login, each signature with
                             the SHA-256 of its block) to this audit log, made
                             durable before the block is written (default:
-                            $CARDCA_AUDIT; none without it)
+                            $CARDCA_AUDIT, then DIR/audit.log with --db;
+                            none without them)
       --no-audit            write no audit log, even with $CARDCA_AUDIT set
       --audit-checkpoint    read nothing; sign the audit log's chain head with
                             the key and append that as a checkpoint line
@@ -105,10 +128,12 @@ Options:
 
 Environment:
   CARDCA_AUDIT              the audit log when --audit is not given
+  CARDCA_NOW                \"now\" as RFC 3339, for the reservations' time
 
 Examples:
   $ tbs-build --ca subca-servers.pem --profile server --san dns:www.ewak.net < www.csr \\
-      | card-sign --ca subca-servers.pem > www.pem
+      | card-sign --ca subca-servers.pem --db db/servers \\
+      | cert-store --db db/servers > www.pem
   $ sha256sum < root.tbs.der   # approved in the ceremony
   $ card-sign --key \"$ROOT\" --expect-sha256 5f0c... < root.tbs.der > root.pem
 ";
@@ -119,6 +144,7 @@ struct Args {
     ca: Option<PathBuf>,
     chain: Option<PathBuf>,
     responder: Option<PathBuf>,
+    db: Option<PathBuf>,
     allow: Vec<ObjectIdentifier>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
@@ -130,7 +156,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut parser = Parser::from_args(args);
     let mut flags = session::Options::default();
     let (mut key, mut ca, mut expect, mut der, mut jobs) = (None, None, None, false, None);
-    let (mut chain, mut allow, mut responder) = (None, Vec::new(), None);
+    let (mut chain, mut allow, mut responder, mut db) = (None, Vec::new(), None, None);
     let mut checkpoint = false;
     while let Some(arg) = parser.next()? {
         match arg {
@@ -142,6 +168,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("ca") => set_once(&mut ca, path(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, path(&mut parser)?, "--chain")?,
             Arg::Long("responder") => set_once(&mut responder, path(&mut parser)?, "--responder")?,
+            Arg::Long("db") => set_once(&mut db, path(&mut parser)?, "--db")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
                 ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
             })?),
@@ -178,23 +205,29 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if responder.is_some() && ca.is_none() {
         return Err(Error::usage("--responder signs for a CA: give the CA with --ca FILE"));
     }
+    if db.is_some() && ca.is_none() {
+        return Err(Error::usage(
+            "--db is a CA's database: give the CA with --ca FILE (a root's own self-signature is made without --db)",
+        ));
+    }
     if checkpoint
         && (chain.is_some()
             || responder.is_some()
+            || db.is_some()
             || !allow.is_empty()
             || expect.is_some()
             || der
             || jobs.is_some())
     {
         return Err(Error::usage(
-            "--audit-checkpoint takes only --key or --ca and the token and audit flags",
+            "--audit-checkpoint takes only --key or --ca and the token and audit flags (name the log with --audit)",
         ));
     }
     if checkpoint && flags.audit == audit::Choice::Off {
         return Err(Error::usage("--audit-checkpoint signs an audit log: --no-audit leaves none"));
     }
     let jobs = jobs.unwrap_or(1);
-    Ok(Args { flags, key, ca, chain, responder, allow, expect_sha256: expect, der, jobs, checkpoint })
+    Ok(Args { flags, key, ca, chain, responder, db, allow, expect_sha256: expect, der, jobs, checkpoint })
 }
 
 /// A file named on the command line (UTF-8, as the messages quote it).
@@ -204,7 +237,7 @@ fn path(parser: &mut Parser) -> Result<PathBuf> {
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    audit::setup(&args.flags.audit, None);
+    audit::setup(&args.flags.audit, args.db.as_deref());
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
     let above = match (&ca, &args.chain) {
         (Some(ca), Some(path)) => ca.path_above(CaCert::read_all(path)?)?,
@@ -218,7 +251,13 @@ fn run(args: Vec<OsString>) -> Result<()> {
         (Some(r), Some(ca)) => Some(policy::check_ocsp_responder(r, ca)?),
         _ => None,
     };
-    let gate = Gate { ca: ca.as_ref(), above: &above, responder: checked };
+    // The database must be the CA's; it keeps the CA's certificate once
+    // something is reserved.
+    let db = match (&args.db, &ca) {
+        (Some(dir), Some(ca)) => Some(Mutex::new((db::create_of(dir, ca, "card-sign --db")?, false))),
+        _ => None,
+    };
+    let gate = Gate { ca: ca.as_ref(), above: &above, responder: checked, db: db.as_ref() };
     let mut out = io::Writer::stdout(args.der)?;
     let mut input = io::stdin();
     // The module loads while the first block is awaited; the token is
@@ -242,7 +281,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // read ahead is lost.
     drop(input);
     let key_uri = ks.uri.clone();
-    let sign = |signer: &Signer, object| start(&args, gate, signer, object, &key_uri);
+    let sign = |signer: &Signer, blocks| sign_batch(&args, gate, signer, blocks, &key_uri);
     stream::sign_stream(&ks, args.jobs, first, &mut out, sign, Pending::finish)
 }
 
@@ -310,6 +349,9 @@ struct Gate<'a> {
     /// `--responder`: the delegated OCSP responder whose key signs,
     /// checked against the CA once for the stream.
     responder: Option<policy::Responder<'a>>,
+    /// `--db`: the record every block is cleared with before it is
+    /// signed, and whether it keeps the CA's certificate yet.
+    db: Option<&'a Mutex<(Db, bool)>>,
 }
 
 /// A block the token has signed, its signature not yet verified.
@@ -341,23 +383,108 @@ impl Pending {
     }
 }
 
-/// Checks one block and has the token sign it: a TBSCertificate becomes
-/// a CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL.
-/// With an audit log, also the block's event: what it is, its hash, the
-/// serial or CRL number, the key; refusals are events too.
-fn start(
+/// A block checked and ready for the token: what it will be signed as,
+/// and what the record must clear first (with `--db`).
+struct Checked {
+    index: usize,
+    der: Vec<u8>,
+    label: &'static str,
+    alg: SigAlg,
+    ocsp: Option<(ocsp::ResponseData, Option<Vec<u8>>)>,
+    /// A certificate's reservation, an OCSP response's status; none for
+    /// a CRL.
+    ask: Option<Ask>,
+}
+
+impl Checked {
+    fn sign(self, signer: &Signer) -> Result<Pending> {
+        let signature = signer.sign_on_token(self.alg, self.der).context("signing")?;
+        let (index, label, alg, ocsp) = (self.index, self.label, self.alg, self.ocsp);
+        Ok(Pending { index, label, alg, signature, ocsp })
+    }
+}
+
+/// One signing thread's batch: each block checked (up to the first that
+/// fails), then cleared with the record in one step (with `--db`: one
+/// lock and one fdatasync reserve every certificate of the batch), then
+/// signed in order, up to the first failure: nothing after a failure is
+/// signed, since the stream ends there. With an audit log, each block's
+/// event: what it is, its hash, the serial or CRL number, the key;
+/// refusals are events too.
+fn sign_batch(
     args: &Args,
-    ca: Gate<'_>,
+    gate: Gate<'_>,
     signer: &Signer,
-    object: io::Object,
+    blocks: Vec<(usize, io::Object)>,
     key: &Uri,
-) -> (Result<Pending>, Option<Event>) {
-    let index = object.index;
-    let what = kind(&object);
-    let mut event = audit::enabled().then(|| Event::signature(what, &object.der).key(key));
-    let result = check_and_sign(args, ca, signer, object, what, &mut event)
-        .map_err(|e| e.context(format!("TBS {index}")));
-    (result, event)
+) -> Vec<Outcome<Pending>> {
+    let mut ready = Vec::with_capacity(blocks.len());
+    let mut failed = None;
+    for (seq, object) in blocks {
+        let index = object.index;
+        let what = kind(&object);
+        let mut event = audit::enabled().then(|| Event::signature(what, &object.der).key(key));
+        match check(args, gate, signer, object, what, &mut event) {
+            Ok(c) => ready.push((seq, c, event)),
+            Err(e) => {
+                failed = Some((seq, Err(e.context(format!("TBS {index}"))), event));
+                break;
+            }
+        }
+    }
+    if let (Some(db), Some(ca)) = (gate.db, gate.ca) {
+        if let Some(refusal) = clear(db, ca, &mut ready) {
+            failed = Some(refusal);
+        }
+    }
+    let mut out = Vec::with_capacity(ready.len() + 1);
+    for (seq, checked, event) in ready {
+        let index = checked.index;
+        let result = checked.sign(signer).map_err(|e| e.context(format!("TBS {index}")));
+        let stop = result.is_err();
+        out.push((seq, result, event));
+        if stop {
+            return out;
+        }
+    }
+    out.extend(failed);
+    out
+}
+
+/// `--db`: the record clears the batch's blocks before the token signs
+/// any (serials new and now reserved, OCSP statuses true). What it does
+/// not clear is cut from `ready`; the first of it comes back as the
+/// batch's failure.
+fn clear(
+    db: &Mutex<(Db, bool)>,
+    ca: &CaCert,
+    ready: &mut Vec<(usize, Checked, Option<Event>)>,
+) -> Option<Outcome<Pending>> {
+    // Which block each ask is of (a CRL has none).
+    let (at, asks): (Vec<usize>, Vec<Ask>) =
+        ready.iter_mut().enumerate().filter_map(|(i, (_, c, _))| c.ask.take().map(|a| (i, a))).unzip();
+    if asks.is_empty() {
+        return None;
+    }
+    let cleared = match db.lock() {
+        Ok(mut guard) => {
+            let (db, kept) = &mut *guard;
+            let keep = if *kept { Ok(()) } else { db.keep_ca(ca) };
+            keep.and_then(|_| {
+                *kept = true;
+                db.clear_to_sign(&asks)
+            })
+        }
+        Err(_) => Err(Error::new("the database's lock was poisoned by a failed thread")),
+    };
+    let (cut, error) = match cleared {
+        Ok(c) if c.count == asks.len() => return None,
+        Ok(c) => (at[c.count], c.refused.unwrap_or_else(|| Error::new("the record refused it"))),
+        // The record could not be asked: nothing of the batch is signed.
+        Err(e) => (0, e),
+    };
+    let (seq, checked, event) = ready.drain(cut..).next()?;
+    Some((seq, Err(error.context(format!("TBS {}", checked.index))), event))
 }
 
 /// What a block is, by its PEM label; DER has none, and a ResponseData is
@@ -378,18 +505,21 @@ fn note(event: &mut Option<Event>, name: &'static str, value: String) {
     }
 }
 
-fn check_and_sign(
+/// Checks one block against the policy: a TBSCertificate becomes a
+/// CERTIFICATE, a TBSCertList (from `tbs-build --crl`) an X509 CRL, a
+/// ResponseData an OCSP response.
+fn check(
     args: &Args,
     gate: Gate<'_>,
     signer: &Signer,
     object: io::Object,
     what: audit::Signed,
     event: &mut Option<Event>,
-) -> Result<Pending> {
+) -> Result<Checked> {
     object.expect_label(&["TBS CERTIFICATE", "TBS CERTLIST", ocsp::TBS_LABEL])?;
     let ca = gate.ca;
     if what == audit::Signed::OcspResponse {
-        return check_and_sign_ocsp(args, gate, signer, object, event);
+        return check_ocsp(args, gate, signer, object, event);
     }
     if gate.responder.is_some() {
         return Err(Error::new(format!(
@@ -399,7 +529,7 @@ fn check_and_sign(
     }
     // A certificate's issuer is compared with the CA before its other
     // rules, a CRL's after them; either is compared once.
-    let (alg, crl_issuer, label) = if what == audit::Signed::Crl {
+    let (alg, crl_issuer, label, ask) = if what == audit::Signed::Crl {
         let tbs: cardca::x509_cert::crl::TbsCertList = cert::decode_exact(&object.der, "TBSCertList")?;
         let Some(ca) = ca else { return Err(Error::new("a CRL is signed by its CA: give --ca FILE")) };
         if let Some(n) = crl_number(&tbs) {
@@ -407,7 +537,7 @@ fn check_and_sign(
         }
         let alg = cert::check_tbs_crl(&tbs)?;
         policy::check_crl(&tbs, ca, &args.allow)?;
-        (alg, Some(tbs.issuer), "X509 CRL")
+        (alg, Some(tbs.issuer), "X509 CRL", None)
     } else {
         let tbs: TbsCert = cert::decode_exact(&object.der, "TBSCertificate")?;
         note(event, "serial", cert::serial_text(tbs.serial_number.as_bytes()));
@@ -430,7 +560,11 @@ fn check_and_sign(
             same_issuer(&tbs.issuer, ca)?;
         }
         policy::check_certificate(&tbs, issuer, &args.allow)?;
-        (alg, None, "CERTIFICATE")
+        let ask = match gate.db {
+            Some(_) => Some(Ask::Certificate(Reservation::of(&tbs, &object.der, cardca::time::now()?)?)),
+            None => None,
+        };
+        (alg, None, "CERTIFICATE", ask)
     };
     if !alg.fits(signer.spec) {
         return Err(Error::new(format!("it asks for {} but the key is {}", alg.name(), signer.spec)));
@@ -439,22 +573,20 @@ fn check_and_sign(
         same_issuer(issuer, ca)?;
     }
     check_approved(args, &object.der)?;
-    let index = object.index;
-    let signature = signer.sign_on_token(alg, object.der).context("signing")?;
-    Ok(Pending { index, label, alg, signature, ocsp: None })
+    Ok(Checked { index: object.index, der: object.der, label, alg, ocsp: None, ask })
 }
 
 /// A `TBS OCSP RESPONSE` (a ResponseData from tbs-build --ocsp): checked
-/// against the CA's OCSP rules (`policy::check_ocsp`), then signed with the
-/// CA's key or the `--responder`'s, by the algorithm that key's type
+/// against the CA's OCSP rules (`policy::check_ocsp`), to be signed with
+/// the CA's key or the `--responder`'s, by the algorithm that key's type
 /// takes by default (a ResponseData does not name one).
-fn check_and_sign_ocsp(
+fn check_ocsp(
     args: &Args,
     gate: Gate<'_>,
     signer: &Signer,
     object: io::Object,
     event: &mut Option<Event>,
-) -> Result<Pending> {
+) -> Result<Checked> {
     let Some(ca) = gate.ca else {
         return Err(Error::new("an OCSP response speaks for its CA: give --ca FILE"));
     };
@@ -467,10 +599,23 @@ fn check_and_sign_ocsp(
     policy::check_ocsp(&data, ca, gate.responder, &args.allow, cardca::time::now()?)?;
     let alg = SigAlg::for_key(signer.spec, None, false)?;
     check_approved(args, &object.der)?;
-    let index = object.index;
-    let signature = signer.sign_on_token(alg, object.der).context("signing")?;
+    // check_ocsp allows exactly one SingleResponse.
+    let ask = match (gate.db, data.responses.first()) {
+        (Some(_), Some(single)) => Some(Ask::Ocsp {
+            serial: cert::serial_text(single.cert_id.serial_number.as_bytes()),
+            status: single.cert_status.clone(),
+        }),
+        _ => None,
+    };
     let responder = gate.responder.map(|r| r.cert().der.clone());
-    Ok(Pending { index, label: ocsp::LABEL, alg, signature, ocsp: Some((data, responder)) })
+    Ok(Checked {
+        index: object.index,
+        der: object.der,
+        label: ocsp::LABEL,
+        alg,
+        ocsp: Some((data, responder)),
+        ask,
+    })
 }
 
 /// `--expect-sha256`: only the block whose hash was approved is signed.

@@ -30,7 +30,7 @@ pub type Started<P> = (Result<P>, Option<Event>);
 
 /// What a signing thread hands the verifier: a block's place in the
 /// stream and what signing it gave.
-type Outcome<P> = (usize, Result<P>, Option<Event>);
+pub type Outcome<P> = (usize, Result<P>, Option<Event>);
 
 /// Most blocks a signing thread takes from the reader at once, and signs
 /// before it hands their results on together. Handing over one block at a
@@ -59,8 +59,9 @@ const MAX_GROUP: usize = 1024;
 const GROUP_WAIT: Duration = Duration::from_millis(5);
 
 /// A reader thread hands blocks to `jobs` signing threads, each with its
-/// own session, which check each block and have the token sign it
-/// (`sign`); this thread verifies each signature (`finish`) in input
+/// own session, which check a batch of blocks and have the token sign
+/// them (`sign`, which stops at the batch's first failure: the blocks
+/// after it come after it in the stream, which ends there); this thread verifies each signature (`finish`) in input
 /// order, and a committer thread logs and writes them. So even with one
 /// session the token signs the next block while the last one is
 /// verified. On the first failure, what came before it is written and
@@ -70,7 +71,7 @@ pub fn sign_stream<P: Send + 'static>(
     jobs: usize,
     first: io::Object,
     out: &mut io::Writer,
-    sign: impl Fn(&Signer, io::Object) -> Started<P> + Sync,
+    sign: impl Fn(&Signer, Vec<(usize, io::Object)>) -> Vec<Outcome<P>> + Sync,
     finish: impl Fn(P) -> Result<Signed>,
 ) -> Result<()> {
     let (job_tx, job_rx) = mpsc::sync_channel::<(usize, io::Object)>(jobs * QUEUE_PER_JOB);
@@ -91,7 +92,7 @@ pub fn sign_stream<P: Send + 'static>(
                         return;
                     }
                 };
-                sign_batches(queue, &results, |object| sign(&signer, object));
+                sign_batches(queue, &results, |batch| sign(&signer, batch));
                 // C_CloseSession under the token lock, like every change.
                 let _lock = cardca::lock::lock_module(module);
                 drop(signer);
@@ -178,31 +179,19 @@ impl Queue {
 }
 
 /// One signing thread's loop: a batch at a time, its outcomes handed on
-/// together.
+/// together. The whole batch is signed even when `stop` is set (it also
+/// means "the reader is done", and what was taken must still be signed).
 fn sign_batches<P>(
     queue: &Queue,
     results: &mpsc::Sender<Vec<Outcome<P>>>,
-    mut sign: impl FnMut(io::Object) -> Started<P>,
+    mut sign: impl FnMut(Vec<(usize, io::Object)>) -> Vec<Outcome<P>>,
 ) {
     let mut batch = Vec::with_capacity(SIGN_BATCH);
     while !queue.stop.load(Ordering::Relaxed) {
         if !queue.take(&mut batch) {
             continue;
         }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        // The whole batch (`stop` also means "the reader is done", and
-        // what was taken must still be signed), up to a failure: the
-        // blocks after it in the batch come after it in the stream, which
-        // ends there, so the token is not asked for signatures nobody
-        // will see.
-        for (seq, object) in batch.drain(..) {
-            let (result, event) = sign(object);
-            let failed = result.is_err();
-            outcomes.push((seq, result, event));
-            if failed {
-                break;
-            }
-        }
+        let outcomes = sign(std::mem::take(&mut batch));
         if results.send(outcomes).is_err() {
             break;
         }

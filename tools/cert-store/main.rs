@@ -6,6 +6,7 @@
 //! --token (read-write, to store certificates).
 
 mod card;
+mod reserve;
 
 use std::cell::Cell;
 use std::ffi::OsString;
@@ -29,6 +30,9 @@ Usage:
              [--audit FILE | --no-audit]
   cert-store --db DIR --revoke SERIAL|- [--reason REASON]
              [--audit FILE | --no-audit]
+  cert-store --db DIR --reserved [--audit FILE | --no-audit]
+  cert-store --db DIR --reconcile [--reason REASON] [--min-age SECONDS]
+             [--audit FILE | --no-audit]
   cert-store --audit-verify FILE [--audit-ca FILE]
   cert-store --ocsp-dir DIR --ca FILE [--der] [--audit FILE | --no-audit]
 
@@ -41,8 +45,13 @@ a line without its file. A serial already in index.txt is refused, so is a
 subject that already has a valid certificate when index.txt.attr says
 unique_subject = yes, and so is another CA's certificate. No symbolic link
 inside DIR is followed. Certificates waiting on stdin are recorded
-together, with one sync for the batch. --ca checks that each certificate
-was issued and signed by that CA before anything is recorded. --token
+together, with one sync for the batch. Each certificate must be issued
+and signed by the CA before anything is recorded: --ca names it, and the
+database keeps it (DIR/ca.pem) for every later run, so --ca may then be
+left out (and, if given, must be the same CA); a database that keeps no
+CA yet takes only a self-signed certificate (a root's own), which it
+then keeps. A certificate whose serial card-sign --db reserved must be
+the one it reserved (the same TBS hash). --token
 stores each certificate on the card with the CKA_ID of the private key it
 certifies (the seed's `pkcs15-init --store-certificate`); a certificate
 already there is not stored twice. The card is written only once the
@@ -63,6 +72,16 @@ reordered, cut off at the start, torn by a crash) and exits 1.
 and an optional reason, as `openssl ca -revoke` does; `-` revokes the
 certificates read from stdin. Nothing is written to stdout then.
 
+--reserved lists what card-sign --db reserved and no cert-store
+recorded (a cert-store killed, a full disk, a pipe cut after card-sign),
+one line each with its age and what the audit log says: signed and
+released (someone may hold the certificate), or never released (a crash
+or refusal before card-sign wrote it). --reconcile records each one
+older than --min-age as revoked (a revoked line in index.txt, now, with
+--reason), logged first, so the next CRL and OCSP responses cover it; if
+its certificate turns up later, cert-store still records it (its file;
+it stays revoked).
+
 --ocsp-dir reads OCSP RESPONSE blocks from card-sign instead and files
 each as DIR/SERIAL.der (DER, the serial in upper-case hex: what nginx's
 ssl_stapling_file and openssl s_server -status_file read), after checking
@@ -78,7 +97,8 @@ Options:
       --db DIR            the CA database directory (one per CA)
       --ocsp-dir DIR      file OCSP responses for serving in DIR (with --ca)
       --ca FILE           check each certificate's issuer and signature
-                          against this CA certificate first
+                          against this CA certificate first (default with
+                          --db: the CA the database keeps)
       --token URI         also store the certificates on this token
       --label LABEL       the certificates' CKA_LABEL (default: subject CN)
       --id HEX            the CKA_ID to use when no key on the token matches
@@ -87,6 +107,11 @@ Options:
                           those on stdin
       --reason REASON     keyCompromise, CACompromise, affiliationChanged,
                           superseded, cessationOfOperation, certificateHold
+      --reserved          list the reservations no certificate was recorded
+                          for (on stdout; a count on stderr)
+      --reconcile         record those as revoked
+      --min-age SECONDS   with --reconcile: leave younger reservations alone
+                          (they may still be on their way); default 600
       --pin-source SRC    where the user PIN comes from for --token
                           (file:PATH, env:VAR, fd:N; default: the tty)
       --module PATH       the PKCS#11 module (default: $CARDCA_MODULE, then
@@ -117,6 +142,8 @@ Examples:
   $ card-sign --ca root.pem < servers.tbs \\
       | cert-store --db db/root --token 'pkcs11:token=ewak.net%20PKI' > servers.pem
   $ cert-store --db db/servers --revoke 5A3F09C1D2E4F60718293A4B5C6D7E8F --reason keyCompromise
+  $ cert-store --db db/servers --reserved
+  $ cert-store --db db/servers --reconcile --reason superseded
   $ cert-store --audit-verify db/servers/audit.log
 ";
 
@@ -133,6 +160,16 @@ enum Mode {
         db: PathBuf,
         serial: Option<String>,
         reason: Option<String>,
+    },
+    /// `--reserved`: list what card-sign --db reserved and nobody recorded.
+    Reserved {
+        db: PathBuf,
+    },
+    /// `--reconcile`: record those as revoked.
+    Reconcile {
+        db: PathBuf,
+        reason: Option<String>,
+        min_age: u64,
     },
     AuditVerify {
         file: PathBuf,
@@ -158,6 +195,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         (None, None, None, None, None, None, None, false);
     let (mut verify, mut audit_ca) = (None, None);
     let mut ocsp_dir = None;
+    let (mut reserved, mut reconcile, mut min_age) = (false, false, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if cli::token_flag(f) => {
@@ -198,6 +236,14 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 set_once(&mut reason, canonical.unwrap_or(r), "--reason")?
             }
             Arg::Long("der") => der = true,
+            Arg::Long("reserved") => reserved = true,
+            Arg::Long("reconcile") => reconcile = true,
+            Arg::Long("min-age") => {
+                let n = value_with(&mut parser, "--min-age", |s| {
+                    s.parse::<u64>().map_err(|_| Error::new("expected a number of seconds"))
+                })?;
+                set_once(&mut min_age, n, "--min-age")?
+            }
             Arg::Long("audit-ca") => set_once(&mut audit_ca, value(&mut parser)?, "--audit-ca")?,
             Arg::Long("audit-verify") => {
                 let v = parser.value()?;
@@ -221,6 +267,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             || ca.is_some()
             || der
             || reason.is_some()
+            || reserved
+            || reconcile
+            || min_age.is_some()
         {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
@@ -239,6 +288,9 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             || id.is_some()
             || revoke.is_some()
             || reason.is_some()
+            || reserved
+            || reconcile
+            || min_age.is_some()
             || flags.names_a_module()
         {
             return Err(Error::usage("--ocsp-dir takes only --ca, --der and the audit flags"));
@@ -250,6 +302,34 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         })?;
         return Ok(Args { flags, mode: Mode::Ocsp { dir, ca, der } });
     }
+    if reserved || reconcile {
+        let what = if reserved { "--reserved" } else { "--reconcile" };
+        if (reserved && reconcile)
+            || revoke.is_some()
+            || token.is_some()
+            || label.is_some()
+            || id.is_some()
+            || der
+            || ca.is_some()
+            || flags.names_a_module()
+            || (reserved && (reason.is_some() || min_age.is_some()))
+        {
+            return Err(Error::usage(if reserved {
+                "--reserved takes only --db and the audit flags"
+            } else {
+                "--reconcile takes only --db, --reason, --min-age and the audit flags"
+            }));
+        }
+        let db = db.ok_or_else(|| Error::usage(format!("{what} needs --db DIR")))?;
+        let mode = match reserved {
+            true => Mode::Reserved { db },
+            false => Mode::Reconcile { db, reason, min_age: min_age.unwrap_or(DEFAULT_MIN_AGE) },
+        };
+        return Ok(Args { flags, mode });
+    }
+    if min_age.is_some() {
+        return Err(Error::usage("--min-age goes with --reconcile"));
+    }
     let mode = match revoke {
         Some(serial) => {
             if token.is_some() || label.is_some() || id.is_some() || der || ca.is_some() {
@@ -260,7 +340,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         }
         None => {
             if reason.is_some() {
-                return Err(Error::usage("--reason goes with --revoke"));
+                return Err(Error::usage("--reason goes with --revoke or --reconcile"));
             }
             if db.is_none() && token.is_none() {
                 return Err(Error::usage(
@@ -276,6 +356,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     Ok(Args { flags, mode })
 }
 
+/// How old a reservation must be before `--reconcile` revokes it, by
+/// default: a younger one may be a certificate still on its way from
+/// card-sign to cert-store in a pipeline that is running now.
+const DEFAULT_MIN_AGE: u64 = 600;
+
 /// Largest batch recorded with one sync: bounds memory, and a reader that
 /// keeps up still sees certificates promptly.
 const MAX_BATCH: usize = 1024;
@@ -288,6 +373,14 @@ fn run(args: Vec<OsString>) -> Result<()> {
             audit::setup(&args.flags.audit, Some(db));
             revoke(db, serial.as_ref(), reason.as_deref())
         }
+        Mode::Reserved { db } => {
+            audit::setup(&args.flags.audit, Some(db));
+            reserve::list(db, audit::log().map(|l| l.path()))
+        }
+        Mode::Reconcile { db, reason, min_age } => {
+            audit::setup(&args.flags.audit, Some(db));
+            reserve::reconcile(db, reason.as_deref(), *min_age, audit::log().map(|l| l.path()))
+        }
         Mode::Ocsp { dir, ca, der } => {
             audit::setup(&args.flags.audit, None);
             store_ocsp(dir, ca, *der)
@@ -295,9 +388,17 @@ fn run(args: Vec<OsString>) -> Result<()> {
         Mode::Store { db, ca, token, label, id, der } => {
             audit::setup(&args.flags.audit, db.as_deref());
             let mut out = io::Writer::stdout(*der)?;
+            let db = db.as_deref().map(Db::open).transpose()?;
+            let given = ca.as_deref().map(CaCert::read).transpose()?;
+            // Without --ca, the CA the database keeps.
+            let kept = match (&db, &given) {
+                (Some(db), None) => db.kept_ca()?,
+                _ => None,
+            };
             let mut to = Places {
-                ca: ca.as_deref().map(CaCert::read).transpose()?,
-                db: db.as_deref().map(Db::open).transpose()?,
+                keep: given.is_some() && db.is_some(),
+                ca: given.or(kept),
+                db,
                 card: token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone())),
             };
             let input = Batches::stdin();
@@ -312,7 +413,10 @@ fn run(args: Vec<OsString>) -> Result<()> {
 /// Where certificates are recorded, and the CA they are checked against
 /// first.
 struct Places {
+    /// `--ca`, else the CA the database keeps (DIR/ca.pem).
     ca: Option<CaCert>,
+    /// Whether the database is still to keep `ca` (given with --ca).
+    keep: bool,
     db: Option<Db>,
     card: Option<card::Card>,
 }
@@ -332,12 +436,13 @@ fn store_batch(
     out: &mut io::Writer,
 ) -> Result<()> {
     // A certificate the CA did not issue stops the stream there.
-    if let Some(ca) = to.ca.as_ref() {
-        if let Some((i, e)) =
-            batch.iter().enumerate().find_map(|(i, r)| r.check_issued_by(ca).err().map(|e| (i, e)))
-        {
-            batch.truncate(i);
-            failure = Some(e);
+    if let Some((i, e)) = batch.iter().enumerate().find_map(|(i, r)| check_issuer(to, r).err().map(|e| (i, e))) {
+        batch.truncate(i);
+        failure = Some(e);
+    }
+    if let (Some(db), Some(ca), true) = (&to.db, &to.ca, !batch.is_empty()) {
+        if std::mem::take(&mut to.keep) {
+            db.keep_ca(ca)?;
         }
     }
     let place = match (to.db.is_some(), to.card.is_some()) {
@@ -350,6 +455,7 @@ fn store_batch(
         Some(db) => {
             let pending = db.check(&batch)?;
             let count = pending.count();
+            let late: Vec<String> = pending.late(&batch).iter().map(|r| r.entry.serial.clone()).collect();
             let refused_one = batch.get(count).zip(pending.refused().map(|e| Error::new(e.message())));
             let events = stored(&batch[..count], place, refused_one.as_ref());
             // The step a commit that fails after the log stopped at, for
@@ -374,6 +480,12 @@ fn store_batch(
             if failure.is_none() {
                 failure = refused;
             }
+            for serial in late {
+                report::note(format_args!(
+                    "serial {serial} arrived after --reconcile revoked its reservation: its certificate is \
+                     recorded, and it stays revoked"
+                ));
+            }
             count
         }
         None => {
@@ -392,6 +504,41 @@ fn store_batch(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Whether the CA issued `r`: `--ca`, else the CA the database keeps. A
+/// database that keeps none yet takes only a self-signed certificate (a
+/// root's own, stored in its database), which becomes the CA it keeps.
+/// Without a database (`--token` alone) and without `--ca`, nothing is
+/// checked: the card's key pair is the check.
+fn check_issuer(to: &mut Places, r: &Record) -> Result<()> {
+    if let Some(ca) = &to.ca {
+        return r.check_issued_by(ca);
+    }
+    let Some(db) = &to.db else { return Ok(()) };
+    // Kept since the run began (card-sign --db keeps it with its first
+    // reservation, in the same pipeline)?
+    if let Some(kept) = db.kept_ca()? {
+        let checked = r.check_issued_by(&kept);
+        to.ca = Some(kept);
+        return checked;
+    }
+    let no_ca = || {
+        Error::new(format!(
+            "serial {}: {} keeps no CA certificate to check its signature against",
+            r.entry.serial,
+            db.dir().display()
+        ))
+        .hint("give the issuing CA with --ca FILE once: the database keeps it (ca.pem) for every later store")
+    };
+    let own = CaCert::parse(r.der.clone()).map_err(|_| no_ca())?;
+    if own.tbs.subject != own.tbs.issuer {
+        return Err(no_ca());
+    }
+    r.check_issued_by(&own).map_err(|e| e.context("a self-signed certificate that does not verify with its own key"))?;
+    to.ca = Some(own);
+    to.keep = true;
+    Ok(())
 }
 
 /// A batch's events logged, then its certificates put on the card (with

@@ -14,11 +14,10 @@
 //! certificate it can no longer present.
 
 use cardca::cert::CaCert;
-use cardca::db::{self, CrlEntry, Entry};
-use cardca::der::asn1::{Null, OctetString};
+use cardca::db::{self, Entry};
+use cardca::der::asn1::OctetString;
 use cardca::der::Encode;
-use cardca::ocsp::{self, CertStatus, IdHash, ResponderId, ResponseData, RevokedInfo, SingleResponse};
-use cardca::x509_cert::ext::pkix::crl::CrlReason;
+use cardca::ocsp::{self, IdHash, ResponderId, ResponseData, SingleResponse};
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::{hex, policy, time, Context, Error, Result};
 
@@ -84,21 +83,7 @@ fn response(
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         bytes.insert(0, 0);
     }
-    let status = match entry.status {
-        'R' => match entry.crl_entry()? {
-            CrlEntry::Listed { time: when, reason } => CertStatus::Revoked(RevokedInfo {
-                revocation_time: ocsp::generalized(time::seconds(&db::parse_time_text(when)?))?,
-                revocation_reason: reason
-                    .map(|code| {
-                        CrlReason::try_from(u32::from(code))
-                            .map_err(|_| Error::new(format!("reason code {code} is not a CRLReason")))
-                    })
-                    .transpose()?,
-            }),
-            CrlEntry::Lifted => CertStatus::Good(Null),
-        },
-        _ => CertStatus::Good(Null),
-    };
+    let status = entry.cert_status()?;
     Ok(ResponseData {
         version: None,
         responder_id: responder_id.clone(),

@@ -33,13 +33,15 @@
 //! off. Tools run without one log nothing (see cardca(7) for why).
 //!
 //! The parts: `event` (what happened), `line` (the format), `append` (the
-//! writer), `verify` (the verifier). This module owns the process's log
+//! writer), `verify` (the verifier), `scan` (what the log says was
+//! released, for reconciliation). This module owns the process's log
 //! (which file, set up once per run) and [`write_ahead`], the protocol of
 //! logging a change before it is made.
 
 pub(crate) mod append;
 pub(crate) mod event;
 pub(crate) mod line;
+pub(crate) mod scan;
 pub(crate) mod verify;
 
 use std::cell::Cell;
@@ -51,6 +53,7 @@ use crate::error::{Error, Result};
 pub use append::Log;
 pub use event::{Event, Signed, Value};
 pub use line::checkpoint_message;
+pub use scan::{released_certificates, Released};
 pub use verify::{verify_file, Break, Report};
 
 /// Which log a tool writes to: its flags' part.

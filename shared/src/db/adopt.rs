@@ -4,6 +4,13 @@
 //! or an older cardca) is adopted only if every certificate file of its
 //! lines was issued by the same CA. Every tool that opens a database for
 //! a CA comes through here ([`open_of`]) or through [`Db::check`].
+//!
+//! The CA's certificate is kept too (`DIR/ca.pem`, from the first
+//! `--ca` a tool was given for the database, or the root's own
+//! certificate stored in its database): cert-store checks every
+//! certificate's signature against it, `--ca` or not, so nothing enters
+//! the record that this CA's key did not sign. A renewed CA certificate
+//! (the same name and key) is the same CA; another key is another CA.
 
 use std::path::Path;
 
@@ -23,6 +30,7 @@ pub fn open_of(dir: &Path, ca: &CaCert, what: &str) -> Result<Db> {
         return Err(Error::new(format!("{} holds no CA database", dir.display())));
     }
     let db = Db::open(dir)?;
+    db.check_kept(ca)?;
     let issuer = ca.tbs.subject.to_der()?;
     match db.issuer()? {
         Some(owner) if owner != issuer => {
@@ -43,7 +51,69 @@ pub fn open_of(dir: &Path, ca: &CaCert, what: &str) -> Result<Db> {
     Ok(db)
 }
 
+/// [`open_of`], creating the database on first use (card-sign --db
+/// reserves the first serial of a new CA before cert-store records it).
+pub fn create_of(dir: &Path, ca: &CaCert, what: &str) -> Result<Db> {
+    if !dir.join("index.txt").exists() {
+        Db::open(dir)?;
+    }
+    open_of(dir, ca, what)
+}
+
 impl Db {
+    /// The CA certificate the database keeps, if it keeps one.
+    pub fn kept_ca(&self) -> Result<Option<CaCert>> {
+        let Some(text) = self.read_file("ca.pem", CERT_FILE_MAX)? else { return Ok(None) };
+        let path = self.dir.join("ca.pem");
+        let (label, der) =
+            pem_rfc7468::decode_vec(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+        if label != "CERTIFICATE" {
+            return Err(Error::new(format!("{} is not a certificate", path.display())));
+        }
+        CaCert::parse(der).with_context(|| path.display().to_string()).map(Some)
+    }
+
+    /// `ca` must be the CA the database keeps (its name and key), if it
+    /// keeps one.
+    fn check_kept(&self, ca: &CaCert) -> Result<()> {
+        let Some(kept) = self.kept_ca()? else { return Ok(()) };
+        if kept.tbs.subject != ca.tbs.subject || kept.tbs.subject_public_key_info != ca.tbs.subject_public_key_info {
+            let same_name = kept.tbs.subject == ca.tbs.subject;
+            return Err(Error::new(format!(
+                "{} keeps the certificate of {}{}, not of this CA {} (one database per CA)",
+                self.dir().display(),
+                kept.subject_text(),
+                if same_name { " with another key" } else { "" },
+                ca.subject_text()
+            ))
+            .hint(format!("{} is the CA certificate the database was made for", self.dir.join("ca.pem").display())));
+        }
+        Ok(())
+    }
+
+    /// Keeps `ca` as the database's CA certificate, unless it keeps one:
+    /// then `ca` must be that CA. A database already holding another
+    /// CA's certificates is refused (issuer.der, or their files).
+    pub fn keep_ca(&self, ca: &CaCert) -> Result<()> {
+        self.check_kept(ca)?;
+        let issuer = ca.tbs.subject.to_der()?;
+        match self.issuer()? {
+            Some(owner) if owner != issuer => {
+                return Err(Error::new(format!(
+                    "{} is the database of {}, not of {} (one database per CA)",
+                    self.dir().display(),
+                    name_text(&owner),
+                    ca.subject_text()
+                ))
+                .hint("give each CA its own database directory"))
+            }
+            Some(_) => {}
+            None => self.check_files_issued_by(&issuer)?,
+        }
+        self.dir.create_new("ca.pem", crate::io::pem("CERTIFICATE", &ca.der).as_bytes())?;
+        Ok(())
+    }
+
     /// The refusal of a certificate of `issuer` in the database of `owner`.
     pub(super) fn other_ca(&self, serial: &str, issuer: &[u8], owner: &[u8]) -> String {
         format!(

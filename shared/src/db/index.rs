@@ -7,8 +7,12 @@
 //! ```
 //! Nothing here touches a file: `db` reads and writes them.
 
+use der::asn1::Null;
 use der::{Decode, Encode};
+use x509_cert::ext::pkix::crl::CrlReason;
 use x509_cert::time::Time;
+
+use crate::ocsp::{CertStatus, RevokedInfo};
 
 use crate::error::{Context, Error, Result};
 
@@ -57,7 +61,7 @@ pub fn parse_serial(text: &str) -> Result<String> {
 /// zeros but not case, so `0a` or `000A` would be a second name for a
 /// serial, one that `openssl ca -status` and `-revoke` and cardca's own
 /// duplicate check would look up differently.
-fn check_serial_text(text: &str) -> Result<()> {
+pub(super) fn check_serial_text(text: &str) -> Result<()> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::new(format!("serial {text:?} is not hex")));
     }
@@ -162,6 +166,27 @@ impl Entry {
             "{}\t{}\t{}\t{}\t{}\t{}\n",
             self.status, self.expiry, self.revocation, self.serial, self.file, self.subject
         )
+    }
+
+    /// What an OCSP response must say of this line: revoked, with the
+    /// time and reason a CRL would list, for a revoked line; good for a
+    /// valid or expired one, and for a hold lifted with removeFromCRL.
+    pub fn cert_status(&self) -> Result<CertStatus> {
+        if self.status != 'R' {
+            return Ok(CertStatus::Good(Null));
+        }
+        Ok(match self.crl_entry()? {
+            CrlEntry::Listed { time: when, reason } => CertStatus::Revoked(RevokedInfo {
+                revocation_time: crate::ocsp::generalized(crate::time::seconds(&parse_time_text(when)?))?,
+                revocation_reason: reason
+                    .map(|code| {
+                        CrlReason::try_from(u32::from(code))
+                            .map_err(|_| Error::new(format!("reason code {code} is not a CRLReason")))
+                    })
+                    .transpose()?,
+            }),
+            CrlEntry::Lifted => CertStatus::Good(Null),
+        })
     }
 
     /// The revocation as a CRL lists it: time and reason code. Every

@@ -36,7 +36,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
@@ -47,32 +47,43 @@ use crate::error::{Context, Error, Result};
 
 pub mod adopt;
 mod index;
+mod lines;
 mod record;
+mod reserve;
 
-pub use adopt::open_of;
+pub use adopt::{create_of, open_of};
 pub use index::{parse_serial, parse_time_text, reason_code, time_text, CrlEntry, Entry, REASONS};
 pub use record::Record;
+pub use reserve::{Ask, Cleared, Reservation};
 
-/// What this run knows of index.txt: read whole once, then only what was
-/// appended since (under the lock, so nothing else is appending then).
+/// What this run knows of index.txt and reserved.txt: read whole once,
+/// then only what was appended since (under the lock, so nothing else is
+/// appending then).
 #[derive(Default)]
 struct Known {
-    /// The index file this describes (device, inode) and how far it was read.
-    file: Option<(u64, u64)>,
-    len: u64,
-    lines: usize,
-    /// Every serial, with its line number.
+    index: lines::Tail,
+    /// Every serial of index.txt, with its line number.
     serials: HashMap<String, usize>,
     /// The subjects of valid (V) lines, for unique_subject, with their serial.
     valid_subjects: HashMap<String, String>,
+    /// The revoked (R) lines, for what an OCSP response must say.
+    revoked: HashMap<String, Entry>,
+    reserved_tail: lines::Tail,
+    /// Every reserved serial: its line in reserved.txt and TBS hash.
+    reserved: HashMap<String, (usize, String)>,
 }
 
 impl Known {
-    fn add(&mut self, e: &Entry) {
-        self.lines += 1;
-        self.serials.insert(e.serial.clone(), self.lines);
-        if e.status == 'V' {
-            self.valid_subjects.insert(e.subject.clone(), e.serial.clone());
+    fn add(&mut self, line: usize, e: &Entry) {
+        self.serials.insert(e.serial.clone(), line);
+        match e.status {
+            'V' => {
+                self.valid_subjects.insert(e.subject.clone(), e.serial.clone());
+            }
+            'R' => {
+                self.revoked.insert(e.serial.clone(), e.clone());
+            }
+            _ => {}
         }
     }
 }
@@ -141,75 +152,51 @@ impl Db {
         self.dir.open_file("index.txt", OFlags::RDWR | OFlags::APPEND)
     }
 
-    /// Brings `known` up to date with index.txt: the whole file the first
-    /// time (or after it was replaced), then only what was appended. Under
-    /// the lock. Every complete line must parse, or this fails naming it;
-    /// only a torn last line (unparsable and without its newline: a write
-    /// that was interrupted) is cut off. A complete last line that lacks
-    /// its newline (a hand edit) is kept and terminated.
+    /// Brings `known` up to date with index.txt (and reserved.txt, when
+    /// given): the whole file the first time (or after it was replaced),
+    /// then only what was appended. Under the lock. Every complete line
+    /// must parse, or this fails naming it; only a torn last line
+    /// (unparsable and without its newline: a write that was interrupted)
+    /// is cut off (`lines`).
     fn refresh(&mut self, index: &File) -> Result<()> {
-        let st = rustix::fs::fstat(index).map_err(std::io::Error::from)?;
-        let id = (st.st_dev, st.st_ino);
-        let len = st.st_size as u64;
-        self.dir.check_size("index.txt", len, INDEX_MAX)?;
-        if self.known.file != Some(id) || len < self.known.len {
-            self.known = Known { file: Some(id), ..Known::default() };
+        let read = self.known.index.read(&self.dir, index, "index.txt", INDEX_MAX, 6, Entry::parse)?;
+        if read.restart {
+            self.known.serials.clear();
+            self.known.valid_subjects.clear();
+            self.known.revoked.clear();
         }
-        let mut reader = index;
-        reader.seek(SeekFrom::Start(self.known.len))?;
-        let mut data = Vec::new();
-        reader.read_to_end(&mut data).context("reading index.txt")?;
-        let mut parsed = Vec::new();
-        let mut line_no = self.known.lines;
-        let mut rest = &data[..];
-        while !rest.is_empty() {
-            line_no += 1;
-            let (line, terminated) = match rest.iter().position(|&b| b == b'\n') {
-                Some(i) => (&rest[..i], true),
-                None => (rest, false),
-            };
-            rest = &rest[(line.len() + 1).min(rest.len())..];
-            let entry = std::str::from_utf8(line).map_err(|_| Error::new("not ASCII")).and_then(Entry::parse);
-            match (entry, terminated) {
-                (Ok(e), true) => parsed.push(e),
-                (Ok(e), false) => {
-                    (&*index)
-                        .write_all(b"\n")
-                        .and_then(|_| index.sync_data())
-                        .context("terminating index.txt")?;
-                    crate::report::warn(format_args!(
-                        "{} line {line_no} lacked its final newline; kept it and added the newline",
-                        self.path("index.txt").display()
-                    ));
-                    parsed.push(e);
-                }
-                // A whole line (every field there) that does not parse is
-                // an error like any other: only a line cut short is torn.
-                (Err(e), false) if line.split(|&b| b == b'\t').count() >= 6 => {
-                    return Err(e
-                        .context(format!("{} line {line_no}", self.path("index.txt").display()))
-                        .hint("nothing was changed; correct or remove that line by hand"))
-                }
-                (Err(_), false) => {
-                    let keep = self.known.len + (data.len() - line.len()) as u64;
-                    index.set_len(keep).and_then(|_| index.sync_data()).context("cutting index.txt")?;
-                    crate::report::warn(format_args!(
-                        "{} ended in a torn line {line_no} (an interrupted write); cut it off",
-                        self.path("index.txt").display()
-                    ));
-                }
-                (Err(e), true) => {
-                    return Err(e
-                        .context(format!("{} line {line_no}", self.path("index.txt").display()))
-                        .hint("nothing was changed; correct or remove that line by hand"))
-                }
+        for (line, e) in &read.lines {
+            self.known.add(*line, e);
+        }
+        Ok(())
+    }
+
+    /// Takes the lock and brings both index.txt and reserved.txt up to
+    /// date; returns the lock and the two files, open for appending.
+    /// reserved.txt is created only by those who reserve (`create`):
+    /// without it, nothing is reserved.
+    fn refresh_all(&mut self, create: bool) -> Result<(DbLock, File, Option<File>)> {
+        let lock = self.lock()?;
+        let index = self.open_index()?;
+        self.refresh(&index)?;
+        let name = "reserved.txt";
+        let reserved = if create {
+            Some(self.dir.open_append(name)?)
+        } else if self.dir.open_read(name)?.is_some() {
+            Some(self.dir.open_file(name, OFlags::RDWR | OFlags::APPEND)?)
+        } else {
+            None
+        };
+        if let Some(file) = &reserved {
+            let read = self.known.reserved_tail.read(&self.dir, file, name, reserve::RESERVED_MAX, 5, Reservation::parse)?;
+            if read.restart {
+                self.known.reserved.clear();
+            }
+            for (line, r) in read.lines {
+                self.known.reserved.insert(r.serial, (line, r.tbs_sha256));
             }
         }
-        for e in &parsed {
-            self.known.add(e);
-        }
-        self.known.len = rustix::fs::fstat(index).map_err(std::io::Error::from)?.st_size as u64;
-        Ok(())
+        Ok((lock, index, reserved))
     }
 
     /// index.txt.attr's unique_subject, read as openssl reads it: missing
@@ -236,33 +223,49 @@ impl Db {
 
     /// Takes the lock and checks a batch against the database: how many of
     /// it may be recorded, and the error that stops the rest (a serial
-    /// already present, a subject already valid under unique_subject, or
-    /// another CA's certificate). Nothing is written until
-    /// [`Pending::commit`]; [`Pending::commit_with`]'s hook lets a caller
-    /// do its other steps (the log, the token) in the middle of it, under
-    /// the same lock.
+    /// already present, one reserved for another TBS, a subject already
+    /// valid under unique_subject, or another CA's certificate). Nothing
+    /// is written until [`Pending::commit`]; [`Pending::commit_with`]'s
+    /// hook lets a caller do its other steps (the log, the token) in the
+    /// middle of it, under the same lock.
+    ///
+    /// A certificate that arrives after `--reconcile` revoked its
+    /// reservation (the same serial and TBS hash, a revoked line, no file
+    /// yet) is late, not a duplicate: its file is recorded, its line
+    /// stays as it is.
     pub fn check(&mut self, batch: &[Record]) -> Result<Pending<'_>> {
-        let lock = self.lock()?;
-        let index = self.open_index()?;
-        self.refresh(&index)?;
+        let (lock, index, _) = self.refresh_all(false)?;
         let unique = self.unique_subject()?;
         let mut owner = self.issuer()?;
         let adopt = owner.is_none();
         let mut fresh = HashSet::new();
         let mut subjects = HashMap::new();
         let mut refused = None;
-        let mut count = 0;
+        let mut late = Vec::new();
         let index_path = self.path("index.txt");
         for r in batch {
-            let problem = if let Some(line) = self.known.serials.get(&r.entry.serial) {
+            let reservation = self.known.reserved.get(&r.entry.serial);
+            let reserved_for = reservation.filter(|(_, hash)| *hash != r.tbs_sha256);
+            let is_late = match (self.known.revoked.contains_key(&r.entry.serial), reservation) {
+                (true, Some((_, hash))) if *hash == r.tbs_sha256 => self.certs.open_read(&format!("{}.pem", r.entry.serial))?.is_none(),
+                _ => false,
+            };
+            let problem = if !fresh.insert(r.entry.serial.clone()) {
+                Some(format!("serial {} comes twice", r.entry.serial))
+            } else if let (Some(line), false) = (self.known.serials.get(&r.entry.serial), is_late) {
                 Some(format!(
                     "serial {} is already in {} (line {line})",
                     r.entry.serial,
                     index_path.display()
                 ))
-            } else if !fresh.insert(r.entry.serial.clone()) {
-                Some(format!("serial {} comes twice", r.entry.serial))
-            } else if let Some(other) = unique
+            } else if let Some((line, hash)) = reserved_for {
+                Some(format!(
+                    "serial {} was reserved for another TBSCertificate ({} line {line}, SHA-256 {hash}): this is \
+                     not the certificate card-sign --db signed with it",
+                    r.entry.serial,
+                    self.path("reserved.txt").display()
+                ))
+            } else if let Some(other) = (unique && !is_late)
                 .then(|| self.known.valid_subjects.get(&r.entry.subject).or(subjects.get(&r.entry.subject)))
                 .flatten()
             {
@@ -288,11 +291,14 @@ impl Db {
                 refused = Some(Error::new(format!("{p}; nothing was recorded for it")));
                 break;
             }
-            subjects.insert(r.entry.subject.clone(), r.entry.serial.clone());
-            count += 1;
+            if !is_late {
+                subjects.insert(r.entry.subject.clone(), r.entry.serial.clone());
+            }
+            late.push(is_late);
         }
+        let count = late.len();
         let owner = owner.filter(|_| adopt && count > 0);
-        Ok(Pending { db: self, _lock: lock, index, count, refused, adopt: owner })
+        Ok(Pending { db: self, _lock: lock, index, late, refused, adopt: owner })
     }
 
     /// Every line of index.txt, read under the lock.
@@ -400,7 +406,9 @@ pub struct Pending<'a> {
     db: &'a mut Db,
     _lock: DbLock,
     index: File,
-    count: usize,
+    /// For each of the accepted prefix: whether it is late (its revoked
+    /// line is there already; only its file is written).
+    late: Vec<bool>,
     refused: Option<Error>,
     /// The issuer to record in issuer.der with this batch (first use).
     adopt: Option<Vec<u8>>,
@@ -409,7 +417,13 @@ pub struct Pending<'a> {
 impl Pending<'_> {
     /// How many of the batch may be recorded (a prefix of it).
     pub fn count(&self) -> usize {
-        self.count
+        self.late.len()
+    }
+
+    /// The serials of the accepted prefix that arrive after `--reconcile`
+    /// revoked them.
+    pub fn late<'b>(&self, batch: &'b [Record]) -> Vec<&'b Record> {
+        batch.iter().zip(&self.late).filter(|(_, late)| **late).map(|(r, _)| r).collect()
     }
 
     /// Why the rest of the batch is refused, if it is.
@@ -433,7 +447,7 @@ impl Pending<'_> {
         batch: &[Record],
         before_index: impl FnOnce() -> Result<()>,
     ) -> Result<Option<Error>> {
-        let batch = &batch[..self.count.min(batch.len())];
+        let batch = &batch[..self.late.len().min(batch.len())];
         if batch.is_empty() {
             before_index()?;
             return Ok(self.refused);
@@ -450,18 +464,17 @@ impl Pending<'_> {
         }
         before_index()?;
         // 2. All index lines in one append, made durable; on failure the
-        //    index is cut back to where it was.
-        let before = self.index.metadata()?.len();
-        let lines: String = batch.iter().map(|r| r.entry.line()).collect();
-        let appended = (&self.index).write_all(lines.as_bytes()).and_then(|_| self.index.sync_data());
-        if let Err(e) = appended {
-            let _ = self.index.set_len(before).and_then(|_| self.index.sync_data());
-            return Err(Error::from(e).context("appending to index.txt"));
+        //    index is cut back to where it was. A late certificate has its
+        //    line already.
+        let new: Vec<&Record> = batch.iter().zip(&self.late).filter(|(_, late)| !**late).map(|(r, _)| r).collect();
+        if !new.is_empty() {
+            let lines: String = new.iter().map(|r| r.entry.line()).collect();
+            db.known.index.append(&self.index, "index.txt", &lines, new.len())?;
+            let first = db.known.index.lines - new.len();
+            for (i, r) in new.iter().enumerate() {
+                db.known.add(first + i + 1, &r.entry);
+            }
         }
-        for r in batch {
-            db.known.add(&r.entry);
-        }
-        db.known.len = before + lines.len() as u64;
         Ok(self.refused)
     }
 }

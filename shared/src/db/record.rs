@@ -22,6 +22,9 @@ pub struct Record {
     pub entry: Entry,
     /// The DER of the certificate's issuer Name.
     pub issuer: Vec<u8>,
+    /// The SHA-256 of its TBSCertificate, in lower-case hex: what
+    /// card-sign reserved it by.
+    pub tbs_sha256: String,
 }
 
 impl Record {
@@ -37,7 +40,8 @@ impl Record {
             file: "unknown".into(),
             subject: crate::names::openssl_oneline(&tbs.subject),
         };
-        Ok(Record { issuer: tbs.issuer.to_der()?, der, entry })
+        let tbs_sha256 = crate::hex::encode(&sign::Hash::Sha256.digest(signed.tbs));
+        Ok(Record { issuer: tbs.issuer.to_der()?, der, entry, tbs_sha256 })
     }
 
     /// Whether `ca` issued this certificate: its issuer is the CA's

@@ -1,0 +1,298 @@
+//! Reservations: what `card-sign --db` is about to sign, recorded before
+//! the token signs it, so that no certificate can exist that the record
+//! does not know (Boulder's "serials recorded before signing").
+//!
+//! ```text
+//! DIR/reserved.txt   one line per serial card-sign reserved, tab-separated:
+//!                    serial (as index.txt), SHA-256 of the TBSCertificate,
+//!                    notAfter (as index.txt), when (RFC 3339), subject
+//! ```
+//! A file of its own beside index.txt, not lines in it: `openssl ca` reads
+//! every index.txt line as a certificate (a reservation there would be a
+//! valid certificate to `-status`, a CRL gap to `-gencrl`), and ignores
+//! files it does not know. Append-only, like index.txt, and written the
+//! same way (one write and one fdatasync for a batch, under the
+//! database's lock, a torn last line cut off on the next read): a
+//! reservation is durable before C_Sign, and a crash before its fdatasync
+//! returned leaves no signature either.
+//!
+//! A reservation is resolved when index.txt holds its serial (cert-store
+//! recorded the certificate, or `--reconcile` recorded it as revoked);
+//! every other one is left over: signed (or about to be) and not
+//! recorded. The file is never rewritten: a late certificate is matched to
+//! its reservation by the TBS hash, whenever it arrives.
+
+use std::collections::HashMap;
+
+use crate::cert::TbsCert;
+use crate::error::{Error, Result};
+use crate::ocsp::CertStatus;
+use crate::time::{self, Seconds};
+
+use super::index::{check_serial_text, time_text, Entry};
+use super::Db;
+
+/// The most reserved.txt may hold (like index.txt's bound).
+pub(super) const RESERVED_MAX: u64 = 512 << 20;
+
+/// One line of reserved.txt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub serial: String,
+    /// Lower-case hex, as the audit log's `tbs_sha256`.
+    pub tbs_sha256: String,
+    /// notAfter, as index.txt writes it: the expiry of a revoked line.
+    pub expiry: String,
+    /// When it was reserved.
+    pub at: Seconds,
+    pub subject: String,
+}
+
+impl Reservation {
+    /// The reservation of a TBSCertificate about to be signed now.
+    pub fn of(tbs: &TbsCert, tbs_der: &[u8], now: Seconds) -> Result<Reservation> {
+        Ok(Reservation {
+            serial: crate::cert::serial_text(tbs.serial_number.as_bytes()),
+            tbs_sha256: crate::hex::encode(&crate::sign::Hash::Sha256.digest(tbs_der)),
+            expiry: time_text(&tbs.validity.not_after)?,
+            at: now,
+            subject: crate::names::openssl_oneline(&tbs.subject),
+        })
+    }
+
+    pub(super) fn parse(line: &str) -> Result<Reservation> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 5 {
+            return Err(Error::new(format!(
+                "{} tab-separated fields, not 5 (serial, tbs_sha256, expiry, time, subject)",
+                f.len()
+            )));
+        }
+        check_serial_text(f[0])?;
+        if f[1].len() != 64 || !f[1].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(Error::new(format!("tbs_sha256 {:?} is not 64 lower-case hex digits", f[1])));
+        }
+        super::index::parse_time_text(f[2])?;
+        if let Some(c) = line.chars().find(|c| c.is_control() && *c != '\t') {
+            return Err(Error::new(format!("a raw control character {c:?}")));
+        }
+        Ok(Reservation {
+            serial: f[0].into(),
+            tbs_sha256: f[1].into(),
+            expiry: f[2].into(),
+            at: time::parse_rfc3339(f[3])?,
+            subject: f[4].into(),
+        })
+    }
+
+    pub(super) fn line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            self.serial,
+            self.tbs_sha256,
+            self.expiry,
+            time::display(self.at),
+            self.subject
+        )
+    }
+}
+
+/// What card-sign asks the record before the token signs a block.
+pub enum Ask {
+    /// A certificate: its serial must be new (neither issued nor
+    /// reserved); it is reserved.
+    Certificate(Reservation),
+    /// An OCSP response: its status must be what the record says.
+    Ocsp { serial: String, status: CertStatus },
+}
+
+/// The answer for a batch of [`Ask`]s: how many of it (a prefix) may be
+/// signed, their certificates reserved durably, and why the next one may
+/// not.
+pub struct Cleared {
+    pub count: usize,
+    pub refused: Option<Error>,
+}
+
+impl Db {
+    /// Under the lock: checks each ask against index.txt and reserved.txt
+    /// up to the first refusal, then reserves the certificates of those
+    /// before it in one durable append. Nothing is signed that this did
+    /// not clear; a failure to append clears nothing.
+    pub fn clear_to_sign(&mut self, asks: &[Ask]) -> Result<Cleared> {
+        let (_lock, index, reserved) = self.refresh_all(true)?;
+        let reserved = reserved.ok_or_else(|| Error::new("reserved.txt was not opened"))?;
+        let mut fresh: HashMap<&str, ()> = HashMap::new();
+        let mut refused = None;
+        let mut count = 0;
+        for ask in asks {
+            let problem = match ask {
+                Ask::Certificate(r) => {
+                    if fresh.insert(&r.serial, ()).is_some() {
+                        Some(Error::new(format!("serial {} comes twice in this stream", r.serial)))
+                    } else {
+                        self.serial_is_new(&r.serial).err()
+                    }
+                }
+                Ask::Ocsp { serial, status } => self.check_status(serial, status).err(),
+            };
+            if let Some(e) = problem {
+                refused = Some(e);
+                break;
+            }
+            count += 1;
+        }
+        let new: Vec<&Reservation> = asks[..count]
+            .iter()
+            .filter_map(|a| match a {
+                Ask::Certificate(r) => Some(r),
+                Ask::Ocsp { .. } => None,
+            })
+            .collect();
+        if !new.is_empty() {
+            let text: String = new.iter().map(|r| r.line()).collect();
+            self.known.reserved_tail.append(&reserved, "reserved.txt", &text, new.len())?;
+            let first = self.known.reserved_tail.lines - new.len();
+            for (i, r) in new.into_iter().enumerate() {
+                self.known.reserved.insert(r.serial.clone(), (first + i + 1, r.tbs_sha256.clone()));
+            }
+        }
+        drop(index);
+        Ok(Cleared { count, refused })
+    }
+
+    /// A serial neither issued nor reserved.
+    fn serial_is_new(&self, serial: &str) -> Result<()> {
+        if let Some(line) = self.known.serials.get(serial) {
+            return Err(Error::new(format!(
+                "serial {serial} is already issued ({} line {line}): a second certificate with it would be \
+                 misissuance",
+                self.path("index.txt").display()
+            )));
+        }
+        if let Some((line, _)) = self.known.reserved.get(serial) {
+            return Err(Error::new(format!(
+                "serial {serial} is already reserved ({} line {line}): card-sign signed it, or is signing it, \
+                 for another block",
+                self.path("reserved.txt").display()
+            ))
+            .hint(format!("cert-store --db {} --reserved lists what was signed and not recorded", self.dir().display())));
+        }
+        Ok(())
+    }
+
+    /// An OCSP status must be what index.txt says: good for a valid (or
+    /// expired) line or a lifted hold, revoked with the line's time and
+    /// reason for a revoked one; nothing for a serial it does not hold.
+    fn check_status(&self, serial: &str, status: &CertStatus) -> Result<()> {
+        let index = self.path("index.txt");
+        let Some(line) = self.known.serials.get(serial) else {
+            let reserved = match self.known.reserved.get(serial) {
+                Some((n, _)) => format!(
+                    "; {} line {n} reserved it, so it may have been signed: cert-store --reconcile records it as \
+                     revoked",
+                    self.path("reserved.txt").display()
+                ),
+                None => String::new(),
+            };
+            return Err(Error::new(format!(
+                "an OCSP response ({}) for serial {serial}, which is not in {}{reserved}",
+                status.name(),
+                index.display()
+            )));
+        };
+        let expected = match self.known.revoked.get(serial) {
+            Some(entry) => entry.cert_status()?,
+            None => CertStatus::Good(der::asn1::Null),
+        };
+        if *status != expected {
+            return Err(Error::new(format!(
+                "an OCSP response says serial {serial} is {}, but {} line {line} says {}",
+                describe(status),
+                index.display(),
+                describe(&expected)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every reservation whose serial index.txt does not hold, oldest
+    /// first: what was signed (or was about to be) and never recorded.
+    pub fn left_over(&mut self) -> Result<Vec<Reservation>> {
+        let (_lock, _index, _reserved) = self.refresh_all(false)?;
+        self.read_left_over()
+    }
+
+    fn read_left_over(&self) -> Result<Vec<Reservation>> {
+        let text = self.read_file("reserved.txt", RESERVED_MAX)?.unwrap_or_default();
+        let text = String::from_utf8(text).map_err(|_| Error::new("reserved.txt is not ASCII"))?;
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let r = Reservation::parse(line)
+                .map_err(|e| e.context(format!("{} line {}", self.path("reserved.txt").display(), i + 1)))?;
+            if !self.known.serials.contains_key(&r.serial) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `--reconcile`: every left-over reservation made before `before`
+    /// gets a revoked line in index.txt (revoked `when`, for `reason`),
+    /// appended in one durable write, so the next CRL and OCSP responses
+    /// cover whatever was signed. `before_append` gets the lines first
+    /// (the audit log records them); an error there changes nothing.
+    pub fn revoke_left_over(
+        &mut self,
+        before: Seconds,
+        when: &str,
+        reason: Option<&str>,
+        before_append: impl FnOnce(&[Entry]) -> Result<()>,
+    ) -> Result<Vec<Entry>> {
+        let (_lock, index, _reserved) = self.refresh_all(false)?;
+        let entries: Vec<Entry> = self
+            .read_left_over()?
+            .into_iter()
+            .filter(|r| r.at < before)
+            .map(|r| Entry {
+                status: 'R',
+                expiry: r.expiry,
+                revocation: match reason {
+                    Some(reason) => format!("{when},{reason}"),
+                    None => when.to_string(),
+                },
+                serial: r.serial,
+                file: "unknown".into(),
+                subject: r.subject,
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(entries);
+        }
+        before_append(&entries)?;
+        let text: String = entries.iter().map(Entry::line).collect();
+        self.known.index.append(&index, "index.txt", &text, entries.len())?;
+        for e in &entries {
+            self.known.add(self.known.index.lines, e);
+        }
+        Ok(entries)
+    }
+}
+
+/// A status in words, for a refusal.
+fn describe(status: &CertStatus) -> String {
+    match status {
+        CertStatus::Revoked(info) => {
+            let when = time::display(info.revocation_time.to_unix_duration().as_secs());
+            let reason = info.revocation_reason.map(|r| r as u8);
+            match super::REASONS.iter().find(|(_, code)| Some(*code) == reason) {
+                Some((name, _)) => format!("revoked at {when} ({name})"),
+                None => match reason {
+                    Some(code) => format!("revoked at {when} (reason code {code})"),
+                    None => format!("revoked at {when} (no reason)"),
+                },
+            }
+        }
+        other => other.name().to_string(),
+    }
+}
