@@ -101,15 +101,18 @@ rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-ours_stream() { # KEY N JOBS [audit] [TAG]
-    local db=db-ours-$1-$2-$3${4:+-audit}${5:+-$5}
+ours_stream() { # KEY N JOBS [audit] [TAG] [reserve]
+    local db=db-ours-$1-$2-$3${4:+-audit}${5:+-$5}${6:+-reserve}
     fresh_db "$db"
     stream "$2" > in.csr
-    local a b audit=(--no-audit)
+    local a b audit=(--no-audit) reserve=()
     [ -n "${4:-}" ] && audit=(--audit "$db.audit.log")
+    # card-sign --db: each serial checked and reserved before it is signed.
+    [ -n "${6:-}" ] && reserve=(--db "$db")
     a=$(now)
     tbs-build --ca "$1-ca.pem" --profile client --csr-subject --days 30 < in.csr \
-        | card-sign --ca "$1-ca.pem" --jobs "$3" "${P[@]}" "${audit[@]}" | cert-store --db "$db" "${audit[@]}" > out.pem
+        | card-sign --ca "$1-ca.pem" --jobs "$3" "${reserve[@]}" "${P[@]}" "${audit[@]}" \
+        | cert-store --db "$db" --ca "$1-ca.pem" "${audit[@]}" > out.pem
     b=$(now)
     [ "$(grep -c 'END CERTIFICATE' out.pem)" = "$2" ] || { echo "bench: ours issued the wrong count" >&2; exit 1; }
     if [ -n "${4:-}" ]; then
@@ -157,6 +160,19 @@ for key in rsa p256; do
         pair_ratios=()
         for r in "${!offs[@]}"; do pair_ratios+=("$(awk -v a="${ons[$r]}" -v b="${offs[$r]}" 'BEGIN { printf "%d", 1000 * a / b }')"); done
         audit_ratio=$(awk -v m="$(median "${pair_ratios[@]}")" 'BEGIN { printf "%.2f", m / 1000 }')
+        # The reservation's cost: --jobs 1 without and with card-sign --db
+        # (no audit log either way), alternating as above.
+        plain=() reserved=()
+        for r in $(seq "${BENCH_DB_REPS:-3}"); do
+            if [ $(( r % 2 )) = 1 ]; then
+                plain+=("$(ours_stream "$key" "$n" 1 "" "d$r")"); reserved+=("$(ours_stream "$key" "$n" 1 "" "d$r" reserve)")
+            else
+                reserved+=("$(ours_stream "$key" "$n" 1 "" "d$r" reserve)"); plain+=("$(ours_stream "$key" "$n" 1 "" "d$r")")
+            fi
+        done
+        db_ratios=()
+        for r in "${!plain[@]}"; do db_ratios+=("$(awk -v a="${reserved[$r]}" -v b="${plain[$r]}" 'BEGIN { printf "%d", 1000 * a / b }')"); done
+        db_ratio=$(awk -v m="$(median "${db_ratios[@]}")" 'BEGIN { printf "%.2f", m / 1000 }')
         raw2=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$n")
         raw=$(( (raw + raw2) / 2 ))
         printf '\n%s CA key, stream of %s CSRs (certificates/s)\n' "$key" "$n"
@@ -165,6 +181,8 @@ for key in rsa p256; do
         printf '  the same with card-sign --jobs 2     %8s   %sx raw, %sx openssl ca\n' "$ours2" "$(ratio "$ours2" "$raw")" "$(ratio "$ours2" "$theirs")"
         printf '  --jobs 1, no audit log, median       %8s   (runs: %s)\n' "$off" "${offs[*]}"
         printf '  --jobs 1 with the audit log, median  %8s   %sx raw, %sx without the log (median of the pairs; runs: %s)\n' "$audited" "$(ratio "$audited" "$raw")" "$audit_ratio" "${ons[*]}"
+        printf '  --jobs 1 without card-sign --db      %8s   (median; runs: %s)\n' "$(median "${plain[@]}")" "${plain[*]}"
+        printf '  --jobs 1 with card-sign --db         %8s   %sx without it (median of the pairs; runs: %s)\n' "$(median "${reserved[@]}")" "$db_ratio" "${reserved[*]}"
         printf '  openssl ca -batch -infiles           %8s\n' "$theirs"
     done
 done
@@ -175,7 +193,7 @@ if [ "$ocsp" != 0 ]; then
         db=db-ocsp-$key
         fresh_db "$db"
         stream "$ocsp" | tbs-build --ca "$key-ca.pem" --profile client --csr-subject --days 30 \
-            | card-sign --ca "$key-ca.pem" "${P[@]}" | cert-store --db "$db" > /dev/null
+            | card-sign --ca "$key-ca.pem" "${P[@]}" | cert-store --db "$db" --ca "$key-ca.pem" > /dev/null
         raw=$("$top/target/release/examples/raw_sign" "$T;object=$key" "$ocsp")
         # Signing only, then signing and filing (checked again, one file
         # per certificate, synced per batch: the disk's share shows).
@@ -213,14 +231,14 @@ for r in $(seq "$rounds"); do
     a=$(now)
     for i in $(seq "$n"); do
         tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
-            | card-sign --ca p256-ca.pem "${P[@]}" --no-audit | cert-store --db db-ours-per-csr --no-audit > /dev/null
+            | card-sign --ca p256-ca.pem "${P[@]}" --no-audit | cert-store --db db-ours-per-csr --ca p256-ca.pem --no-audit > /dev/null
     done
     b=$(now); t_ours=$(awk -v t="$t_ours" -v a="$a" -v b="$b" 'BEGIN { print t + b - a }')
     a=$(now)
     for i in $(seq "$n"); do
         tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < "csr-$(( (i - 1) % 8 + 1 )).pem" \
             | card-sign --ca p256-ca.pem "${P[@]}" --audit per-csr.audit.log \
-            | cert-store --db db-ours-per-csr-audit --audit per-csr.audit.log > /dev/null
+            | cert-store --db db-ours-per-csr-audit --ca p256-ca.pem --audit per-csr.audit.log > /dev/null
     done
     b=$(now); t_audit=$(awk -v t="$t_audit" -v a="$a" -v b="$b" 'BEGIN { print t + b - a }')
     a=$(now)
@@ -248,6 +266,6 @@ for n in $rss_sizes; do
     stream "$n" > in.csr
     /usr/bin/time -f %M -o rss-tbs tbs-build --ca p256-ca.pem --profile client --csr-subject --days 30 < in.csr > in.tbs
     /usr/bin/time -f %M -o rss-sign card-sign --ca p256-ca.pem "${P[@]}" < in.tbs > in.pem
-    /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" --no-audit < in.pem > /dev/null
+    /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" --ca p256-ca.pem --no-audit < in.pem > /dev/null
     printf '  N=%-7s tbs-build %6s   card-sign %6s   cert-store %6s\n' "$n" "$(cat rss-tbs)" "$(cat rss-sign)" "$(cat rss-store)"
 done

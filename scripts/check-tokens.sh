@@ -447,7 +447,7 @@ step_leaf() {
             -subj "/CN=$who" -out "$who.csr" 2>/dev/null
         flow "$who.csr" "$who.pem" \
             tbs-build --ca sub.pem --profile server --subject "/CN=$who.example.test" --san "dns:$who.example.test" \
-            '|' card-sign --ca sub.pem "${PIN[@]}" '|' cert-store --db db/sub --ca sub.pem
+            '|' card-sign --ca sub.pem --db db/sub "${PIN[@]}" '|' cert-store --db db/sub --ca sub.pem
         openssl verify -x509_strict -purpose sslserver -CAfile root.pem -untrusted sub.pem "$who.pem"
     done
     if [ "$NAME" = opencryptoki ]; then

@@ -85,7 +85,7 @@ for area in servers clients users; do
     csr-make --key "$(key "ewak.net Sub CA $area")" --subject "/C=NL/O=ewak.net/CN=ewak.net Sub CA $area" "${pins[@]}" \
         | tbs-build --ca root.pem --profile subca --eku "${ekus[$area]}" --path-len 0 \
             --crl-url "$url/root.crl" --ca-issuers-url "$url/root.crt" "${policy[@]}" \
-        | card-sign --ca root.pem "${pins[@]}" \
+        | card-sign --ca root.pem --db db/root "${pins[@]}" \
         | cert-store --db db/root --ca root.pem --token "$token" "${pins[@]}" > "subca-$area.pem"
     openssl x509 -in "subca-$area.pem" -noout -subject -ext extendedKeyUsage | paste -sd' '
 done
@@ -97,12 +97,12 @@ for who in www vpn-client-01 jan; do
 done
 tbs-build --ca subca-servers.pem --profile server --subject /C=NL/O=ewak.net/CN=www.ewak.net --san dns:www.ewak.net \
     --policy 2.23.140.1.2.1 --crl-url "$url/servers.crl" --ca-issuers-url "$url/servers.crt" < www.csr \
-    | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > www.pem
+    | card-sign --ca subca-servers.pem --db db/subca-servers "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > www.pem
 tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-01' < vpn-client-01.csr \
-    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-01.pem
+    | card-sign --ca subca-clients.pem --db db/subca-clients "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-01.pem
 tbs-build --ca subca-users.pem --profile user --subject '/C=NL/O=ewak.net/CN=Jan Jansen' \
     --san email:jan@ewak.net < jan.csr \
-    | card-sign --ca subca-users.pem "${pins[@]}" | cert-store --db db/subca-users --ca subca-users.pem > jan.pem
+    | card-sign --ca subca-users.pem --db db/subca-users "${pins[@]}" | cert-store --db db/subca-users --ca subca-users.pem > jan.pem
 
 step "the servers sub CA refuses a client certificate (the seed's reason for one sub CA per area)"
 if tbs-build --ca subca-servers.pem --profile client --csr-subject < vpn-client-01.csr > /dev/null; then
@@ -114,12 +114,20 @@ step "a second client certificate, then revoked: its key was lost"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-02.key \
     -subj /CN=vpn-client-02 -out vpn-client-02.csr 2>/dev/null
 tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-02' < vpn-client-02.csr \
-    | card-sign --ca subca-clients.pem "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-02.pem
+    | card-sign --ca subca-clients.pem --db db/subca-clients "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-02.pem
 cert-store --db db/subca-clients --revoke - --reason keyCompromise < vpn-client-02.pem
+
+step "a third client certificate, signed but never recorded (the pipe to cert-store was cut): its reservation names it, --reconcile revokes it"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-03.key \
+    -subj /CN=vpn-client-03 -out vpn-client-03.csr 2>/dev/null
+tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-03' < vpn-client-03.csr \
+    | card-sign --ca subca-clients.pem --db db/subca-clients "${pins[@]}" > vpn-client-03.pem
+cert-store --db db/subca-clients --reserved
+cert-store --db db/subca-clients --reconcile --min-age 0 --reason cessationOfOperation
 
 step "a CRL per CA, signed on the card"
 for ca in root subca-servers subca-clients subca-users; do
-    tbs-build --crl --ca "$ca.pem" --db "db/$ca" --days 7 | card-sign --ca "$ca.pem" "${pins[@]}" > "$ca.crl"
+    tbs-build --crl --ca "$ca.pem" --db "db/$ca" --days 7 | card-sign --ca "$ca.pem" --db "db/$ca" "${pins[@]}" > "$ca.crl"
     printf '%s: ' "$ca.crl"
     openssl crl -in "$ca.crl" -CAfile "$ca.pem" -noout -verify 2>&1
 done
@@ -138,19 +146,24 @@ if check -purpose sslclient -untrusted subca-clients.pem vpn-client-02.pem 2>/de
     exit 1
 fi
 echo "vpn-client-02.pem: revoked, refused as it should be"
+if check -purpose sslclient -untrusted subca-clients.pem vpn-client-03.pem 2>/dev/null; then
+    echo "demo: the reconciled certificate verified" >&2
+    exit 1
+fi
+echo "vpn-client-03.pem: revoked by --reconcile, refused as it should be"
 
 step "a second server certificate, then revoked: superseded by www"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout old.key \
     -subj /CN=old.ewak.net -out old.csr 2>/dev/null
 tbs-build --ca subca-servers.pem --profile server --san dns:old.ewak.net --policy 2.23.140.1.2.1 < old.csr \
-    | card-sign --ca subca-servers.pem "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > old.pem
+    | card-sign --ca subca-servers.pem --db db/subca-servers "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > old.pem
 cert-store --db db/subca-servers --revoke - --reason superseded < old.pem
 
 step "an OCSP responder for the servers sub CA: a delegated key on the card (OCSPSigning, nocheck, 30 days)"
 card-keygen --token "$token" --type ec:p256 --label 'ewak.net Sub CA servers OCSP' "${pins[@]}" > ocsp-servers.pub.pem
 csr-make --key "$(key 'ewak.net Sub CA servers OCSP')" --subject '/C=NL/O=ewak.net/CN=ewak.net Sub CA servers OCSP' "${pins[@]}" \
     | tbs-build --ca subca-servers.pem --profile ocsp --csr-subject \
-    | card-sign --ca subca-servers.pem "${pins[@]}" \
+    | card-sign --ca subca-servers.pem --db db/subca-servers "${pins[@]}" \
     | cert-store --db db/subca-servers --ca subca-servers.pem > ocsp-servers.pem
 openssl x509 -in ocsp-servers.pem -noout -subject -ext extendedKeyUsage,noCheck | sed 's/^ *//;/^$/d' | paste -sd' '
 
@@ -160,7 +173,7 @@ for area in servers clients users; do
     responder=()
     [ "$area" = servers ] && responder=(--responder ocsp-servers.pem)
     tbs-build --ocsp --ca "$ca.pem" --db "db/$ca" --days 4 "${responder[@]}" \
-        | card-sign --ca "$ca.pem" "${responder[@]}" "${pins[@]}" \
+        | card-sign --ca "$ca.pem" --db "db/$ca" "${responder[@]}" "${pins[@]}" \
         | cert-store --ocsp-dir "ocsp/$ca" --ca "$ca.pem" > /dev/null
     for f in "ocsp/$ca"/*.der; do
         printf '%s: ' "$f"

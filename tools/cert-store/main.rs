@@ -435,8 +435,17 @@ fn store_batch(
     mut failure: Option<Error>,
     out: &mut io::Writer,
 ) -> Result<()> {
-    // A certificate the CA did not issue stops the stream there.
+    let place = match (to.db.is_some(), to.card.is_some()) {
+        (true, true) => "db,token",
+        (true, false) => "db",
+        _ => "token",
+    };
+    // A certificate the CA did not issue stops the stream there (its
+    // refusal is logged once what came before it is recorded).
+    let mut not_issued = None;
     if let Some((i, e)) = batch.iter().enumerate().find_map(|(i, r)| check_issuer(to, r).err().map(|e| (i, e))) {
+        let r = &batch[i];
+        not_issued = Some(Event::stored(&r.entry.serial, &r.entry.subject, place));
         batch.truncate(i);
         failure = Some(e);
     }
@@ -445,11 +454,6 @@ fn store_batch(
             db.keep_ca(ca)?;
         }
     }
-    let place = match (to.db.is_some(), to.card.is_some()) {
-        (true, true) => "db,token",
-        (true, false) => "db",
-        _ => "token",
-    };
     let card = to.card.as_mut();
     let count = match to.db.as_mut() {
         Some(db) => {
@@ -477,8 +481,11 @@ fn store_batch(
                 },
                 |stage| failure_line(&batch, place, stage, step.get(), count),
             )?;
-            if failure.is_none() {
+            // The database's refusal comes first in the stream: it is the
+            // one to report (logged with the batch).
+            if refused.is_some() {
                 failure = refused;
+                not_issued = None;
             }
             for serial in late {
                 report::note(format_args!(
@@ -500,9 +507,10 @@ fn store_batch(
     for r in &batch[..count] {
         out.write("CERTIFICATE", &r.der)?;
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
+    match (failure, not_issued) {
+        (Some(e), Some(event)) => Err(audit::record_failure(event, e)),
+        (Some(e), None) => Err(e),
+        (None, _) => Ok(()),
     }
 }
 

@@ -93,9 +93,15 @@ impl Db {
 
     /// Keeps `ca` as the database's CA certificate, unless it keeps one:
     /// then `ca` must be that CA. A database already holding another
-    /// CA's certificates is refused (issuer.der, or their files).
+    /// CA's certificates is refused (issuer.der, or their files). Under
+    /// the lock, and written whole (a temporary file renamed into place):
+    /// a reader sees no ca.pem or all of it, and two runs keeping it at
+    /// once keep it once.
     pub fn keep_ca(&self, ca: &CaCert) -> Result<()> {
-        self.check_kept(ca)?;
+        let _lock = self.lock()?;
+        if self.kept_ca()?.is_some() {
+            return self.check_kept(ca);
+        }
         let issuer = ca.tbs.subject.to_der()?;
         match self.issuer()? {
             Some(owner) if owner != issuer => {
@@ -110,8 +116,7 @@ impl Db {
             Some(_) => {}
             None => self.check_files_issued_by(&issuer)?,
         }
-        self.dir.create_new("ca.pem", crate::io::pem("CERTIFICATE", &ca.der).as_bytes())?;
-        Ok(())
+        self.dir.replace("ca.pem", crate::io::pem("CERTIFICATE", &ca.der).as_bytes())
     }
 
     /// The refusal of a certificate of `issuer` in the database of `owner`.

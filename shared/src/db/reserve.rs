@@ -296,3 +296,86 @@ fn describe(status: &CertStatus) -> String {
         other => other.name().to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("cardca-reserve-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn reservation(serial: &str, at: Seconds) -> Reservation {
+        Reservation {
+            serial: serial.into(),
+            tbs_sha256: "ab".repeat(32),
+            expiry: "270101000000Z".into(),
+            at,
+            subject: "/CN=a".into(),
+        }
+    }
+
+    #[test]
+    fn a_line_reads_back() {
+        let r = reservation("0A", 1_780_000_000);
+        assert_eq!(Reservation::parse(r.line().trim_end()).expect("parse"), r);
+        for bad in ["0a\t", "00\tab\t270101000000Z\t2026-01-01T00:00:00Z\t/CN=a"] {
+            assert!(Reservation::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A serial is cleared once: then it is reserved, and after its
+    /// index.txt line it is issued; --reconcile revokes only what is left
+    /// over and old enough.
+    #[test]
+    fn reserve_then_issue_or_reconcile() {
+        let dir = scratch("cycle");
+        let mut db = Db::open(&dir).expect("open");
+        let asks = [Ask::Certificate(reservation("01", 100)), Ask::Certificate(reservation("02", 200))];
+        let c = db.clear_to_sign(&asks).expect("clear");
+        assert_eq!((c.count, c.refused.is_none()), (2, true));
+        let again = db.clear_to_sign(&[Ask::Certificate(reservation("02", 300))]).expect("clear");
+        assert_eq!(again.count, 0);
+        assert!(again.refused.expect("refused").to_string().contains("already reserved"));
+        // Another process's view: read from the file.
+        let mut other = Db::open(&dir).expect("open");
+        assert_eq!(other.left_over().expect("left").len(), 2);
+        std::fs::write(dir.join("index.txt"), "V\t270101000000Z\t\t01\tunknown\t/CN=a\n").expect("write");
+        let left = other.left_over().expect("left");
+        assert_eq!(left.iter().map(|r| r.serial.as_str()).collect::<Vec<_>>(), ["02"]);
+        let issued = other.clear_to_sign(&[Ask::Certificate(reservation("01", 300))]).expect("clear");
+        assert!(issued.refused.expect("refused").to_string().contains("already issued"));
+        // Too young to reconcile, then old enough.
+        let none = other.revoke_left_over(200, "260101000000Z", None, |_| Ok(())).expect("reconcile");
+        assert!(none.is_empty());
+        let done = other.revoke_left_over(201, "260101000000Z", Some("superseded"), |_| Ok(())).expect("reconcile");
+        assert_eq!(done.len(), 1);
+        assert!(other.left_over().expect("left").is_empty());
+        let index = std::fs::read_to_string(dir.join("index.txt")).expect("read");
+        assert!(index.ends_with("R\t270101000000Z\t260101000000Z,superseded\t02\tunknown\t/CN=a\n"), "{index}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An OCSP status is cleared only when it is what index.txt says.
+    #[test]
+    fn ocsp_status_as_the_record_says() {
+        let dir = scratch("ocsp");
+        let mut db = Db::open(&dir).expect("open");
+        std::fs::write(
+            dir.join("index.txt"),
+            "V\t270101000000Z\t\t01\tunknown\t/CN=a\nR\t270101000000Z\t260101000000Z,keyCompromise\t02\tunknown\t/CN=b\n",
+        )
+        .expect("write");
+        let good = || CertStatus::Good(der::asn1::Null);
+        let ask = |serial: &str, status| Ask::Ocsp { serial: serial.into(), status };
+        assert_eq!(db.clear_to_sign(&[ask("01", good())]).expect("clear").count, 1);
+        let revoked = db.clear_to_sign(&[ask("02", good())]).expect("clear");
+        let e = revoked.refused.expect("refused").to_string();
+        assert!(e.contains("is good") && e.contains("keyCompromise"), "{e}");
+        let unknown = db.clear_to_sign(&[ask("03", good())]).expect("clear");
+        assert!(unknown.refused.expect("refused").to_string().contains("not in"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
