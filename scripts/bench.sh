@@ -8,6 +8,7 @@
 #   BENCH_PER_CSR=200          CSRs for the one-process-per-CSR comparison
 #   BENCH_BIG=100000           also measure our peak RSS at this size (0: skip)
 #   BENCH_AUDIT_REPS=3         pairs of runs without and with the audit log
+#   BENCH_DB_REPS=3            pairs of runs without and with card-sign --db
 #   BENCH_OCSP=10000           pre-sign OCSP responses for this many
 #                              certificates per CA key (0: skip)
 #

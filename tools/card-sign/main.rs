@@ -282,7 +282,8 @@ fn run(args: Vec<OsString>) -> Result<()> {
     drop(input);
     let key_uri = ks.uri.clone();
     let sign = |signer: &Signer, blocks| sign_batch(&args, gate, signer, blocks, &key_uri);
-    stream::sign_stream(&ks, args.jobs, first, &mut out, sign, Pending::finish)
+    let batch = if db.is_some() { stream::DB_BATCH } else { stream::SIGN_BATCH };
+    stream::sign_stream(&ks, args.jobs, batch, first, &mut out, sign, Pending::finish)
 }
 
 /// `--jobs` above 1 only with a module that may be called from several

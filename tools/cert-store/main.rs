@@ -397,6 +397,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
             };
             let mut to = Places {
                 keep: given.is_some() && db.is_some(),
+                kept: kept.is_some(),
                 ca: given.or(kept),
                 db,
                 card: token.as_ref().map(|uri| card::Card::new(&args.flags, uri, label.clone(), id.clone())),
@@ -417,6 +418,8 @@ struct Places {
     ca: Option<CaCert>,
     /// Whether the database is still to keep `ca` (given with --ca).
     keep: bool,
+    /// Whether `ca` is the one the database keeps (no --ca).
+    kept: bool,
     db: Option<Db>,
     card: Option<card::Card>,
 }
@@ -443,7 +446,9 @@ fn store_batch(
     // A certificate the CA did not issue stops the stream there (its
     // refusal is logged once what came before it is recorded).
     let mut not_issued = None;
-    if let Some((i, e)) = batch.iter().enumerate().find_map(|(i, r)| check_issuer(to, r).err().map(|e| (i, e))) {
+    if let Some((i, e)) =
+        batch.iter().enumerate().find_map(|(i, r)| check_issuer(to, r).err().map(|e| (i, e)))
+    {
         let r = &batch[i];
         not_issued = Some(Event::stored(&r.entry.serial, &r.entry.subject, place));
         batch.truncate(i);
@@ -520,17 +525,25 @@ fn store_batch(
 /// Without a database (`--token` alone) and without `--ca`, nothing is
 /// checked: the card's key pair is the check.
 fn check_issuer(to: &mut Places, r: &Record) -> Result<()> {
+    if to.ca.is_none() {
+        // Kept since the run began (card-sign --db keeps it with its
+        // first reservation, in the same pipeline)?
+        if let Some(kept) = to.db.as_ref().map(Db::kept_ca).transpose()?.flatten() {
+            to.ca = Some(kept);
+            to.kept = true;
+        }
+    }
     if let Some(ca) = &to.ca {
-        return r.check_issued_by(ca);
+        return r.check_issued_by(ca).map_err(|e| match (&to.db, to.kept) {
+            (Some(db), true) => e.hint(format!(
+                "{} keeps the certificate of {} (ca.pem), and takes only what that CA signed: one database per CA",
+                db.dir().display(),
+                ca.subject_text()
+            )),
+            _ => e,
+        });
     }
     let Some(db) = &to.db else { return Ok(()) };
-    // Kept since the run began (card-sign --db keeps it with its first
-    // reservation, in the same pipeline)?
-    if let Some(kept) = db.kept_ca()? {
-        let checked = r.check_issued_by(&kept);
-        to.ca = Some(kept);
-        return checked;
-    }
     let no_ca = || {
         Error::new(format!(
             "serial {}: {} keeps no CA certificate to check its signature against",
@@ -543,7 +556,8 @@ fn check_issuer(to: &mut Places, r: &Record) -> Result<()> {
     if own.tbs.subject != own.tbs.issuer {
         return Err(no_ca());
     }
-    r.check_issued_by(&own).map_err(|e| e.context("a self-signed certificate that does not verify with its own key"))?;
+    r.check_issued_by(&own)
+        .map_err(|e| e.context("a self-signed certificate that does not verify with its own key"))?;
     to.ca = Some(own);
     to.keep = true;
     Ok(())

@@ -38,7 +38,10 @@ pub fn list(dir: &Path, log: Option<&Path>) -> Result<()> {
             what_happened(r, released.as_ref()),
         )?;
     }
-    report::note(format_args!("{}", count_text(left.len(), "left over (signed or about to be, not recorded)")));
+    report::note(format_args!(
+        "{}",
+        count_text(left.len(), "left over (signed or about to be, not recorded)")
+    ));
     Ok(())
 }
 

@@ -33,7 +33,9 @@ pub fn released_certificates(path: &Path) -> Result<Option<HashMap<String, Relea
     let mut bytes = Vec::new();
     loop {
         bytes.clear();
-        let n = input.by_ref().take((MAX_LINE + 2) as u64)
+        let n = input
+            .by_ref()
+            .take((MAX_LINE + 2) as u64)
             .read_until(b'\n', &mut bytes)
             .with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
@@ -41,7 +43,9 @@ pub fn released_certificates(path: &Path) -> Result<Option<HashMap<String, Relea
         }
         let Ok(line) = parse_line(bytes.strip_suffix(b"\n").unwrap_or(&bytes)) else { continue };
         let text = |k: &str| line.json.get(k).and_then(Json::as_str).map(str::to_string);
-        if line.event != "sign" || text("kind").as_deref() != Some("certificate") || text("result").as_deref() != Some("ok")
+        if line.event != "sign"
+            || text("kind").as_deref() != Some("certificate")
+            || text("result").as_deref() != Some("ok")
         {
             continue;
         }

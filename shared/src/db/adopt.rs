@@ -77,7 +77,9 @@ impl Db {
     /// keeps one.
     fn check_kept(&self, ca: &CaCert) -> Result<()> {
         let Some(kept) = self.kept_ca()? else { return Ok(()) };
-        if kept.tbs.subject != ca.tbs.subject || kept.tbs.subject_public_key_info != ca.tbs.subject_public_key_info {
+        if kept.tbs.subject != ca.tbs.subject
+            || kept.tbs.subject_public_key_info != ca.tbs.subject_public_key_info
+        {
             let same_name = kept.tbs.subject == ca.tbs.subject;
             return Err(Error::new(format!(
                 "{} keeps the certificate of {}{}, not of this CA {} (one database per CA)",
@@ -86,7 +88,10 @@ impl Db {
                 if same_name { " with another key" } else { "" },
                 ca.subject_text()
             ))
-            .hint(format!("{} is the CA certificate the database was made for", self.dir.join("ca.pem").display())));
+            .hint(format!(
+                "{} is the CA certificate the database was made for",
+                self.dir.join("ca.pem").display()
+            )));
         }
         Ok(())
     }

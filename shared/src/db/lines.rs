@@ -122,3 +122,54 @@ pub(super) struct Appended<T> {
     pub(super) restart: bool,
     pub(super) lines: Vec<(usize, T)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Db;
+    use std::path::PathBuf;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cardca-lines-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    const LINE: &str = "V\t270101000000Z\t\t01\tunknown\t/CN=a\n";
+
+    /// A whole last line without its newline that does not parse (a
+    /// serial openssl never writes) is an error that changes nothing, not a
+    /// torn line to cut off: only a line cut short is torn.
+    #[test]
+    fn a_whole_bad_last_line_is_not_cut() {
+        let dir = scratch("whole-bad");
+        let mut db = Db::open(&dir).expect("open");
+        let text = format!("{LINE}R\t270101000000Z\t260101000000Z\t0a\tunknown\t/CN=b");
+        std::fs::write(dir.join("index.txt"), &text).expect("write");
+        let e = db.entries().expect_err("refused");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), text);
+    }
+
+    #[test]
+    fn torn_and_unterminated_last_lines() {
+        let dir = scratch("torn");
+        let mut db = Db::open(&dir).expect("open");
+        // A complete last line without its newline is kept and terminated.
+        std::fs::write(dir.join("index.txt"), LINE.trim_end()).expect("write");
+        assert_eq!(db.entries().expect("entries").len(), 1);
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), LINE);
+        // A torn one is cut off.
+        std::fs::write(dir.join("index.txt"), format!("{LINE}V\t2701")).expect("write");
+        let mut db = Db::open(&dir).expect("open");
+        assert_eq!(db.entries().expect("entries").len(), 1);
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), LINE);
+        // A complete line that does not parse is an error naming it; nothing changes.
+        let bad = format!("{LINE}V\tjunk\n{LINE}");
+        std::fs::write(dir.join("index.txt"), &bad).expect("write");
+        let mut db = Db::open(&dir).expect("open");
+        let e = db.entries().expect_err("bad line").to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert_eq!(std::fs::read_to_string(dir.join("index.txt")).expect("read"), bad);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

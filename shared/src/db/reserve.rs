@@ -350,11 +350,15 @@ mod tests {
         // Too young to reconcile, then old enough.
         let none = other.revoke_left_over(200, "260101000000Z", None, |_| Ok(())).expect("reconcile");
         assert!(none.is_empty());
-        let done = other.revoke_left_over(201, "260101000000Z", Some("superseded"), |_| Ok(())).expect("reconcile");
+        let done =
+            other.revoke_left_over(201, "260101000000Z", Some("superseded"), |_| Ok(())).expect("reconcile");
         assert_eq!(done.len(), 1);
         assert!(other.left_over().expect("left").is_empty());
         let index = std::fs::read_to_string(dir.join("index.txt")).expect("read");
-        assert!(index.ends_with("R\t270101000000Z\t260101000000Z,superseded\t02\tunknown\t/CN=a\n"), "{index}");
+        assert!(
+            index.ends_with("R\t270101000000Z\t260101000000Z,superseded\t02\tunknown\t/CN=a\n"),
+            "{index}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
