@@ -87,8 +87,10 @@ pub fn reconcile(dir: &Path, reason: Option<&str>, min_age: u64, log: Option<&Pa
             by_serial.get(e.serial.as_str()).map(|r| what_happened(r, released.as_ref())).unwrap_or_default()
         ));
     }
-    let left = db.left_over()?;
-    for r in &left {
+    // What was found and not revoked (younger than --min-age): the same
+    // list, no second read.
+    let left = found.iter().filter(|r| !revoked.iter().any(|e| e.serial == r.serial));
+    for r in left {
         report::note(format_args!(
             "left {} alone: reserved {} ago, less than --min-age {min_age} s (it may still be on its way to \
              cert-store); {}",

@@ -22,7 +22,7 @@
 //! recorded. The file is never rewritten: a late certificate is matched to
 //! its reservation by the TBS hash, whenever it arrives.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use crate::cert::TbsCert;
 use crate::error::{Error, Result};
@@ -120,15 +120,15 @@ impl Db {
     /// before it in one durable append. Nothing is signed that this did
     /// not clear; a failure to append clears nothing.
     pub fn clear_to_sign(&mut self, asks: &[Ask]) -> Result<Cleared> {
-        let (_lock, index, reserved) = self.refresh_all(true)?;
+        let (_lock, _index, reserved) = self.refresh_all(true)?;
         let reserved = reserved.ok_or_else(|| Error::new("reserved.txt was not opened"))?;
-        let mut fresh: HashMap<&str, ()> = HashMap::new();
+        let mut fresh: HashSet<&str> = HashSet::new();
         let mut refused = None;
         let mut count = 0;
         for ask in asks {
             let problem = match ask {
                 Ask::Certificate(r) => {
-                    if fresh.insert(&r.serial, ()).is_some() {
+                    if !fresh.insert(&r.serial) {
                         Some(Error::new(format!("serial {} comes twice in this stream", r.serial)))
                     } else {
                         self.serial_is_new(&r.serial).err()
@@ -157,7 +157,6 @@ impl Db {
                 self.known.reserved.insert(r.serial.clone(), (first + i + 1, r.tbs_sha256.clone()));
             }
         }
-        drop(index);
         Ok(Cleared { count, refused })
     }
 
