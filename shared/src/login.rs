@@ -70,9 +70,32 @@ fn warn_or_refuse(name: &str, who: &str, final_try: bool, low: bool, automatic: 
     Ok(())
 }
 
-/// What a failed C_Login or C_SetPIN means to the operator.
+/// What a failed C_Login or C_SetPIN means to the operator. After a wrong
+/// PIN, what the token now says of the tries left (PKCS#11 gives flags,
+/// not a number).
 pub fn pin_error(e: Error, who: &str, token: &Token) -> Error {
-    reword(e, who, &token.describe())
+    let e = reword(e, who, &token.describe());
+    // An uninitialised token's flags say nothing of a PIN it does not have.
+    if !e.is_ckr(RvError::PinIncorrect) || !token.info.token_initialized() {
+        return e;
+    }
+    let Some(info) = crate::module::token_info_again(token.slot) else { return e };
+    let (locked, final_try, low) = if who == "SO" {
+        (info.so_pin_locked(), info.so_pin_final_try(), info.so_pin_count_low())
+    } else {
+        (info.user_pin_locked(), info.user_pin_final_try(), info.user_pin_count_low())
+    };
+    let flag = |f: &str| format!("CKF_{}_PIN_{f}", if who == "SO" { "SO" } else { "USER" });
+    let left = if locked {
+        format!("the {who} PIN is now locked ({})", flag("LOCKED"))
+    } else if final_try {
+        format!("one try is left: the next wrong {who} PIN locks it ({})", flag("FINAL_TRY"))
+    } else if low {
+        format!("the token counts wrong {who} PINs: few tries are left ({})", flag("COUNT_LOW"))
+    } else {
+        return e;
+    };
+    Error::new(format!("{e}; {left}")).with_ckr_of(&e)
 }
 
 /// [`pin_error`] for a token by name. The return code stays on the error:

@@ -117,6 +117,13 @@ pub(crate) fn token_info_without_clock(slot: Slot) -> Result<TokenInfo> {
     })
 }
 
+/// The token info of `slot` read again through the module this process
+/// loaded: after a wrong PIN, its retry flags have changed.
+pub(crate) fn token_info_again(slot: Slot) -> Option<TokenInfo> {
+    let ctx = KEPT.lock().unwrap_or_else(|p| p.into_inner()).first()?.1.clone();
+    ctx.get_token_info(slot).ok()
+}
+
 /// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was
 /// initialised for one thread, and nothing may call it from two.
 static SINGLE_THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -139,6 +146,36 @@ pub fn known_thread_crash(info: &cryptoki::context::Info) -> Option<String> {
         && info.library_description().trim().starts_with("Meta PKCS11 LIBRARY");
     (opencryptoki && (v.major(), v.minor()) <= (3, 8))
         .then(|| format!("openCryptoki {}.{}", v.major(), v.minor()))
+}
+
+/// OpenSC's own module (opensc-pkcs11.so), told by C_GetInfo: its version
+/// as "0.23", or None for any other module. What it cannot do is refused
+/// by version, each measured on a PKCS#15 card (`make check-tokens`,
+/// cardca(7) "OpenSC cards").
+pub fn opensc(ctx: &Pkcs11) -> Option<OpenSc> {
+    let info = ctx.get_library_info().ok()?;
+    let v = info.library_version();
+    (info.manufacturer_id().trim() == "OpenSC Project").then_some(OpenSc(v.major(), v.minor()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenSc(u8, u8);
+
+impl OpenSc {
+    /// Before 0.24 (measured on 0.23 with an IsoApplet card): a key pair
+    /// generated through PKCS#11 gets neither CKA_SENSITIVE nor
+    /// CKA_NEVER_EXTRACTABLE (OpenSC commit b88c3ffc8 passes the
+    /// template's flags on to PKCS#15 from 0.24 on), and a PKCS#15 card
+    /// has no working security officer (C_InitPIN: CKR_DATA_INVALID).
+    pub fn before_0_24(self) -> bool {
+        (self.0, self.1) < (0, 24)
+    }
+}
+
+impl std::fmt::Display for OpenSc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenSC {}.{}", self.0, self.1)
+    }
 }
 
 /// C_Initialize's init string (PKCS#11 `pReserved`, which NSS softokn

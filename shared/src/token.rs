@@ -190,6 +190,15 @@ pub fn select_object(
     let found = session.find_objects(&template(uri, Some(class))).context("C_FindObjects")?;
     match found.len() {
         1 => Ok(found[0]),
+        0 if class == ObjectClass::PRIVATE_KEY && uri.object.is_some() => {
+            renamed_key(session, token, uri)?.ok_or_else(|| {
+                Error::new(format!("no private key on {} matches {uri}", token.describe())).hint(
+                    "list the objects with card-ls --objects --login; a certificate stored by OpenSC's \
+                     own tools (pkcs15-init --store-certificate) gives its key the certificate's label, \
+                     and id= still names it",
+                )
+            })
+        }
         0 => Err(Error::new(format!("no {} on {} matches {uri}", class_name(class), token.describe())).hint(
             if uri.id.is_none() && uri.object.is_none() {
                 "name the key with object= or id=; list them with card-ls --objects --login"
@@ -204,6 +213,31 @@ pub fn select_object(
             Err(ambiguous(&format!("{n} objects on {} match {uri}", token.describe()), uris.into_iter()))
         }
     }
+}
+
+/// The private key that `object=` named before a certificate was stored
+/// on an OpenSC card: storing it (pkcs15-init --store-certificate) gives
+/// the private key the certificate's label, but its public key keeps the
+/// old one. The one private key with that public key's CKA_ID, or None
+/// when there is not exactly one of each.
+fn renamed_key(session: &Session, token: &Token, uri: &Uri) -> Result<Option<ObjectHandle>> {
+    let public = session.find_objects(&template(uri, Some(ObjectClass::PUBLIC_KEY))).context("C_FindObjects")?;
+    let [public] = public[..] else { return Ok(None) };
+    let Some(Attribute::Id(id)) = session.get_attributes(public, &[AttributeType::Id])?.pop() else {
+        return Ok(None);
+    };
+    let private = session
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id)])
+        .context("C_FindObjects")?;
+    let [key] = private[..] else { return Ok(None) };
+    let now = object_uri(session, token, key);
+    crate::report::warn(format_args!(
+        "no private key is labelled {:?} any more; the one with the CKA_ID of the public key so \
+         labelled is used: {now} (OpenSC gives a key its certificate's label when the certificate \
+         is stored)",
+        uri.object.as_deref().unwrap_or_default()
+    ));
+    Ok(Some(key))
 }
 
 /// The full URI of an object: the token's attributes plus id, label, type.

@@ -214,6 +214,11 @@ fn run(args: Vec<OsString>) -> Result<()> {
     };
     let _lock = module::lock(args.flags.module.as_deref(), uri);
     let ctx = module::load(args.flags.module.as_deref(), args.flags.module_args.as_deref(), uri)?;
+    if let Some(opensc) = module::opensc(&ctx).filter(|o| o.before_0_24()) {
+        if let Mode::Init { .. } | Mode::Unblock(_) = args.mode {
+            return Err(pkcs15_card(opensc, matches!(args.mode, Mode::Init { .. })));
+        }
+    }
     // One audit line per run, with its result: the initialisation (named
     // by the new label), the PIN change, the unblock, the SO PIN change.
     let (event, result) = match &args.mode {
@@ -442,6 +447,33 @@ fn so_login(session: &Session, token: &Token, so_pin: &SecretString, without: &s
         }
         Err(e) => Err(login::pin_error(e, "SO", token).context("logging in as SO")),
     }
+}
+
+/// OpenSC before 0.24 has no working security officer on a PKCS#15 card:
+/// the card has one user PIN and a PUK that unblocks it, C_InitPIN after
+/// an SO login answers CKR_DATA_INVALID, and C_InitToken is off unless
+/// opensc.conf enables it (and then pads the label wrongly). Refused
+/// before the card is touched, so nothing is left half initialised; the
+/// card is personalised and unblocked with OpenSC's own tools, and
+/// --change-pin (C_SetPIN as the user) works.
+fn pkcs15_card(opensc: module::OpenSc, init: bool) -> Error {
+    let (what, tool) = if init {
+        (
+            "initialise a PKCS#15 card and set its user PIN",
+            "personalise the card with OpenSC's tools: pkcs15-init --erase-card, then \
+             pkcs15-init --create-pkcs15 --label LABEL (it asks for the user PIN and its PUK)",
+        )
+    } else {
+        (
+            "set a new user PIN as the security officer",
+            "unblock the PIN with the card's PUK: pkcs15-tool --unblock-pin",
+        )
+    };
+    Error::new(format!(
+        "{opensc} cannot {what} through PKCS#11: a PKCS#15 card has a user PIN and a PUK, not a \
+         security officer (C_InitPIN answers CKR_DATA_INVALID)"
+    ))
+    .hint(tool)
 }
 
 /// A failed C_InitPIN or C_SetPIN: a new PIN the token does not accept

@@ -205,8 +205,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
 }
 
 /// What the token cannot do is refused before the login and before
-/// anything is created: a key it cannot sign with is no CA key, and a key
-/// size outside what it generates is refused with its range.
+/// anything is created: a key it cannot sign with is no CA key, a key
+/// size outside what it generates is refused with its range, and a module
+/// known to ignore the private key's template is refused by version.
 fn able(
     ctx: &cardca::cryptoki::context::Pkcs11,
     chosen: &Token,
@@ -222,7 +223,24 @@ fn able(
             Mechanisms::keygen_size(spec, info.min_key_size(), info.max_key_size())?;
         }
     }
-    mechanisms.route(SigAlg::for_key(spec, None, false)?).map(drop)
+    mechanisms.route(SigAlg::for_key(spec, None, false)?)?;
+    match module::opensc(ctx) {
+        // Its key would read back CKA_SENSITIVE false and be destroyed
+        // after seconds of key generation on a card.
+        Some(opensc) if opensc.before_0_24() && matches!(key, Key::Generate(_)) => {
+            Err(Error::new(format!(
+                "{opensc} ignores CKA_SENSITIVE and CKA_EXTRACTABLE when it generates a key pair through \
+                 PKCS#11 (fixed in OpenSC 0.24): the key would read back extractable, and card-keygen \
+                 never keeps such a key"
+            ))
+            .hint(
+                "make the key with OpenSC's own tool, which marks it sensitive and never extractable: \
+                 pkcs15-init --generate-key rsa/2048 --auth-id 01 --label LABEL; then \
+                 card-ls --token URI --objects --login shows its URI",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Reads a key file's bytes, bounded so a wrong file is noticed, into one

@@ -1,7 +1,7 @@
 //! Storing certificates on the card, next to the keys they certify.
 
 use cardca::cryptoki::context::Pkcs11;
-use cardca::cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use cardca::cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cardca::cryptoki::session::Session;
 use cardca::db::Record;
 use cardca::der::Decode;
@@ -80,8 +80,9 @@ impl Card {
         }
         let cert = Certificate::from_der(&r.der)?;
         let spki = cert.tbs_certificate().subject_public_key_info();
-        let id = match self.key_id_for(session, tok, spki)? {
-            Some(id) => id,
+        let key = self.key_for(session, tok, spki)?;
+        let id = match &key {
+            Some((id, _)) => id.clone(),
             None => self.id.clone().ok_or_else(|| {
                 Error::new(format!(
                     "no private key on {} belongs to this certificate's public key",
@@ -95,6 +96,10 @@ impl Card {
             .clone()
             .or_else(|| names::common_name(cert.tbs_certificate().subject()))
             .unwrap_or_else(|| r.entry.serial.clone());
+        let key_label = match &key {
+            Some((_, h)) => label_of(session, *h)?,
+            None => None,
+        };
         token::create_certificate(session, &r.der, &label, &id)?;
         report::note(format_args!(
             "stored serial {} on {} with id {}",
@@ -102,18 +107,21 @@ impl Card {
             tok.describe(),
             hex::encode(&id)
         ));
+        if let (Some((_, h)), Some(before)) = (key, key_label) {
+            keep_label(session, h, &before);
+        }
         Ok(())
     }
 
-    /// The CKA_ID of the private key whose public key the certificate
-    /// certifies: first the key identifier (cardca's default id), then any
+    /// The private key whose public key the certificate certifies, and its
+    /// CKA_ID: first by the key identifier (cardca's default id), then any
     /// private key whose public half matches.
-    fn key_id_for(
+    fn key_for(
         &self,
         session: &Session,
         tok: &Token,
         spki: &cardca::x509_cert::spki::SubjectPublicKeyInfoOwned,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<(Vec<u8>, ObjectHandle)>> {
         let mut candidates = vec![keys::key_id(spki)];
         for h in
             session.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)]).context("C_FindObjects")?
@@ -128,10 +136,44 @@ impl Card {
                 .context("C_FindObjects")?
             {
                 if session::public_key_of(session, tok, h).is_ok_and(|p| &p == spki) {
-                    return Ok(Some(id));
+                    return Ok(Some((id, h)));
                 }
             }
         }
         Ok(None)
+    }
+}
+
+fn label_of(session: &Session, h: ObjectHandle) -> Result<Option<Vec<u8>>> {
+    let attrs = session.get_attributes(h, &[AttributeType::Label]).context("reading the key's CKA_LABEL")?;
+    Ok(attrs.into_iter().find_map(|a| match a {
+        Attribute::Label(l) => Some(l),
+        _ => None,
+    }))
+}
+
+/// OpenSC gives the private key its certificate's label when a
+/// certificate is stored (sc_pkcs15_prkey_attrs_from_cert), so every URI
+/// naming the key by `object=` would stop matching. The key's own label is
+/// set back: the user's URI keeps working and the card still pairs the two
+/// by CKA_ID.
+fn keep_label(session: &Session, key: ObjectHandle, before: &[u8]) {
+    let now = match label_of(session, key) {
+        Ok(now) if now.as_deref() != Some(before) => now.unwrap_or_default(),
+        _ => return,
+    };
+    let (now, before_str) = (String::from_utf8_lossy(&now), String::from_utf8_lossy(before));
+    // A warning, not a failure: the certificate is on the card and the
+    // key is intact; only its name changed.
+    match session.update_attributes(key, &[Attribute::Label(before.to_vec())]) {
+        Ok(()) => report::note(format_args!(
+            "the token gave the private key the certificate's label {now:?} (OpenSC does); it is \
+             {before_str:?} again"
+        )),
+        Err(e) => report::warn(format_args!(
+            "the token gave the private key the certificate's label {now:?} (OpenSC does) and refused \
+             to set {before_str:?} back ({}); name the key by its id= from now on",
+            Error::from(e)
+        )),
     }
 }
