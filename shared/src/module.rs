@@ -117,11 +117,21 @@ pub(crate) fn token_info_without_clock(slot: Slot) -> Result<TokenInfo> {
     })
 }
 
+/// The module this process loaded, for what is decided deep down (a
+/// message, a re-read) without a context at hand.
+fn loaded() -> Option<Pkcs11> {
+    Some(KEPT.lock().unwrap_or_else(|p| p.into_inner()).first()?.1.clone())
+}
+
 /// The token info of `slot` read again through the module this process
 /// loaded: after a wrong PIN, its retry flags have changed.
 pub(crate) fn token_info_again(slot: Slot) -> Option<TokenInfo> {
-    let ctx = KEPT.lock().unwrap_or_else(|p| p.into_inner()).first()?.1.clone();
-    ctx.get_token_info(slot).ok()
+    loaded()?.get_token_info(slot).ok()
+}
+
+/// [`opensc`] of the module this process loaded.
+pub(crate) fn loaded_opensc() -> Option<OpenSc> {
+    opensc(&loaded()?)
 }
 
 /// Set when a module answered CKF_OS_LOCKING_OK with CKR_CANT_LOCK: it was

@@ -192,10 +192,16 @@ pub fn select_object(
         1 => Ok(found[0]),
         0 if class == ObjectClass::PRIVATE_KEY && uri.object.is_some() => {
             renamed_key(session, token, uri)?.ok_or_else(|| {
+                let hint = "list the objects with card-ls --objects --login";
                 Error::new(format!("no private key on {} matches {uri}", token.describe())).hint(
-                    "list the objects with card-ls --objects --login; a certificate stored by OpenSC's \
-                     own tools (pkcs15-init --store-certificate) gives its key the certificate's label, \
-                     and id= still names it",
+                    match crate::module::loaded_opensc() {
+                        Some(_) => format!(
+                            "{hint}; a certificate stored by OpenSC's own tools (pkcs15-init \
+                             --store-certificate) gives its key the certificate's label, and id= still \
+                             names it"
+                        ),
+                        None => hint.to_string(),
+                    },
                 )
             })
         }
