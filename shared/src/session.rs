@@ -12,7 +12,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 use crate::error::{Context, Error, Result};
 use crate::keys;
-use crate::sign::{Signer, SignerSpec};
+use crate::sign::{Mechanisms, SigAlg, Signer, SignerSpec};
 use crate::token::{self, Token};
 use crate::uri::Uri;
 use crate::{lock, module};
@@ -40,6 +40,16 @@ impl Options {
     pub fn names_a_module(&self) -> bool {
         self.module.is_some() || self.module_args.is_some() || self.pin_source.is_some()
     }
+}
+
+/// How the tool will choose its signature algorithm once it knows the key
+/// (`--hash`, `--pss`): checked against the token's mechanisms before the
+/// login, so a token that cannot make that signature is refused with the
+/// missing mechanism named and no PIN spent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wants {
+    pub hash: Option<crate::sign::Hash>,
+    pub pss: bool,
 }
 
 /// A logged-in session on the token that holds the key.
@@ -77,12 +87,13 @@ impl KeySession {
         options: &Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
+        wants: Wants,
     ) -> Result<KeySession> {
         let ctx = {
             let _lock = module::lock(options.module.as_deref(), key_uri);
             module::load(options.module.as_deref(), options.module_args.as_deref(), key_uri)?
         };
-        KeySession::open_loaded(ctx, options, key_uri, expect)
+        KeySession::open_loaded(ctx, options, key_uri, expect, wants)
     }
 
     /// [`KeySession::open`] with the module already loaded (a
@@ -92,6 +103,7 @@ impl KeySession {
         options: &Options,
         key_uri: Option<&Uri>,
         expect: Option<&SubjectPublicKeyInfoOwned>,
+        wants: Wants,
     ) -> Result<KeySession> {
         let module = module::module_path(options.module.as_deref(), key_uri)?;
         let _lock = lock::lock_module(&module);
@@ -106,6 +118,10 @@ impl KeySession {
             }
         };
         let session = ctx.open_ro_session(token.slot).context("C_OpenSession")?;
+        if let Some(spec) = spec_before_login(&session, &uri, expect)? {
+            let alg = SigAlg::for_key(spec, wants.hash, wants.pss)?;
+            Mechanisms::read(&ctx, token.slot)?.route(alg).with_context(|| token.describe())?;
+        }
         let pin = crate::login::login(&session, &token, options.pin_source.as_ref(), Some(&uri))?;
         let key = token::select_object(&session, &token, &uri, ObjectClass::PRIVATE_KEY)?;
         // The PIN is kept only for a key that wants it before every
@@ -162,6 +178,36 @@ impl KeySession {
         let _lock = self.lock();
         self.parts()?.ctx.open_ro_session(self.token.slot).context("C_OpenSession")
     }
+}
+
+/// The key's type as far as it shows before the login: the expected public
+/// key, else the one public key object, else the one certificate, the URI
+/// names. None when that is not one object: the signer checks the
+/// mechanisms again once the private key is found.
+fn spec_before_login(
+    session: &Session,
+    uri: &Uri,
+    expect: Option<&SubjectPublicKeyInfoOwned>,
+) -> Result<Option<keys::KeySpec>> {
+    if let Some(spki) = expect {
+        return keys::KeySpec::from_spki(spki).map(Some);
+    }
+    let public = session
+        .find_objects(&token::template(uri, Some(ObjectClass::PUBLIC_KEY)))
+        .context("C_FindObjects")?;
+    if let [one] = public[..] {
+        return keys::key_spec(session, one).map(Some);
+    }
+    let certs = session
+        .find_objects(&token::template(uri, Some(ObjectClass::CERTIFICATE)))
+        .context("C_FindObjects")?;
+    let [one] = certs[..] else { return Ok(None) };
+    let Some(Attribute::Value(der)) = session.get_attributes(one, &[AttributeType::Value])?.pop() else {
+        return Ok(None);
+    };
+    Ok(x509_cert::Certificate::from_der(&der)
+        .ok()
+        .and_then(|c| keys::KeySpec::from_spki(c.tbs_certificate().subject_public_key_info()).ok()))
 }
 
 /// CKA_ALWAYS_AUTHENTICATE: the key needs a context-specific login (the

@@ -190,8 +190,8 @@ pub fn select_object(
     let found = session.find_objects(&template(uri, Some(class))).context("C_FindObjects")?;
     match found.len() {
         1 => Ok(found[0]),
-        0 if class == ObjectClass::PRIVATE_KEY && uri.object.is_some() => {
-            renamed_key(session, token, uri)?.ok_or_else(|| {
+        0 if class == ObjectClass::PRIVATE_KEY && uri.object.is_some() => renamed_key(session, token, uri)?
+            .ok_or_else(|| {
                 let hint = "list the objects with card-ls --objects --login";
                 Error::new(format!("no private key on {} matches {uri}", token.describe())).hint(
                     match crate::module::loaded_opensc() {
@@ -203,8 +203,7 @@ pub fn select_object(
                         None => hint.to_string(),
                     },
                 )
-            })
-        }
+            }),
         0 => Err(Error::new(format!("no {} on {} matches {uri}", class_name(class), token.describe())).hint(
             if uri.id.is_none() && uri.object.is_none() {
                 "name the key with object= or id=; list them with card-ls --objects --login"
@@ -227,7 +226,8 @@ pub fn select_object(
 /// old one. The one private key with that public key's CKA_ID, or None
 /// when there is not exactly one of each.
 fn renamed_key(session: &Session, token: &Token, uri: &Uri) -> Result<Option<ObjectHandle>> {
-    let public = session.find_objects(&template(uri, Some(ObjectClass::PUBLIC_KEY))).context("C_FindObjects")?;
+    let public =
+        session.find_objects(&template(uri, Some(ObjectClass::PUBLIC_KEY))).context("C_FindObjects")?;
     let [public] = public[..] else { return Ok(None) };
     let Some(Attribute::Id(id)) = session.get_attributes(public, &[AttributeType::Id])?.pop() else {
         return Ok(None);

@@ -460,8 +460,9 @@ fn pkcs15_card(opensc: module::OpenSc, init: bool) -> Error {
     let (what, tool) = if init {
         (
             "initialise a PKCS#15 card and set its user PIN",
-            "personalise the card with OpenSC's tools: pkcs15-init --erase-card, then \
-             pkcs15-init --create-pkcs15 --label LABEL (it asks for the user PIN and its PUK)",
+            "personalise the card with OpenSC's tools: pkcs15-init --create-pkcs15 --label LABEL \
+             (it asks for the user PIN and its PUK); a personalised card is first erased with \
+             pkcs15-init --erase-card, where its driver can (IsoApplet's cannot)",
         )
     } else {
         (

@@ -227,18 +227,16 @@ fn able(
     match module::opensc(ctx) {
         // Its key would read back CKA_SENSITIVE false and be destroyed
         // after seconds of key generation on a card.
-        Some(opensc) if opensc.before_0_24() && matches!(key, Key::Generate(_)) => {
-            Err(Error::new(format!(
-                "{opensc} ignores CKA_SENSITIVE and CKA_EXTRACTABLE when it generates a key pair through \
+        Some(opensc) if opensc.before_0_24() && matches!(key, Key::Generate(_)) => Err(Error::new(format!(
+            "{opensc} ignores CKA_SENSITIVE and CKA_EXTRACTABLE when it generates a key pair through \
                  PKCS#11 (fixed in OpenSC 0.24): the key would read back extractable, and card-keygen \
                  never keeps such a key"
-            ))
-            .hint(
-                "make the key with OpenSC's own tool, which marks it sensitive and never extractable: \
+        ))
+        .hint(
+            "make the key with OpenSC's own tool, which marks it sensitive and never extractable: \
                  pkcs15-init --generate-key rsa/2048 --auth-id 01 --label LABEL; then \
                  card-ls --token URI --objects --login shows its URI",
-            ))
-        }
+        )),
         _ => Ok(()),
     }
 }

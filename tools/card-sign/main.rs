@@ -276,6 +276,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
         &args.flags,
         args.key.as_ref(),
         responder.as_ref().or(ca.as_ref()).map(|c| &c.tbs.subject_public_key_info),
+        session::Wants::default(),
     )?;
     // The reader thread takes stdin over; it is unbuffered here, so nothing
     // read ahead is lost.
@@ -324,7 +325,12 @@ fn checkpoint(args: &Args, ca: Option<&CaCert>) -> Result<()> {
             .hint("name it with --audit FILE or $CARDCA_AUDIT"));
     };
     let mut out = std::io::stdout().lock();
-    let ks = KeySession::open(&args.flags, args.key.as_ref(), ca.map(|c| &c.tbs.subject_public_key_info))?;
+    let ks = KeySession::open(
+        &args.flags,
+        args.key.as_ref(),
+        ca.map(|c| &c.tbs.subject_public_key_info),
+        session::Wants::default(),
+    )?;
     let signer = ks.signer()?;
     let alg = SigAlg::for_key(signer.spec, None, false)?;
     let alg_hex = hex::encode(&alg.identifier()?.to_der()?);

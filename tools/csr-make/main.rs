@@ -143,7 +143,12 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     cardca::audit::setup(&args.flags.audit, None);
     let mut out = io::Writer::stdout(args.der)?;
-    let ks = KeySession::open(&args.flags, Some(&args.key), None)?;
+    let ks = KeySession::open(
+        &args.flags,
+        Some(&args.key),
+        None,
+        session::Wants { hash: args.hash, pss: args.pss },
+    )?;
     let signer = ks.signer()?;
     let alg = SigAlg::for_key(signer.spec, args.hash, args.pss)?;
     let info = request_info(&args, ks.spki.clone())?;
