@@ -31,7 +31,7 @@ fn run() -> Result<()> {
     let count: u32 = count.parse().map_err(|_| Error::usage("COUNT is a number"))?;
     let pin_source = std::env::var("CARDCA_PIN_SOURCE").ok().map(|s| PinSource::parse(&s)).transpose()?;
     let flags = session::Options { pin_source, ..session::Options::default() };
-    let ks = KeySession::open(&flags, Some(&Uri::parse(uri)?), None)?;
+    let ks = KeySession::open(&flags, Some(&Uri::parse(uri)?), None, Default::default())?;
     let session = ks.session()?;
     let digest = [0x5au8; 32];
     let (mechanism, data) = match KeySpec::from_spki(&ks.spki)? {

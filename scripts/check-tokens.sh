@@ -13,11 +13,20 @@
 #                 by card-init (C_InitToken)
 #   tpm2-ptool    the same, the token made by tpm2_ptool addtoken
 #   opencryptoki  openCryptoki's soft token (pkcsslotd; system-wide, root)
+#   opensc        OpenSC 0.23's opensc-pkcs11.so on a PKCS#15 smart card:
+#                 our IsoApplet card (tests/vcard) behind pcscd and
+#                 vsmartcard-vpcd, in a namespace of its own (root); the
+#                 card personalised and its keys made by OpenSC's own tools
+#                 (pkcs15-init), as the seed article does. VCARD_ORACLE=1
+#                 puts the real IsoApplet on jCardSim in its place
+#                 (tests/vcard/run --oracle; a development aid)
 #
 # Per token: init (card-init, or the module's own tool where cardca cannot
 # make the token), keygen of every key type, a root, a sub CA, a server
 # certificate, a PSS-signed root, the CA certificates on the token, CRLs,
-# and `openssl verify -x509_strict -crl_check_all`. What a token offers is
+# `openssl verify -x509_strict -crl_check_all`, pre-signed OCSP responses,
+# and the user PIN changed, refused when wrong (with the tries the token
+# then reports) and changed back. What a token offers is
 # read from its mechanism list (card-ls --mechanisms) and must equal what
 # this script expects of it (OFFERS below, the table in README.md); a step
 # the token cannot do must be refused by cardca with the message naming
@@ -42,12 +51,12 @@ export LC_ALL=C.UTF-8
 export PATH=$PATH:/usr/sbin:/sbin
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki"
+ALL_TOKENS="softhsm2 kryoptic nss p11-kit tpm2 tpm2-ptool opencryptoki opensc"
 # Every key type card-keygen makes. A size outside the range the token's
 # C_GetMechanismInfo gives (the TPM: RSA up to 3072 bits) is refused by
 # card-keygen before the login, with the range named.
 ROWS=(init "keygen rsa:2048" "keygen rsa:3072" "keygen rsa:4096" "keygen ec:p256" "keygen ec:p384"
-    "keygen ec:p521" "keygen ed25519" root "sub CA" leaf --pss "cert on token" CRL verify)
+    "keygen ec:p521" "keygen ed25519" root "sub CA" leaf --pss "cert on token" CRL verify OCSP PIN)
 
 # Module defects cardca refuses (the step passes only with that refusal, or
 # when the module happens to get it right): tpm2-pkcs11 1.9 lists P-521
@@ -66,10 +75,13 @@ declare -A OFFERS=(
     [tpm2]="rsa:2048 rsa:3072 ec:p256 ec:p384 ec:p521"
     [tpm2-ptool]="rsa:2048 rsa:3072 ec:p256 ec:p384 ec:p521 pss"
     [opencryptoki]="rsa:2048 rsa:3072 rsa:4096 pss"
+    [opensc]="rsa:2048"
 )
 
 SO_PIN=12345678
 USER_PIN=1234
+# A PKCS#15 card's PUK (IsoApplet takes 16 bytes).
+PUK=0123456789abcdef
 
 say() { printf 'check-tokens: %s\n' "$*" >&2; }
 
@@ -263,6 +275,37 @@ setup_opencryptoki() {
     INIT_WITH=card-init INIT_ARGS=(--slot 3 --erase)
 }
 
+# OpenSC on a PKCS#15 card: pcscd, vpcd and the card are started by
+# tests/vcard/run, which runs this token's process in their namespace and
+# exports VCARD_MODULE and OPENSC_CONF. PKCS#11 names the token
+# "<label> (User PIN)". The card is personalised by OpenSC's tools, as
+# card-init refuses to (and that refusal is asserted).
+setup_opensc() {
+    [ -n "${VCARD_MODULE:-}" ] || { say "opensc runs under tests/vcard/run"; return 1; }
+    export CARDCA_MODULE=$VCARD_MODULE
+    INIT_WITH="pkcs15-init" TOKEN_LABEL="cardca opensc (User PIN)"
+}
+init_opensc() {
+    if card-init --slot free --label "cardca opensc" --so-pin-source file:so.pin "${PIN[@]}" 2> card-init.err; then
+        echo "card-init on OpenSC 0.23: expected a refusal" >&2
+        return 1
+    fi
+    cat card-init.err >&2
+    grep -q 'cannot initialise a PKCS#15 card' card-init.err
+    grep -q 'pkcs15-init --create-pkcs15' card-init.err
+    # OpenSC's IsoApplet profile cannot erase a card (erase_card is NULL):
+    # the seed article's --erase-card is refused, and each run has a blank
+    # card anyway.
+    if pkcs15-init --erase-card 2> erase.err; then
+        echo "pkcs15-init --erase-card on IsoApplet: OpenSC 0.23 cannot, yet it succeeded" >&2
+        return 1
+    fi
+    grep 'Not supported' erase.err
+    pkcs15-init --create-pkcs15 --label "cardca opensc" --so-pin "$USER_PIN" --so-puk "$PUK"
+    pkcs11-tool --module "$CARDCA_MODULE" -L | tee pkcs11-tool.txt
+    grep -q "token label *: $TOKEN_LABEL" pkcs11-tool.txt
+}
+
 # ------------------------------------------------------------------ steps
 # Each step runs with set -e in a subshell, its output in log/STEP; what it
 # prints to fd 3 is the table cell (✔ when nothing). Steps that a token
@@ -378,6 +421,14 @@ step_init() {
 # signed (so the token signs with it) that OpenSSL verifies.
 step_keygen() {
     local t=$1
+    if [ "$NAME" = opensc ] && offers "$t"; then
+        keygen_opensc "$t"
+        return
+    fi
+    if [ "$NAME" = opensc ] && [ "$t" = ec:p256 ]; then
+        ec_opensc
+        return
+    fi
     if ! offers "$t"; then
         # shellcheck disable=SC2046
         refused $(needs "$t") -- card-keygen --token "$TOKEN" --type "$t" --label "k-$t" "${PIN[@]}"
@@ -412,10 +463,59 @@ step_keygen() {
     [ ${#notes[@]} = 0 ] || (IFS=,; echo "✔ warned: ${notes[*]}" >&3)
 }
 
-# The CA keys: the strongest EC key the token makes, else RSA.
+# OpenSC before 0.24: card-keygen refuses (the pair would read back
+# extractable), so the keys are made by pkcs15-init, which marks them
+# sensitive and never extractable: this one and the root's. engine_pkcs11
+# signs with it too.
+keygen_opensc() {
+    local t=$1 k label
+    if card-keygen --token "$TOKEN" --type "$t" --label "k-$t" "${PIN[@]}" > refused.out 2> refused.err; then
+        echo "card-keygen on OpenSC 0.23: expected a refusal" >&2
+        return 1
+    fi
+    cat refused.err >&2
+    grep -q 'OpenSC 0.23 ignores CKA_SENSITIVE' refused.err
+    grep -q 'pkcs15-init --generate-key' refused.err
+    [ ! -s refused.out ]
+    for label in "k-$t" "k-$t-root"; do
+        pkcs15-init --generate-key "${t/:/\/}" --auth-id ff --label "$label" --pin "$USER_PIN"
+        k=$(key "$label")
+        csr-make --key "$k" --subject "/CN=$label on $NAME" "${PIN[@]}" > "$label.csr"
+        openssl req -in "$label.csr" -noout -verify
+        card-ls --token "$k;type=private" --objects --login "${PIN[@]}" | tee "$label.objects"
+        grep -q 'never extractable' "$label.objects"
+    done
+    openssl req -in "k-$t.csr" -pubkey -noout > "k-$t.pub.pem"
+    echo "signed by engine_pkcs11" > engine.txt
+    PKCS11_MODULE_PATH=$CARDCA_MODULE openssl dgst -sha256 -engine pkcs11 -keyform engine \
+        -sign "$(key "k-$t");type=private;pin-value=$USER_PIN" -out engine.sig engine.txt
+    openssl dgst -sha256 -verify "k-$t.pub.pem" -signature engine.sig engine.txt
+    echo "✔ pkcs15-init; card-keygen refused" >&3
+}
+
+# An EC key the card makes is of no use to cardca: the card signs ECDSA
+# only with SHA-1, hashed on the card. card-keygen refuses to make one, and
+# csr-make refuses pkcs15-init's, each naming the mechanism, before the
+# login (the PIN source does not exist).
+ec_opensc() {
+    # shellcheck disable=SC2046
+    refused $(needs ec:p256) -- card-keygen --token "$TOKEN" --type ec:p256 --label k-ec:p256 "${PIN[@]}"
+    pkcs15-init --generate-key ec/prime256v1 --auth-id ff --label k-ec-card --pin "$USER_PIN"
+    if csr-make --key "$(key k-ec-card)" --subject /CN=ec --pin-source file:/nonexistent > ec.csr 2> ec.err; then
+        echo "csr-make with an ECDSA-SHA1-only key: expected a refusal" >&2
+        return 1
+    fi
+    cat ec.err >&2
+    grep -Eq 'has (no|neither) [^:]*CKM_ECDSA[^:]*: it cannot' ec.err
+    [ ! -s ec.csr ]
+}
+
+# The CA keys: the strongest EC key the token makes, else RSA (on a token
+# of RSA-2048 only, two of them).
 ca_keys() {
     if offers ec:p384; then ROOT_KEY=k-ec:p384 SUB_KEY=k-ec:p256
-    else ROOT_KEY=k-rsa:3072 SUB_KEY=k-rsa:2048; fi
+    elif offers rsa:3072; then ROOT_KEY=k-rsa:3072 SUB_KEY=k-rsa:2048
+    else ROOT_KEY=k-rsa:2048-root SUB_KEY=k-rsa:2048; fi
 }
 
 step_root() {
@@ -494,6 +594,29 @@ step_cert_on_token() {
     csplit -s -z -f tokcert. certs-on-token.pem '/BEGIN CERTIFICATE/' '{*}'
     for f in tokcert.*; do openssl x509 -in "$f" -outform DER | sha256sum; done > got.sum
     [ "$(sort want.sum)" = "$(sort got.sum)" ] || { echo "the token's certificates are not root.pem and sub.pem" >&2; return 1; }
+    if [ "$NAME" = opensc ]; then
+        ca_keys
+        # OpenSC's own PKCS#15 view reads what cardca stored, and the keys
+        # kept their labels (cert-store sets back the one OpenSC changes).
+        pkcs15-tool --list-certificates | tee pkcs15-certs.txt
+        grep -q "Root CA on $NAME" pkcs15-certs.txt
+        grep -q "Sub CA on $NAME" pkcs15-certs.txt
+        card-ls --token "$(key "$ROOT_KEY");type=private" --objects --login "${PIN[@]}" | grep "$ROOT_KEY"
+        # The seed article's own store, which renames the key: its old
+        # object= still finds it (through its public key), with a warning.
+        pkcs15-init --generate-key rsa/2048 --auth-id ff --label k-renamed --pin "$USER_PIN"
+        flow - renamed.pem csr-make --key "$(key k-renamed)" --subject "/CN=renamed on $NAME" "${PIN[@]}" \
+            '|' tbs-build --ca root.pem --profile client --subject "/CN=renamed on $NAME" \
+            '|' card-sign --ca root.pem "${PIN[@]}"
+        pkcs15-init --store-certificate renamed.pem --pin "$USER_PIN" \
+            --id "$(card-ls --token "$(key k-renamed);type=public" --objects | sed -n 's/.*" id \([0-9a-f]*\)$/\1/p')" \
+            --label "Renamed by pkcs15-init"
+        csr-make --key "$(key k-renamed)" --subject /CN=again "${PIN[@]}" > renamed.csr 2> renamed.err
+        cat renamed.err
+        grep -q 'no private key is labelled "k-renamed" any more' renamed.err
+        openssl req -in renamed.csr -noout -verify
+        pkcs15-tool --list-certificates | grep -q 'Renamed by pkcs15-init'
+    fi
     echo "✔ $(grep -c . got.sum) certs" >&3
 }
 
@@ -518,6 +641,64 @@ step_verify() {
     fi
     cat old.verify
     grep -q 'certificate revoked' old.verify
+}
+
+# Pre-signed OCSP responses for the sub CA's certificates, filed by
+# serial: www good, old revoked (the CRL step revoked it).
+step_ocsp() {
+    flow - ocsp.out tbs-build --ocsp --ca sub.pem --db db/sub --days 4 \
+        '|' card-sign --ca sub.pem --db db/sub "${PIN[@]}" '|' cert-store --ocsp-dir ocsp --ca sub.pem
+    local who status
+    for who in www:good old:revoked; do
+        status=${who#*:} who=${who%:*}
+        openssl ocsp -respin "ocsp/$(openssl x509 -in "$who.pem" -noout -serial | cut -d= -f2).der" \
+            -issuer sub.pem -CAfile root.pem -resp_text > "ocsp-$who.txt" 2>&1
+        grep 'Response verify OK' "ocsp-$who.txt"
+        grep "Cert Status: $status" "ocsp-$who.txt"
+    done
+}
+
+# The user PIN changed (C_SetPIN); the old one then refused, not retried,
+# with what the token says of the tries left; changed back.
+step_pin() {
+    local tries
+    umask 077
+    printf '%s\n' "${USER_PIN}56" > new.pin
+    card-init --token "$TOKEN" --change-pin "${PIN[@]}" --new-pin-source file:new.pin
+    wrong_pin 1
+    tries=$(grep -Eo 'CKF_USER_PIN_[A-Z_]+' wrong-1.err | sed -n 1p || true)
+    if [ "$NAME" = opensc ]; then
+        # OpenSC 0.23 learns the card's count only from a failed VERIFY, in
+        # the process that sent it (a new process sends no empty VERIFY
+        # and reports no flag), and names it only as the final try: after
+        # a second wrong PIN. The right PIN resets the count.
+        wrong_pin 2
+        grep -q 'one try is left: the next wrong user PIN locks it (CKF_USER_PIN_FINAL_TRY)' wrong-2.err
+        card-ls --token "$TOKEN" --objects --login --pin-source file:new.pin > /dev/null
+        tries="final try named after 2 wrong"
+        # No SO to unblock it with: card-init names the PUK's tool.
+        if card-init --token "$TOKEN" --unblock --so-pin-source file:so.pin --new-pin-source file:user.pin \
+            2> unblock.err; then
+            echo "card-init --unblock on OpenSC 0.23: expected a refusal" >&2
+            return 1
+        fi
+        cat unblock.err >&2
+        grep -q 'pkcs15-tool --unblock-pin' unblock.err
+    fi
+    card-init --token "$TOKEN" --change-pin --pin-source file:new.pin --new-pin-source file:user.pin
+    card-ls --token "$TOKEN" --objects --login "${PIN[@]}" > /dev/null
+    echo "✔ wrong PIN: ${tries:-no count}" >&3
+}
+
+# wrong_pin N: the old PIN (user.pin) refused, not retried; the message in
+# wrong-N.err.
+wrong_pin() {
+    if card-ls --token "$TOKEN" --objects --login "${PIN[@]}" > /dev/null 2> "wrong-$1.err"; then
+        echo "the old PIN still logs in" >&2
+        return 1
+    fi
+    cat "wrong-$1.err" >&2
+    grep -q 'wrong user PIN .*not retried' "wrong-$1.err"
 }
 
 write_pins() {
@@ -563,6 +744,8 @@ run_token() {
             "cert on token") fn=(step_cert_on_token) ;;
             CRL) fn=(step_crl) ;;
             verify) fn=(step_verify) ;;
+            OCSP) fn=(step_ocsp) ;;
+            PIN) fn=(step_pin) ;;
         esac
         i=$((i + 1))
         if [ "$row" != init ] && [ ! -s offered ]; then
@@ -617,7 +800,10 @@ start=$SECONDS
 for t in $tokens; do
     [ -n "${OFFERS[$t]+x}" ] || { say "unknown token $t (tokens: $ALL_TOKENS)"; exit 2; }
     t0=$SECONDS
-    timeout -k 10 "${TOKEN_TIMEOUT:-300}" "$0" --token "$WORK" "$t"
+    runner=()
+    # shellcheck disable=SC2206 # no word in it has a blank
+    [ "$t" = opensc ] && runner=("$top/tests/vcard/run" ${VCARD_ORACLE:+--oracle} --)
+    timeout -k 10 "${TOKEN_TIMEOUT:-300}" "${runner[@]}" "$0" --token "$WORK" "$t"
     case $? in
         124 | 137) say "$t: timed out after ${TOKEN_TIMEOUT:-300} s"; echo timed out > "$WORK/res/$t.stopped" ;;
         *) say "$t: $((SECONDS - t0)) s" ;;

@@ -7,8 +7,9 @@
 # everything is there.
 #
 #   --with-pkilint  also pkilint (PyPI) into the venv
-#   --with-tokens   also the PKCS#11 modules `make check-tokens` runs on and
-#                   what it needs to build kryoptic (scripts/check-tokens.sh)
+#   --with-tokens   also the PKCS#11 modules `make check-tokens` runs on,
+#                   what it needs to build kryoptic, and pcscd with a
+#                   virtual reader for the OpenSC card (scripts/check-tokens.sh)
 set -euo pipefail
 
 venv=${CARDCA_VENV:-$(pwd)/.venv}
@@ -58,6 +59,14 @@ if $with_tokens; then
     have dbus-daemon || need+=(dbus)
     # openCryptoki's soft token and its slot daemon.
     dpkg_has opencryptoki || need+=(opencryptoki)
+    # OpenSC on a PKCS#15 card (tests/vcard): pcscd with vsmartcard's
+    # virtual reader, the card in Debian's Python with its cryptography,
+    # ip and unshare for the namespace they run in.
+    have pcscd || [ -x /usr/sbin/pcscd ] || need+=(pcscd)
+    dpkg_has vsmartcard-vpcd || need+=(vsmartcard-vpcd)
+    /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
+    have ip || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+    have unshare || need+=(util-linux)
     # kryoptic's build: bindgen (libclang and its headers), OpenSSL's
     # Configure (perl, make), rusqlite (sqlite3).
     dpkg_has libclang1-14 || need+=(libclang1-14)

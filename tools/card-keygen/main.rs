@@ -234,8 +234,9 @@ fn able(
         ))
         .hint(
             "make the key with OpenSC's own tool, which marks it sensitive and never extractable: \
-                 pkcs15-init --generate-key rsa/2048 --auth-id 01 --label LABEL; then \
-                 card-ls --token URI --objects --login shows its URI",
+                 pkcs15-init --generate-key rsa/2048 --auth-id ID --label LABEL, where ID is the user \
+                 PIN's (pkcs15-tool --list-pins; ff on IsoApplet); then card-ls --token URI --objects \
+                 --login shows its URI",
         )),
         _ => Ok(()),
     }
