@@ -248,6 +248,8 @@ fn check_case(case: &Case, module: &str, faulty: &str, overwrite: bool) -> Resul
         ("FAULTY_MODULE".into(), faulty.into()),
         ("FAULTY_REAL_MODULE".into(), module.into()),
         ("FIXTURES".into(), fixtures.display().to_string()),
+        // The issuing directory (examples/ca), which cases copy.
+        ("EXAMPLES".into(), Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").display().to_string()),
         ("CASE".into(), case.dir.display().to_string()),
     ];
     // Outside tools installed in the project's venv (pkilint), which

@@ -21,6 +21,11 @@ impl ServeDir {
         Ok(ServeDir(Dir::open(dir, true, LINKS)?))
     }
 
+    /// Opens `dir` to read what is served, without creating it.
+    pub fn open_existing(dir: &Path) -> Result<ServeDir> {
+        Ok(ServeDir(Dir::open(dir, false, LINKS)?))
+    }
+
     /// The content of the regular file `name` in the directory, or None
     /// when there is none; a link, a FIFO or anything but a regular file
     /// is refused, and so is more than `max` bytes.

@@ -6,6 +6,7 @@
 //! --token (read-write, to store certificates).
 
 mod card;
+mod expiring;
 mod reserve;
 
 use std::cell::Cell;
@@ -33,6 +34,8 @@ Usage:
   cert-store --db DIR --reserved [--audit FILE | --no-audit]
   cert-store --db DIR --reconcile [--reason REASON] [--min-age SECONDS]
              [--audit FILE | --no-audit]
+  cert-store --expiring DAYS [--db DIR] [--cert FILE]... [--crl FILE]...
+             [--ocsp-dir DIR] [--json]
   cert-store --audit-verify FILE [--audit-ca FILE]
   cert-store --ocsp-dir DIR --ca FILE [--der] [--audit FILE | --no-audit]
 
@@ -82,6 +85,18 @@ older than --min-age as revoked (a revoked line in index.txt, now, with
 its certificate turns up later, cert-store still records it (its file;
 it stays revoked).
 
+--expiring DAYS lists, soonest first, what ends within DAYS days of now
+(CARDCA_NOW): the certificates of --db that are not revoked and not
+renewed (no other certificate for the same subject, not revoked, ends
+later), from DAYS days ago on; the certificates in each --cert file and
+each --crl's nextUpdate, however long past; the pre-signed responses in
+--ocsp-dir by nextUpdate (with --db, not those for certificates that have
+expired). One tab-separated line each: the end, the kind (certificate,
+crl, ocsp), the serial or CRL number, the subject or issuer, the file,
+how long is left; --json prints the same as one JSON object. The exit
+status is 0 whether anything is listed or not (cron and make test the
+output); a count goes to stderr. Nothing is changed.
+
 --ocsp-dir reads OCSP RESPONSE blocks from card-sign instead and files
 each as DIR/SERIAL.der (DER, the serial in upper-case hex: what nginx's
 ssl_stapling_file and openssl s_server -status_file read), after checking
@@ -124,6 +139,10 @@ Options:
                           durable first (default: $CARDCA_AUDIT, then
                           DIR/audit.log with --db)
       --no-audit          write no audit log
+      --expiring DAYS     list what ends within DAYS days (0 to 36500)
+      --cert FILE         with --expiring: the certificates in FILE (repeatable)
+      --crl FILE          with --expiring: the CRLs in FILE (repeatable)
+      --json              with --expiring: one JSON object instead of lines
       --audit-verify FILE check the whole hash chain and JSON of an audit log;
                           name the first broken line and why (exit 1)
       --audit-ca FILE     with --audit-verify: check every checkpoint's
@@ -133,7 +152,8 @@ Options:
   -V, --version           print the version
 
 Environment:
-  CARDCA_NOW              \"now\" as RFC 3339, for revocation times
+  CARDCA_NOW              \"now\" as RFC 3339, for revocation times and
+                          --expiring
   CARDCA_AUDIT            the audit log when --audit is not given
 
 Examples:
@@ -145,6 +165,7 @@ Examples:
   $ cert-store --db db/servers --reserved
   $ cert-store --db db/servers --reconcile --reason superseded
   $ cert-store --audit-verify db/servers/audit.log
+  $ cert-store --expiring 30 --db db/servers --crl servers.crl --ocsp-dir ocsp/servers
 ";
 
 enum Mode {
@@ -175,6 +196,12 @@ enum Mode {
         file: PathBuf,
         ca: Option<String>,
     },
+    /// `--expiring DAYS`: what ends within DAYS, soonest first.
+    Expiring {
+        days: u64,
+        from: expiring::Sources,
+        json: bool,
+    },
     /// `--ocsp-dir DIR --ca FILE`: file signed OCSP responses for serving.
     Ocsp {
         dir: PathBuf,
@@ -196,6 +223,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let (mut verify, mut audit_ca) = (None, None);
     let mut ocsp_dir = None;
     let (mut reserved, mut reconcile, mut min_age) = (false, false, None);
+    let (mut expiring, mut json, mut certs, mut crls) = (None, false, Vec::new(), Vec::new());
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if cli::token_flag(f) => {
@@ -244,6 +272,18 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 })?;
                 set_once(&mut min_age, n, "--min-age")?
             }
+            Arg::Long("expiring") => {
+                let n = value_with(&mut parser, "--expiring", |s| {
+                    s.parse::<u64>()
+                        .ok()
+                        .filter(|&n| n <= 36_500)
+                        .ok_or_else(|| Error::new("expected a number of days, 0 to 36500"))
+                })?;
+                set_once(&mut expiring, n, "--expiring")?
+            }
+            Arg::Long("json") => json = true,
+            Arg::Long("cert") => certs.push(PathBuf::from(value(&mut parser)?)),
+            Arg::Long("crl") => crls.push(PathBuf::from(value(&mut parser)?)),
             Arg::Long("audit-ca") => set_once(&mut audit_ca, value(&mut parser)?, "--audit-ca")?,
             Arg::Long("audit-verify") => {
                 let v = parser.value()?;
@@ -280,6 +320,33 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     if audit_ca.is_some() {
         return Err(Error::usage("--audit-ca goes with --audit-verify"));
+    }
+    if let Some(days) = expiring {
+        let from = expiring::Sources { db, certs, crls, ocsp_dir };
+        if token.is_some()
+            || label.is_some()
+            || id.is_some()
+            || revoke.is_some()
+            || ca.is_some()
+            || der
+            || reason.is_some()
+            || reserved
+            || reconcile
+            || min_age.is_some()
+            || flags.names_a_module()
+            || flags.audit != audit::Choice::Default
+        {
+            return Err(Error::usage("--expiring takes only --db, --cert, --crl, --ocsp-dir and --json"));
+        }
+        if from.is_empty() {
+            return Err(Error::usage(
+                "--expiring needs --db DIR, --cert FILE, --crl FILE or --ocsp-dir DIR: where to look",
+            ));
+        }
+        return Ok(Args { flags, mode: Mode::Expiring { days, from, json } });
+    }
+    if json || !certs.is_empty() || !crls.is_empty() {
+        return Err(Error::usage("--json, --cert and --crl go with --expiring"));
     }
     if let Some(dir) = ocsp_dir {
         if db.is_some()
@@ -381,6 +448,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
             audit::setup(&args.flags.audit, Some(db));
             reserve::reconcile(db, reason.as_deref(), *min_age, audit::log().map(|l| l.path()))
         }
+        Mode::Expiring { days, from, json } => expiring::list(*days, from, *json),
         Mode::Ocsp { dir, ca, der } => {
             audit::setup(&args.flags.audit, None);
             store_ocsp(dir, ca, *der)

@@ -1,0 +1,496 @@
+#!/usr/bin/env bash
+# ca.sh: the work behind an issuing directory's Makefile (examples/ca).
+# make is the operator's interface (`make`, `make renew`, `make status`,
+# ...); this script is what each target runs, in the directory, with the
+# settings of ca.conf in its environment. Layout:
+#
+#   ca.conf, Makefile, ca.sh   the directory's settings and machinery
+#   ca.pem                     the CA's certificate (CA_CERT)
+#   requests/NAME.csr          a request; NAME.args: its tbs-build flags
+#   issued/NAME.pem            NAME's current certificate
+#   rejected/NAME.why          why tbs-build refused NAME (until it passes)
+#   revoked/NAME.SERIAL.*      a revoked certificate and its request
+#   db/                        cert-store's database (openssl ca's index.txt)
+#   crl.pem                    the current CRL
+#   ocsp/SERIAL.der            pre-signed OCSP responses, for stapling
+#   audit.log                  the hash-chained audit log (AUDIT)
+#   .pending/                  a batch on its way (see `batch`)
+#   .lock                      held by every run that changes anything
+#
+# Issuing is one card-sign stream for the whole batch (one login, one PIN
+# entry), and nothing is issued twice: before the stream each request's
+# TBS is kept in .pending/NAME.tbs and made durable; card-sign --db
+# reserves each serial (with the TBS's SHA-256) before it signs; after
+# the stream the certificates are filed in order. If the run is cut short
+# (Ctrl-C, SIGKILL, a full disk, a token that goes away), the next run
+# first settles .pending: a TBS whose reservation the database recorded
+# as a valid certificate gets that certificate as issued/NAME.pem; any
+# other one is dropped, and its request is issued afresh. A reservation
+# that was signed and never recorded is revoked by `make crl` (cert-store
+# --reconcile), so the CRL covers it.
+set -euo pipefail
+
+me=ca.sh
+die() {
+    echo "$me: $*" >&2
+    exit 1
+}
+
+CA_CERT=${CA_CERT:-ca.pem}
+PROFILE=${PROFILE:-client}
+RENEW_DAYS=${RENEW_DAYS:-30}
+CRL_DAYS=${CRL_DAYS:-7}
+CRL_REFRESH=${CRL_REFRESH:-3}
+OCSP_DAYS=${OCSP_DAYS:-4}
+OCSP_REFRESH=${OCSP_REFRESH:-2}
+RECONCILE_AGE=${RECONCILE_AGE:-600}
+CA_MARGIN=${CA_MARGIN:-90}
+for v in RENEW_DAYS CRL_DAYS CRL_REFRESH OCSP_DAYS OCSP_REFRESH RECONCILE_AGE CA_MARGIN; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v = ${!v}: expected a whole number (ca.conf)"
+done
+
+# words TEXT: TEXT split into words as xargs does (quotes and backslashes
+# honoured, nothing expanded), NUL-terminated.
+words() {
+    printf '%s\n' "$1" | sed 's/^[[:space:]]*#.*//' | xargs -r printf '%s\0'
+}
+mapfile -d '' request_args < <(words "${REQUEST_ARGS:-}")
+mapfile -d '' issue_args < <(words "${ISSUE_ARGS:-}")
+
+# The flags every token tool gets.
+token=()
+[ -n "${MODULE:-}" ] && token+=(--module "$MODULE")
+[ -n "${MODULE_ARGS:-}" ] && token+=(--module-args "$MODULE_ARGS")
+audit=()
+[ -n "${AUDIT:-}" ] && audit=(--audit "$AUDIT")
+responder=()
+[ -n "${RESPONDER:-}" ] && responder=(--responder "$RESPONDER")
+
+# lock: this run holds .lock until it and every program it started have
+# ended (the descriptor is inherited), so `make -j`, two operators and a
+# cron job never work on the directory at once, and a run that was killed
+# is waited for while a card-sign it started is still signing.
+lock() {
+    exec 9>> .lock
+    flock 9
+}
+
+# The PIN, asked or read once per run and only when something is signed:
+# file: and env: sources are handed on as they are; fd:N and the terminal
+# are read here and given to each card-sign through a pipe (never an
+# argument or a file).
+pin_args=()
+pin=
+pin_read=0
+need_pin() {
+    [ ${#pin_args[@]} -gt 0 ] && return 0
+    case ${PIN_SOURCE:-} in
+        file:* | env:*) pin_args=(--pin-source "$PIN_SOURCE") ;;
+        fd:*)
+            local fd=${PIN_SOURCE#fd:}
+            [[ $fd =~ ^[0-9]+$ ]] || die "PIN_SOURCE $PIN_SOURCE: fd: needs a number"
+            IFS= read -r pin <&"$fd" || [ -n "$pin" ] || die "PIN_SOURCE $PIN_SOURCE: nothing to read"
+            pin_read=1
+            pin_args=(--pin-source fd:3)
+            ;;
+        '')
+            { : < /dev/tty; } 2> /dev/null || die "no PIN_SOURCE in ca.conf and no terminal to ask on"
+            IFS= read -rsp "PIN for the key of $CA_CERT: " pin < /dev/tty
+            echo >&2
+            pin_read=1
+            pin_args=(--pin-source fd:3)
+            ;;
+        *) die "PIN_SOURCE $PIN_SOURCE: expected file:PATH, env:VAR or fd:N" ;;
+    esac
+}
+
+# card_sign ARGS...: card-sign with this CA's key, database and PIN.
+card_sign() {
+    need_pin
+    local key=()
+    [ -n "${KEY:-}" ] && key=(--key "$KEY")
+    if [ $pin_read = 1 ]; then
+        card-sign --ca "$CA_CERT" --db db "${key[@]}" "${token[@]}" "${audit[@]}" "$@" "${pin_args[@]}" \
+            3< <(printf '%s\n' "$pin")
+    else
+        card-sign --ca "$CA_CERT" --db db "${key[@]}" "${token[@]}" "${audit[@]}" "$@" "${pin_args[@]}"
+    fi
+}
+
+# A request's name is a file name and a make word: letters, digits, dot,
+# dash, underscore, not starting with a dot or a dash.
+good_name() {
+    [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9._-]*$ ]]
+}
+
+# split_pem FILE DIR SUFFIX NAMES...: the k-th PEM block of FILE into
+# DIR/NAMES[k].SUFFIX; fails unless there is one block per name.
+split_pem() {
+    local file=$1 dir=$2 suffix=$3
+    shift 3
+    printf '%s\n' "$@" | awk -v dir="$dir" -v suffix="$suffix" '
+        NR == FNR { name[++n] = $0; next }
+        /^-----BEGIN / { if (++k > n) exit 1; out = dir "/" name[k] "." suffix; printf "" > out }
+        out != "" { print > out }
+        /^-----END / { close(out); out = "" }
+        END { exit k != n }' - "$file"
+}
+
+# serials FILE...: "SERIAL FILE" for each certificate file.
+serials() {
+    local args=() f
+    for f; do args+=(--cert "$f"); done
+    [ $# -gt 0 ] || return 0
+    cert-store --expiring 36500 "${args[@]}" 2> /dev/null | awk -F'\t' '{ print $3, $5 }'
+}
+
+# settle: what a cut-short run left in .pending, filed from the database.
+settle() {
+    [ -d .pending ] || return 0
+    local f n kept=0 dropped=0
+    local -A serial_of=()
+    if [ -s db/reserved.txt ]; then
+        while IFS=$'\t' read -r s h _; do serial_of[$h]=$s; done < db/reserved.txt
+    fi
+    local -A valid=()
+    if [ -s db/index.txt ]; then
+        # (awk: `read` would merge the tabs around a valid line's empty
+        # revocation field)
+        while read -r s; do valid[$s]=1; done < <(awk -F'\t' '$1 == "V" { print $4 }' db/index.txt)
+    fi
+    mkdir -p issued
+    for f in .pending/*.tbs; do
+        [ -e "$f" ] || continue
+        n=${f#.pending/}
+        n=${n%.tbs}
+        local h s
+        h=$(sed '/^-----/d' "$f" | base64 -d 2> /dev/null | sha256sum | cut -d' ' -f1)
+        s=${serial_of[$h]:-}
+        if [ -n "$s" ] && [ -n "${valid[$s]:-}" ] && [ -s "db/certs/$s.pem" ]; then
+            cp "db/certs/$s.pem" "issued/.$n.tmp"
+            mv -f "issued/.$n.tmp" "issued/$n.pem"
+            kept=$((kept + 1))
+        else
+            dropped=$((dropped + 1))
+        fi
+    done
+    sync -f issued
+    rm -rf .pending
+    [ $((kept + dropped)) = 0 ] \
+        || echo "$me: a run cut short, settled: $kept recorded certificate(s) filed, $dropped request(s) to issue again" >&2
+}
+
+# reject NAME ERRFILE: tbs-build refused NAME; say why, keep the request.
+failed=0
+reject() {
+    mkdir -p rejected
+    cp "$2" "rejected/$1.why"
+    echo "$me: requests/$1.csr refused: $(cat "$2")" >&2
+    failed=1
+}
+
+# tbs_one NAME: NAME's TBS into .pending/NAME.tbs (its own flags).
+tbs_one() {
+    local n=$1 args=() profile=(--profile "$PROFILE") a
+    if [ -e "requests/$n.args" ]; then
+        if ! mapfile -d '' args < <(sed 's/^[[:space:]]*#.*//' "requests/$n.args" | xargs -r printf '%s\0' 2> .pending/err); then
+            reject "$n" .pending/err
+            return 1
+        fi
+    else
+        args=("${request_args[@]}")
+    fi
+    for a in "${args[@]}"; do [ "$a" = --profile ] && profile=(); done
+    if tbs-build --ca "$CA_CERT" "${profile[@]}" "${args[@]}" "${issue_args[@]}" \
+        < "requests/$n.csr" > ".pending/$n.tbs" 2> .pending/err; then
+        rm -f "rejected/$n.why"
+        return 0
+    fi
+    rm -f ".pending/$n.tbs"
+    reject "$n" .pending/err
+    return 1
+}
+
+# batch NAME...: issue these requests, in one card-sign stream.
+batch() {
+    [ $# -gt 0 ] || return 0
+    rm -rf .pending
+    mkdir -p .pending issued || return 1
+    # The requests without their own flags go through one tbs-build; if
+    # it refuses one of them, each goes on its own so the one is named.
+    local plain=() own=() order=() n
+    for n; do
+        if [ -e "requests/$n.args" ]; then own+=("$n"); else plain+=("$n"); fi
+    done
+    if [ ${#plain[@]} -gt 0 ]; then
+        if printf 'requests/%s.csr\0' "${plain[@]}" | xargs -0 cat \
+            | tbs-build --ca "$CA_CERT" --profile "$PROFILE" "${request_args[@]}" "${issue_args[@]}" \
+                > .pending/batch 2> .pending/err \
+            && split_pem .pending/batch .pending tbs "${plain[@]}"; then
+            order+=("${plain[@]}")
+            for n in "${plain[@]}"; do rm -f "rejected/$n.why"; done
+        else
+            own=("${plain[@]}" "${own[@]}")
+        fi
+    fi
+    for n in "${own[@]}"; do
+        if tbs_one "$n"; then order+=("$n"); fi
+    done
+    rm -f .pending/batch .pending/err
+    if [ ${#order[@]} -eq 0 ]; then
+        rm -rf .pending
+        return 0
+    fi
+    # Every TBS durable before the first reservation, so that a recorded
+    # certificate can always be found for its request.
+    sync -f .pending || { failed=1; return 1; }
+    echo "$me: issuing ${#order[@]} certificate(s)" >&2
+    if printf '.pending/%s.tbs\0' "${order[@]}" | xargs -0 cat \
+        | card_sign | cert-store --db db --ca "$CA_CERT" "${audit[@]}" > .pending/out \
+        && split_pem .pending/out issued pem "${order[@]}" && sync -f issued; then
+        rm -rf .pending
+        echo "$me: issued ${#order[@]} certificate(s) into issued/" >&2
+        return 0
+    fi
+    failed=1
+    echo "$me: the stream did not finish; filing what the database recorded" >&2
+    settle
+}
+
+# pending: the requests with no certificate, or newer than it.
+pending() {
+    local f n
+    for f in requests/*.csr; do
+        [ -e "$f" ] || continue
+        n=${f#requests/}
+        n=${n%.csr}
+        if ! good_name "$n"; then
+            echo "$me: $f: a request's name is letters, digits, '.', '-' and '_'; left alone" >&2
+            failed=1
+            continue
+        fi
+        if [ ! -e "issued/$n.pem" ] || [ "$f" -nt "issued/$n.pem" ] \
+            || { [ -e "requests/$n.args" ] && [ "requests/$n.args" -nt "issued/$n.pem" ]; }; then
+            printf '%s\n' "$n"
+        fi
+    done
+}
+
+cmd_issue() {
+    [ -s "$CA_CERT" ] || die "no CA certificate $CA_CERT (CA_CERT in ca.conf)"
+    mkdir -p requests
+    settle
+    local names=()
+    mapfile -t names < <(pending)
+    batch "${names[@]}"
+}
+
+# Every command below runs with errexit ignored where `all` calls it
+# (bash ignores -e inside a function called from an `||`), so each step
+# that matters is checked where it is made.
+
+# The names whose current certificate the database lists as ending
+# within RENEW_DAYS.
+due_for_renewal() {
+    local files=() f
+    for f in issued/*.pem; do [ -e "$f" ] && files+=("$f"); done
+    [ ${#files[@]} -gt 0 ] || return 0
+    [ -d db ] || return 0
+    local -A due=()
+    local s
+    while IFS=$'\t' read -r _ kind s _; do
+        [ "$kind" = certificate ] && due[$s]=1
+    done < <(cert-store --expiring "$RENEW_DAYS" --db db 2> /dev/null)
+    local n
+    while read -r s f; do
+        n=${f#issued/}
+        n=${n%.pem}
+        if [ -n "${due[$s]:-}" ]; then
+            if [ -e "requests/$n.csr" ]; then
+                printf '%s\n' "$n"
+            else
+                echo "$me: $f ends within $RENEW_DAYS days and requests/$n.csr is gone: not renewed" >&2
+            fi
+        fi
+    done < <(serials "${files[@]}")
+}
+
+cmd_renew() {
+    settle
+    local names=()
+    mapfile -t names < <(due_for_renewal)
+    [ ${#names[@]} -gt 0 ] || echo "$me: nothing ends within $RENEW_DAYS days" >&2
+    batch "${names[@]}"
+}
+
+cmd_expiring() {
+    [ -d db ] || return 0
+    local out
+    out=$(cert-store --expiring "$RENEW_DAYS" --db db 2> /dev/null)
+    [ -z "$out" ] && return 0
+    printf '%s\n' "$out"
+    return 1
+}
+
+# revoke: NAME's certificate, and every other valid one with its subject
+# and key (those its renewals left valid: a compromised key must not keep
+# one), all or none; or the one SERIAL.
+cmd_revoke() {
+    local name=${NAME:-} reason=() serial
+    [ -n "${REASON:-}" ] && reason=(--reason "$REASON")
+    if [ -z "$name" ]; then
+        [ -n "${SERIAL:-}" ] || die "give NAME=name (a certificate in issued/) or SERIAL=hex, and REASON= if there is one"
+        cert-store --db db --revoke "$SERIAL" "${reason[@]}" "${audit[@]}" || return 1
+        echo "$me: revoked $SERIAL${REASON:+, $REASON}; the CRL and OCSP responses follow on the next make" >&2
+        return 0
+    fi
+    good_name "$name" || die "NAME=$name: not a request's name"
+    [ -e "issued/$name.pem" ] || die "NAME=$name: no issued/$name.pem (SERIAL= revokes by serial)"
+    serial=$(serials "issued/$name.pem" | cut -d' ' -f1)
+    [ -n "$serial" ] || die "issued/$name.pem: no certificate in it"
+    local key subject s st
+    key=$(openssl x509 -in "issued/$name.pem" -noout -pubkey) || return 1
+    subject=$(awk -F'\t' -v s="$serial" '$4 == s { print $6 }' db/index.txt)
+    cp "issued/$name.pem" .revoke.pem || return 1
+    while read -r s; do
+        [ "$s" != "$serial" ] && [ -s "db/certs/$s.pem" ] || continue
+        [ "$(openssl x509 -in "db/certs/$s.pem" -noout -pubkey)" = "$key" ] && cat "db/certs/$s.pem" >> .revoke.pem
+    done < <(awk -F'\t' -v subj="$subject" '$1 == "V" && $6 == subj { print $4 }' db/index.txt)
+    if ! cert-store --db db --revoke - "${reason[@]}" "${audit[@]}" < .revoke.pem; then
+        rm -f .revoke.pem
+        return 1
+    fi
+    rm -f .revoke.pem
+    # The request goes with it, or the next run would issue it again.
+    mkdir -p revoked || return 1
+    mv -f "issued/$name.pem" "revoked/$name.$serial.pem"
+    local ext
+    for ext in csr args; do
+        [ -e "requests/$name.$ext" ] && mv -f "requests/$name.$ext" "revoked/$name.$serial.$ext"
+    done
+    echo "$me: revoked $name${REASON:+ ($REASON)}; the CRL and OCSP responses follow on the next make" >&2
+}
+
+# nonempty COMMAND...: whether COMMAND prints anything.
+nonempty() {
+    [ -n "$("$@" 2> /dev/null)" ]
+}
+
+cmd_crl() {
+    [ -d db ] || { echo "$me: no database yet: nothing to sign a CRL for" >&2; return 0; }
+    # Quiet when there is nothing to reconcile: cron mails what a run says.
+    local said
+    if ! said=$(cert-store --db db --reconcile --min-age "$RECONCILE_AGE" --reason cessationOfOperation \
+        "${audit[@]}" 2>&1); then
+        printf '%s\n' "$said" >&2
+        return 1
+    fi
+    # Young reservations (a run cut short minutes ago) are counted, not
+    # listed one by one: the next make crl revokes them.
+    local young
+    young=$(grep -c '^cert-store: left .* alone' <<< "$said" || true)
+    grep -v -e '^cert-store: left .* alone' -e '^cert-store: no reservation revoked$' <<< "$said" >&2 || true
+    [ "$young" = 0 ] || echo "$me: $young reservation(s) younger than RECONCILE_AGE = $RECONCILE_AGE s left for a later make crl" >&2
+    local why=
+    if [ ! -s crl.pem ]; then
+        why="no CRL yet"
+    elif [ db/index.txt -nt crl.pem ]; then
+        why="the database changed"
+    elif nonempty cert-store --expiring "$CRL_REFRESH" --crl crl.pem; then
+        why="less than $CRL_REFRESH days left"
+    else
+        return 0
+    fi
+    # A CRL reaches crl.pem whole and signed, or not at all.
+    if ! tbs-build --crl --ca "$CA_CERT" --db db --days "$CRL_DAYS" "${audit[@]}" | card_sign > .crl.tmp \
+        || ! sync .crl.tmp || ! mv -f .crl.tmp crl.pem; then
+        rm -f .crl.tmp
+        echo "$me: no new CRL signed ($why); crl.pem is as it was" >&2
+        return 1
+    fi
+    echo "$me: crl.pem signed ($why), valid $CRL_DAYS days" >&2
+}
+
+cmd_ocsp() {
+    [ "$OCSP_DAYS" -gt 0 ] || return 0
+    [ -d db ] || return 0
+    local why=
+    if [ ! -e .ocsp-signed ]; then
+        why="none yet"
+    elif [ db/index.txt -nt .ocsp-signed ]; then
+        why="the database changed"
+    elif nonempty cert-store --expiring "$OCSP_REFRESH" --ocsp-dir ocsp --db db; then
+        why="less than $OCSP_REFRESH days left"
+    else
+        return 0
+    fi
+    local count
+    # cert-store files each response atomically as it comes; the stamp
+    # is set only when all were.
+    if ! count=$(tbs-build --ocsp --ca "$CA_CERT" --db db --days "$OCSP_DAYS" "${responder[@]}" \
+        | card_sign "${responder[@]}" | cert-store --ocsp-dir ocsp --ca "$CA_CERT" "${audit[@]}" \
+        | awk '/^-----END/ { n++ } END { print n + 0 }'); then
+        echo "$me: OCSP responses not all signed ($why)" >&2
+        return 1
+    fi
+    touch .ocsp-signed || return 1
+    echo "$me: $count OCSP responses signed ($why), valid $OCSP_DAYS days" >&2
+}
+
+# status: every date that is due, or "ok"; exit 1 on any.
+cmd_status() {
+    local bad=0 out
+    say() {
+        echo "status: $*"
+        bad=1
+    }
+    # first LINES: the first line's date and what it is.
+    first() { head -n1 <<< "$1" | awk -F'\t' '{ print $1 " (" $6 ")" }'; }
+    if [ ! -s "$CA_CERT" ]; then
+        say "no CA certificate $CA_CERT"
+    elif out=$(cert-store --expiring "$CA_MARGIN" --cert "$CA_CERT" 2> /dev/null) && [ -n "$out" ]; then
+        say "the CA certificate $CA_CERT ends $(first "$out"): within CA_MARGIN = $CA_MARGIN days"
+    fi
+    if [ ! -s crl.pem ]; then
+        say "no CRL: run make crl"
+    elif out=$(cert-store --expiring "$CRL_REFRESH" --crl crl.pem 2> /dev/null) && [ -n "$out" ]; then
+        say "the CRL's nextUpdate is $(first "$out"): run make crl"
+    fi
+    if [ "$OCSP_DAYS" -gt 0 ] && [ -d ocsp ]; then
+        if out=$(cert-store --expiring "$OCSP_REFRESH" --ocsp-dir ocsp --db db 2> /dev/null) && [ -n "$out" ]; then
+            say "$(wc -l <<< "$out") OCSP response(s) end by $(first "$out"): run make ocsp"
+        fi
+    fi
+    if [ -d db ] && out=$(cert-store --expiring "$RENEW_DAYS" --db db 2> /dev/null) && [ -n "$out" ]; then
+        say "$(wc -l <<< "$out") certificate(s) end within RENEW_DAYS = $RENEW_DAYS days, the first $(first "$out"): run make renew"
+    fi
+    [ -d .pending ] && say "a run was cut short (.pending): run make"
+    local why
+    for why in rejected/*.why; do
+        [ -e "$why" ] || continue
+        why=${why#rejected/}
+        say "requests/${why%.why}.csr was refused: see rejected/$why"
+    done
+    [ $bad = 0 ] || return 1
+    echo "status: ok: $(ls issued 2> /dev/null | grep -c '\.pem$' || true) certificates issued, none due; CRL, OCSP and the CA certificate within their margins"
+}
+
+cmd=${1:-}
+case $cmd in
+    all)
+        lock
+        rc=0
+        cmd_issue || rc=1
+        cmd_crl || rc=1
+        cmd_ocsp || rc=1
+        [ $failed = 0 ] || rc=1
+        exit $rc
+        ;;
+    issue | renew | revoke | crl | ocsp)
+        lock
+        "cmd_$cmd"
+        exit $failed
+        ;;
+    expiring | status) "cmd_$cmd" ;;
+    *) die "usage: ca.sh all|issue|renew|expiring|revoke|crl|ocsp|status (run by the Makefile)" ;;
+esac
