@@ -25,6 +25,10 @@ have openssl || need+=(openssl)
 have setsid || need+=(util-linux)
 # jq: the audit-log cases read its JSON lines with an outside parser.
 have jq || need+=(jq)
+# The issuing directory's certmonger helper is tested with certmonger itself
+# (a private daemon on a Unix socket, no D-Bus), and its lock with flock.
+{ have certmonger || [ -x /usr/sbin/certmonger ]; } || need+=(certmonger)
+have flock || need+=(util-linux)
 # The demo and the stapling tests pick a free loopback port with it.
 have python3 || need+=(python3)
 [ -x /usr/bin/time ] || need+=(time)

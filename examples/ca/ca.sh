@@ -66,6 +66,23 @@ audit=()
 responder=()
 [ -n "${RESPONDER:-}" ] && responder=(--responder "$RESPONDER")
 
+# The environment the module needs (SOFTHSM2_CONF=..., say): cron and
+# certmonger start their jobs with little of the operator's.
+if [ -n "${MODULE_ENV:-}" ]; then
+    mapfile -d '' module_env < <(words "$MODULE_ENV")
+    for kv in "${module_env[@]}"; do
+        [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "MODULE_ENV: $kv is not NAME=value (ca.conf)"
+        export "${kv?}"
+    done
+fi
+
+# The cardca tools: TOOLS_DIR first (certmonger runs its helpers with a
+# PATH of its own), then PATH.
+[ -n "${TOOLS_DIR:-}" ] && PATH=$TOOLS_DIR:$PATH
+for t in tbs-build card-sign cert-store; do
+    command -v "$t" > /dev/null || die "$t is not on PATH${TOOLS_DIR:+ or in TOOLS_DIR = $TOOLS_DIR} (ca.conf)"
+done
+
 # lock: this run holds .lock until it and every program it started have
 # ended (the descriptor is inherited), so `make -j`, two operators and a
 # cron job never work on the directory at once, and a run that was killed
@@ -185,7 +202,7 @@ failed=0
 reject() {
     mkdir -p rejected
     cp "$2" "rejected/$1.why"
-    echo "$me: requests/$1.csr refused: $(cat "$2")" >&2
+    echo "$me: requests/$1.csr refused: $(grep -v ': warning: ' "$2" | paste -sd' ')" >&2
     failed=1
 }
 
@@ -201,13 +218,23 @@ tbs_one() {
         args=("${request_args[@]}")
     fi
     for a in "${args[@]}"; do [ "$a" = --profile ] && profile=(); done
-    if tbs-build --ca "$CA_CERT" "${profile[@]}" "${args[@]}" "${issue_args[@]}" \
-        < "requests/$n.csr" > ".pending/$n.tbs" 2> .pending/err; then
+    local rc=0
+    tbs-build --ca "$CA_CERT" "${profile[@]}" "${args[@]}" "${issue_args[@]}" \
+        < "requests/$n.csr" > ".pending/$n.tbs" 2> .pending/err || rc=$?
+    if [ $rc = 0 ]; then
         rm -f "rejected/$n.why"
         return 0
     fi
     rm -f ".pending/$n.tbs"
-    reject "$n" .pending/err
+    # tbs-build exits 1 on a request it refuses and 2 on flags it cannot
+    # parse: the request's own (NAME.args) are the request's fault; ca.conf's
+    # are not, and neither is anything else (a missing CA file, a crash).
+    if [ $rc = 1 ] || { [ $rc = 2 ] && [ -e "requests/$n.args" ]; }; then
+        reject "$n" .pending/err
+        return 1
+    fi
+    echo "$me: tbs-build failed on requests/$n.csr (exit $rc; not the request's fault): $(cat .pending/err)" >&2
+    failed=1
     return 1
 }
 

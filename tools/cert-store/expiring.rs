@@ -100,6 +100,10 @@ pub fn list(days: u64, from: &Sources, json_out: bool) -> Result<()> {
 /// certificate for the same subject, not revoked, ends later. Also every
 /// certificate's notAfter by serial.
 fn database(dir: &Path, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<String, u64>)> {
+    // A listing never creates a database (Db::open would, on first use).
+    if std::fs::symlink_metadata(dir.join("index.txt")).is_err() {
+        return Err(Error::new(format!("{} holds no CA database (no index.txt)", dir.display())));
+    }
     let mut db = Db::open(dir)?;
     let entries = db.entries()?;
     let mut ends = HashMap::with_capacity(entries.len());
@@ -174,7 +178,7 @@ fn crl_file(path: &Path) -> Result<Vec<Item>> {
             .map(|e| der::asn1::Uint::from_der(e.extn_value.as_bytes()))
             .transpose()
             .map_err(|e| Error::new(format!("{}: its cRLNumber: {e}", path.display())))?
-            .map(|n| cardca::hex::encode(n.as_bytes()))
+            .map(|n| number_text(n.as_bytes()))
             .unwrap_or_default();
         if let Some(next) = &tbs.next_update {
             items.push(Item {
@@ -187,6 +191,16 @@ fn crl_file(path: &Path) -> Result<Vec<Item>> {
         }
     }
     Ok(items)
+}
+
+/// A CRL number in decimal, as `openssl crl -text` shows it; in hex
+/// when it is too long for that (RFC 5280 allows 20 octets).
+fn number_text(bytes: &[u8]) -> String {
+    let digits = bytes.iter().skip_while(|&&b| b == 0).count();
+    if digits > 8 {
+        return cardca::hex::encode(bytes);
+    }
+    bytes.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b)).to_string()
 }
 
 /// Every `SERIAL.der` in an OCSP serve directory (cert-store --ocsp-dir).
@@ -298,6 +312,15 @@ fn as_json(items: &[Item], now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crl_numbers() {
+        assert_eq!(number_text(&[0x01]), "1");
+        assert_eq!(number_text(&[0x00, 0x80]), "128");
+        assert_eq!(number_text(&[0x01, 0x00]), "256");
+        assert_eq!(number_text(&[0xff; 8]), u64::MAX.to_string());
+        assert_eq!(number_text(&[0x01; 9]), "010101010101010101");
+    }
 
     #[test]
     fn days_and_words() {

@@ -942,6 +942,31 @@ mod tests {
             parse_args(args(&["--db", "ca", "--revoke", "-"])).expect("-").mode,
             Mode::Revoke { serial: None, .. }
         ));
+        let a = parse_args(args(&[
+            "--expiring",
+            "30",
+            "--db",
+            "ca",
+            "--cert",
+            "a.pem",
+            "--cert",
+            "b.pem",
+            "--crl",
+            "c.crl",
+            "--ocsp-dir",
+            "ocsp",
+            "--json",
+        ]))
+        .expect("expiring");
+        match a.mode {
+            Mode::Expiring { days: 30, from, json: true } => {
+                assert_eq!(from.db.as_deref(), Some(std::path::Path::new("ca")));
+                assert_eq!(from.certs.len(), 2);
+                assert_eq!(from.crls.len(), 1);
+                assert!(from.ocsp_dir.is_some());
+            }
+            _ => panic!("not expiring"),
+        }
     }
 
     #[test]
@@ -966,6 +991,16 @@ mod tests {
                 &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--revoke", "01"],
                 &["--ocsp-dir", "ocsp", "--ca", "ca.pem", "--module-args", "x"],
                 &["--audit-verify", "log", "--label", "x"],
+                &["--expiring", "30"],
+                &["--expiring", "x", "--db", "ca"],
+                &["--expiring", "-1", "--db", "ca"],
+                &["--expiring", "36501", "--db", "ca"],
+                &["--expiring", "30", "--db", "ca", "--ca", "ca.pem"],
+                &["--expiring", "30", "--db", "ca", "--no-audit"],
+                &["--expiring", "30", "--db", "ca", "--module", "m.so"],
+                &["--db", "ca", "--json"],
+                &["--db", "ca", "--cert", "a.pem"],
+                &["--db", "ca", "--crl", "a.crl"],
             ],
         );
     }
