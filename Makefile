@@ -12,13 +12,15 @@
 #                  kryoptic. Installs the modules when missing and builds
 #                  kryoptic once into target/kryoptic. CHECK_TOKENS="a b"
 #                  runs only those
-#   make demo      the seed article's CA on a local SoftHSM2 token in ./demo
+#   make demo      the seed article's CA on a local SoftHSM2 token in ./demo,
+#                  run from issuing directories (examples/ca) as an operator would
 #   make bench     cardca against openssl ca + engine_pkcs11 on one token
 #   make fuzz      every parser under cargo-fuzz on stable (-s none) for
 #                  FUZZ_S seconds each (default 60), two at a time; installs
 #                  cargo-fuzz when missing. `make check` replays the
 #                  committed corpus (fuzz/corpus, fuzz/artifacts) instead
-#   make install   binaries and man pages under $(DESTDIR)$(PREFIX)
+#   make install   binaries and man pages under $(DESTDIR)$(PREFIX), and the
+#                  issuing directory (examples/ca) in share/cardca/ca
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -83,6 +85,11 @@ install: build
 	for t in $(TOOLS); do install -Dm755 target/release/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	for p in $(PAGES1); do install -Dm644 $$p $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$p); done
 	for p in $(PAGES7); do install -Dm644 $$p $(DESTDIR)$(PREFIX)/share/man/man7/$$(basename $$p); done
+	# The issuing directory: copy it once per CA (cardca(7)).
+	install -Dm644 examples/ca/Makefile $(DESTDIR)$(PREFIX)/share/cardca/ca/Makefile
+	install -Dm644 examples/ca/ca.conf $(DESTDIR)$(PREFIX)/share/cardca/ca/ca.conf
+	install -Dm755 examples/ca/ca.sh $(DESTDIR)$(PREFIX)/share/cardca/ca/ca.sh
+	install -Dm755 examples/ca/certmonger-helper $(DESTDIR)$(PREFIX)/share/cardca/ca/certmonger-helper
 
 clean:
 	$(CARGO) clean

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The seed article's CA, run with cardca on a local SoftHSM2 token in
-# ./demo: initialise the card, generate the root and one sub CA key per
-# functional area on it, issue the root and the sub CAs (servers, clients,
-# users) into the root's database and onto the card, one certificate under
-# each sub CA into that sub CA's database (one database per CA, as openssl
-# ca assumes: demo/db/<CA>), revoke one, sign a CRL per CA, and verify every chain
-# against the CRLs; then pre-sign an OCSP response for every sub CA's
-# certificates (RFC 5019 style, filed by serial for a web server), and
-# staple one in a TLS handshake (good, and revoked). Private keys never
-# leave the token. Every key and record event lands in one hash-chained
-# audit log, demo/audit.log, which is verified at the end. Run by `make
-# demo`; starts from scratch each time.
+# ./demo, the way an operator runs it: initialise the card, generate the
+# root and one sub CA key per functional area on it, self-sign the root,
+# then one issuing directory per CA (examples/ca, in demo/ca/<CA>): drop
+# requests into requests/, run make. The root's directory issues the sub
+# CAs (servers, clients, users); each sub CA's issues its leaves, in one
+# card-sign stream per run, into its own database (one per CA, as openssl
+# ca assumes), and keeps a CRL and pre-signed OCSP responses fresh (the
+# servers sub CA's signed by a delegated responder key on the card).
+# Then a second make that has nothing to do, renewal, revocation, a
+# signed-but-unrecorded certificate reconciled, the CRLs and OCSP
+# responses re-signed, make status; every chain verified against the
+# CRLs, and an OCSP response stapled in a TLS handshake (good, and
+# revoked). Private keys never leave the token. Every key and record
+# event lands in one hash-chained audit log, demo/audit.log, verified at
+# the end. Run by `make demo`; starts from scratch each time.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,63 +81,151 @@ csr-make --key "$root_key" --subject '/C=NL/O=ewak.net/CN=ewak.net Root CA' "${p
     | cert-store --db db/root --token "$token" "${pins[@]}" > root.pem
 openssl x509 -in root.pem -noout -subject -dates
 
-step "one sub CA per functional area, signed by the root"
-declare -A ekus=([servers]=serverAuth [clients]=clientAuth [users]=emailProtection,clientAuth)
+# issuing_dir CA CERT URL-NAME: the issuing directory demo/ca/CA for the
+# CA certificate CERT, whose CRL and certificate are published under
+# $url/URL-NAME.crl and .crt.
+issuing_dir() {
+    cp -r "$top/examples/ca" "ca/$1"
+    cp "$2" "ca/$1/ca.pem"
+    cat >> "ca/$1/ca.conf" <<CONF
+
+# The demo's settings (a real CA keeps its PIN file on a protected file
+# system, or leaves PIN_SOURCE empty to be asked once per run).
+PIN_SOURCE = file:$demo/user.pin
+MODULE = $CARDCA_MODULE
+MODULE_ENV = SOFTHSM2_CONF=$SOFTHSM2_CONF
+AUDIT = $demo/audit.log
+ISSUE_ARGS = --crl-url $url/$3.crl --ca-issuers-url $url/$3.crt
+CONF
+}
+# request CA NAME [TBS-BUILD FLAGS]: NAME's CSR (and its flags) into the
+# directory's requests/ (the CSR from $demo/NAME.csr).
+request() {
+    cp "$2.csr" "ca/$1/requests/$2.csr"
+    [ $# -gt 2 ] && printf '%s\n' "${*:3}" > "ca/$1/requests/$2.args"
+    true
+}
+mkdir -p ca
+
+step "the root's issuing directory (demo/ca/root): the sub CA requests, made on the card"
+issuing_dir root root.pem root
+# The root's own certificate is already in its database (above).
+rm -rf ca/root/db && mv db/root ca/root/db
+mkdir -p ca/root/requests
 for area in servers clients users; do
-    policy=()
-    [ "$area" = servers ] && policy=(--policy 2.23.140.1.2.1)
     csr-make --key "$(key "ewak.net Sub CA $area")" --subject "/C=NL/O=ewak.net/CN=ewak.net Sub CA $area" "${pins[@]}" \
-        | tbs-build --ca root.pem --profile subca --eku "${ekus[$area]}" --path-len 0 \
-            --crl-url "$url/root.crl" --ca-issuers-url "$url/root.crt" "${policy[@]}" \
-        | card-sign --ca root.pem --db db/root "${pins[@]}" \
-        | cert-store --db db/root --ca root.pem --token "$token" "${pins[@]}" > "subca-$area.pem"
+        > "subca-$area.csr"
+done
+request root subca-servers --profile subca --eku serverAuth --path-len 0 --policy 2.23.140.1.2.1
+request root subca-clients --profile subca --eku clientAuth --path-len 0
+request root subca-users --profile subca --eku emailProtection,clientAuth --path-len 0
+ls ca/root/requests | sed 's/^/  requests\//'
+echo "\$ make -C ca/root"
+make -s -C ca/root
+for area in servers clients users; do
+    cp "ca/root/issued/subca-$area.pem" "subca-$area.pem"
     openssl x509 -in "subca-$area.pem" -noout -subject -ext extendedKeyUsage | paste -sd' '
 done
+echo "and onto the card, beside their keys (pkcs15-init --store-certificate):"
+cat subca-servers.pem subca-clients.pem subca-users.pem | cert-store --token "$token" --ca root.pem "${pins[@]}" > /dev/null
 
-step "a server, a client and a user certificate (their keys stay with their owners)"
-for who in www vpn-client-01 jan; do
+step "a directory per sub CA; the owners' requests (their keys stay with them)"
+issuing_dir servers subca-servers.pem servers
+issuing_dir clients subca-clients.pem clients
+issuing_dir users subca-users.pem users
+for who in www old vpn-client-01 vpn-client-02 vpn-client-03 jan; do
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$who.key" \
         -subj "/CN=$who" -out "$who.csr" 2>/dev/null
 done
-tbs-build --ca subca-servers.pem --profile server --subject /C=NL/O=ewak.net/CN=www.ewak.net --san dns:www.ewak.net \
-    --policy 2.23.140.1.2.1 --crl-url "$url/servers.crl" --ca-issuers-url "$url/servers.crt" < www.csr \
-    | card-sign --ca subca-servers.pem --db db/subca-servers "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > www.pem
-tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-01' < vpn-client-01.csr \
-    | card-sign --ca subca-clients.pem --db db/subca-clients "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-01.pem
-tbs-build --ca subca-users.pem --profile user --subject '/C=NL/O=ewak.net/CN=Jan Jansen' \
-    --san email:jan@ewak.net < jan.csr \
-    | card-sign --ca subca-users.pem --db db/subca-users "${pins[@]}" | cert-store --db db/subca-users --ca subca-users.pem > jan.pem
+mkdir -p ca/servers/requests ca/clients/requests ca/users/requests
+request servers www --profile server --subject /C=NL/O=ewak.net/CN=www.ewak.net --san dns:www.ewak.net --policy 2.23.140.1.2.1
+request servers old --profile server --san dns:old.ewak.net --policy 2.23.140.1.2.1
+for n in 01 02 03; do request clients "vpn-client-$n" --profile client --subject "/C=NL/O=ewak.net/CN=vpn-client-$n"; done
+request users jan --profile user --subject "'/C=NL/O=ewak.net/CN=Jan Jansen'" --san email:jan@ewak.net
+for ca in servers clients users; do
+    (cd "ca/$ca" && ls requests | sed "s|^|  ca/$ca/requests/|")
+done
+
+step "make in each: every request issued in one card-sign stream, then a CRL and the OCSP responses"
+for ca in servers clients users; do
+    echo "\$ make -C ca/$ca"
+    make -s -C "ca/$ca"
+done
+for who in www old; do cp "ca/servers/issued/$who.pem" "$who.pem"; done
+for who in vpn-client-01 vpn-client-02 vpn-client-03; do cp "ca/clients/issued/$who.pem" "$who.pem"; done
+cp ca/users/issued/jan.pem jan.pem
+
+step "make again: nothing to issue and nothing due, so nothing is signed (what cron runs nightly)"
+for ca in root servers clients users; do
+    make -s -C "ca/$ca"
+done
+echo "(silent)"
 
 step "the servers sub CA refuses a client certificate (the seed's reason for one sub CA per area)"
-if tbs-build --ca subca-servers.pem --profile client --csr-subject < vpn-client-01.csr > /dev/null; then
+cp vpn-client-01.csr ca/servers/requests/stray.csr
+echo "--profile client --csr-subject" > ca/servers/requests/stray.args
+if make -s -C ca/servers issue; then
     echo "demo: the servers sub CA issued a client certificate" >&2
     exit 1
 fi
+rm ca/servers/requests/stray.* ca/servers/rejected/stray.why
 
-step "a second client certificate, then revoked: its key was lost"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-02.key \
-    -subj /CN=vpn-client-02 -out vpn-client-02.csr 2>/dev/null
-tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-02' < vpn-client-02.csr \
-    | card-sign --ca subca-clients.pem --db db/subca-clients "${pins[@]}" | cert-store --db db/subca-clients --ca subca-clients.pem > vpn-client-02.pem
-cert-store --db db/subca-clients --revoke - --reason keyCompromise < vpn-client-02.pem
+step "renewal: make renew re-issues what ends within RENEW_DAYS from the kept request (RENEW_DAYS=400 here, as if their time had come)"
+make -s -C ca/clients expiring RENEW_DAYS=400 | cut -f1,2,4,6 || true
+make -s -C ca/clients renew RENEW_DAYS=400
+echo "the old ones stay valid until they end:"
+cut -f1,4,6 ca/clients/db/index.txt | sed 's/^/  /'
+for who in vpn-client-01 vpn-client-02 vpn-client-03; do cp "ca/clients/issued/$who.pem" "$who.pem"; done
 
-step "a third client certificate, signed but never recorded (the pipe to cert-store was cut): its reservation names it, --reconcile revokes it"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-03.key \
-    -subj /CN=vpn-client-03 -out vpn-client-03.csr 2>/dev/null
-tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-03' < vpn-client-03.csr \
-    | card-sign --ca subca-clients.pem --db db/subca-clients "${pins[@]}" > vpn-client-03.pem
-cert-store --db db/subca-clients --reserved
-cert-store --db db/subca-clients --reconcile --min-age 0 --reason cessationOfOperation
+step "revocation: vpn-client-02's key was lost; old.ewak.net is superseded by www"
+make -s -C ca/clients revoke NAME=vpn-client-02 REASON=keyCompromise
+make -s -C ca/servers revoke NAME=old REASON=superseded
 
-step "a CRL per CA, signed on the card"
-for ca in root subca-servers subca-clients subca-users; do
-    tbs-build --crl --ca "$ca.pem" --db "db/$ca" --days 7 | card-sign --ca "$ca.pem" --db "db/$ca" "${pins[@]}" > "$ca.crl"
-    printf '%s: ' "$ca.crl"
-    openssl crl -in "$ca.crl" -CAfile "$ca.pem" -noout -verify 2>&1
+step "a certificate signed but never recorded (the pipe to cert-store was cut): its reservation names it, --reconcile revokes it"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vpn-client-04.key \
+    -subj /CN=vpn-client-04 -out vpn-client-04.csr 2>/dev/null
+tbs-build --ca subca-clients.pem --profile client --subject '/C=NL/O=ewak.net/CN=vpn-client-04' < vpn-client-04.csr \
+    | card-sign --ca subca-clients.pem --db ca/clients/db "${pins[@]}" > vpn-client-04.pem
+cert-store --db ca/clients/db --reserved
+cert-store --db ca/clients/db --reconcile --min-age 0 --reason cessationOfOperation
+
+step "an OCSP responder for the servers sub CA: a delegated key on the card (OCSPSigning, nocheck, 30 days), issued through its directory"
+card-keygen --token "$token" --type ec:p256 --label 'ewak.net Sub CA servers OCSP' "${pins[@]}" > ocsp-servers.pub.pem
+csr-make --key "$(key 'ewak.net Sub CA servers OCSP')" --subject '/C=NL/O=ewak.net/CN=ewak.net Sub CA servers OCSP' "${pins[@]}" \
+    > ocsp-servers.csr
+request servers ocsp-servers --profile ocsp --csr-subject
+make -s -C ca/servers issue
+cp ca/servers/issued/ocsp-servers.pem ocsp-servers.pem
+# The responder's certificate lives 30 days: renewed (make renew) with
+# 10 left; RESPONDER names the current one.
+printf 'RESPONDER = issued/ocsp-servers.pem\nRENEW_DAYS = 10\n' >> ca/servers/ca.conf
+openssl x509 -in ocsp-servers.pem -noout -subject -ext extendedKeyUsage,noCheck | sed 's/^ *//;/^$/d' | paste -sd' '
+
+step "make: each CA's CRL and OCSP responses re-signed (the database changed)"
+for ca in root servers clients users; do
+    echo "\$ make -C ca/$ca"
+    make -s -C "ca/$ca"
+    printf '%s: ' "ca/$ca/crl.pem"
+    openssl crl -in "ca/$ca/crl.pem" -CAfile "ca/$ca/ca.pem" -noout -verify 2>&1
 done
-cat root.crl subca-*.crl > crls.pem
+for ca in servers clients users; do
+    for f in "ca/$ca/ocsp"/*.der; do
+        printf '%s: ' "$f"
+        openssl ocsp -respin "$f" -issuer "ca/$ca/ca.pem" -CAfile root.pem -resp_text 2>&1 \
+            | grep -E 'Response verify|Cert Status|Revocation Reason' | sed 's/^ *//' | paste -sd' '
+    done
+done
+
+step "make status: the CA certificates, CRLs, OCSP responses and certificates within their margins"
+for ca in root servers clients users; do
+    printf 'ca/%s: ' "$ca"
+    make -s -C "ca/$ca" status
+done
+echo "and a week on, without cron (CARDCA_NOW), it says what lapses:"
+CARDCA_NOW=$(date -u -d '+6 days' +%Y-%m-%dT%H:%M:%SZ) make -s -C ca/servers status || true
 
 step "every chain, checked by OpenSSL against the CRLs"
+cat ca/*/crl.pem > crls.pem
 check() {
     openssl verify -x509_strict -crl_check_all -CRLfile crls.pem -CAfile root.pem "$@"
 }
@@ -141,45 +233,14 @@ check root.pem
 check -purpose sslserver -untrusted subca-servers.pem www.pem
 check -purpose sslclient -untrusted subca-clients.pem vpn-client-01.pem
 check -purpose smimesign -untrusted subca-users.pem jan.pem
-if check -purpose sslclient -untrusted subca-clients.pem vpn-client-02.pem 2>/dev/null; then
-    echo "demo: the revoked certificate verified" >&2
-    exit 1
-fi
-echo "vpn-client-02.pem: revoked, refused as it should be"
-if check -purpose sslclient -untrusted subca-clients.pem vpn-client-03.pem 2>/dev/null; then
-    echo "demo: the reconciled certificate verified" >&2
-    exit 1
-fi
-echo "vpn-client-03.pem: revoked by --reconcile, refused as it should be"
-
-step "a second server certificate, then revoked: superseded by www"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout old.key \
-    -subj /CN=old.ewak.net -out old.csr 2>/dev/null
-tbs-build --ca subca-servers.pem --profile server --san dns:old.ewak.net --policy 2.23.140.1.2.1 < old.csr \
-    | card-sign --ca subca-servers.pem --db db/subca-servers "${pins[@]}" | cert-store --db db/subca-servers --ca subca-servers.pem > old.pem
-cert-store --db db/subca-servers --revoke - --reason superseded < old.pem
-
-step "an OCSP responder for the servers sub CA: a delegated key on the card (OCSPSigning, nocheck, 30 days)"
-card-keygen --token "$token" --type ec:p256 --label 'ewak.net Sub CA servers OCSP' "${pins[@]}" > ocsp-servers.pub.pem
-csr-make --key "$(key 'ewak.net Sub CA servers OCSP')" --subject '/C=NL/O=ewak.net/CN=ewak.net Sub CA servers OCSP' "${pins[@]}" \
-    | tbs-build --ca subca-servers.pem --profile ocsp --csr-subject \
-    | card-sign --ca subca-servers.pem --db db/subca-servers "${pins[@]}" \
-    | cert-store --db db/subca-servers --ca subca-servers.pem > ocsp-servers.pem
-openssl x509 -in ocsp-servers.pem -noout -subject -ext extendedKeyUsage,noCheck | sed 's/^ *//;/^$/d' | paste -sd' '
-
-step "OCSP responses for every sub CA's certificates, pre-signed on the card, filed by serial"
-for area in servers clients users; do
-    ca=subca-$area
-    responder=()
-    [ "$area" = servers ] && responder=(--responder ocsp-servers.pem)
-    tbs-build --ocsp --ca "$ca.pem" --db "db/$ca" --days 4 "${responder[@]}" \
-        | card-sign --ca "$ca.pem" --db "db/$ca" "${responder[@]}" "${pins[@]}" \
-        | cert-store --ocsp-dir "ocsp/$ca" --ca "$ca.pem" > /dev/null
-    for f in "ocsp/$ca"/*.der; do
-        printf '%s: ' "$f"
-        openssl ocsp -respin "$f" -issuer "$ca.pem" -CAfile root.pem -resp_text 2>&1 \
-            | grep -E 'Response verify|Cert Status|Revocation Reason' | sed 's/^ *//' | paste -sd' '
-    done
+for who in vpn-client-02:revoked vpn-client-04:reconciled old:revoked; do
+    ca=subca-clients
+    [ "${who%%:*}" = old ] && ca=subca-servers
+    if check -untrusted "$ca.pem" "${who%%:*}.pem" 2>/dev/null; then
+        echo "demo: ${who%%:*}.pem verified" >&2
+        exit 1
+    fi
+    echo "${who%%:*}.pem: ${who#*:}, refused as it should be"
 done
 
 step "an OCSP response stapled in a TLS handshake (openssl s_server -status_file), checked by the clients"
@@ -191,7 +252,7 @@ staple() { # NAME EXPECTED-STATUS
     # A free loopback port, then the server, serving two handshakes.
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     openssl s_server -www -accept "127.0.0.1:$port" -cert "$name.pem" -key "$name.key" -cert_chain subca-servers.pem \
-        -status_file "ocsp/subca-servers/$(serial "$name.pem").der" -naccept 2 < /dev/null > "$name.server.log" 2>&1 &
+        -status_file "ca/servers/ocsp/$(serial "$name.pem").der" -naccept 2 < /dev/null > "$name.server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 50); do grep -q ACCEPT "$name.server.log" 2>/dev/null && break; sleep 0.1; done
     echo "-- $name.ewak.net: openssl s_client -status"
@@ -215,9 +276,9 @@ staple www good
 staple old revoked
 
 step "the databases, one per CA (openssl ca's index.txt)"
-for ca in root subca-servers subca-clients subca-users; do
-    echo "db/$ca:"
-    cut -f1,4,6 "db/$ca/index.txt" | sed 's/^/  /'
+for ca in root servers clients users; do
+    echo "ca/$ca/db:"
+    cut -f1,4,6 "ca/$ca/db/index.txt" | sed 's/^/  /'
 done
 
 step "what is on the card"
@@ -231,8 +292,10 @@ echo "│   ├── www.ewak.net (dns:www.ewak.net)"
 echo "│   ├── old.ewak.net (revoked: superseded)"
 echo "│   └── $(cn ocsp-servers.pem) (OCSP responder)"
 echo "├── $(cn subca-clients.pem)"
-echo "│   ├── $(cn vpn-client-01.pem)"
-echo "│   └── $(cn vpn-client-02.pem) (revoked: keyCompromise)"
+echo "│   ├── $(cn vpn-client-01.pem) (renewed)"
+echo "│   ├── $(cn vpn-client-02.pem) (revoked: keyCompromise, both certificates)"
+echo "│   ├── $(cn vpn-client-03.pem) (renewed)"
+echo "│   └── $(cn vpn-client-04.pem) (signed, never recorded: revoked by --reconcile)"
 echo "└── $(cn subca-users.pem)"
 echo "    └── $(cn jan.pem) (email:jan@ewak.net)"
 
