@@ -270,3 +270,71 @@ for n in $rss_sizes; do
     /usr/bin/time -f %M -o rss-store cert-store --db "db-rss-$n" --ca p256-ca.pem --no-audit < in.pem > /dev/null
     printf '  N=%-7s tbs-build %6s   card-sign %6s   cert-store %6s\n' "$n" "$(cat rss-tbs)" "$(cat rss-sign)" "$(cat rss-store)"
 done
+
+# The issuing directory (examples/ca): BENCH_DIR pending requests (500)
+# issued by one `make issue` (one card-sign --db stream, the audit log
+# on), against a Makefile that runs one `openssl ca -batch` per request
+# on the same token, and against the bare pipeline over the same
+# requests (card-sign --db and the audit log too, no make). Each side
+# starts from a fresh directory; three rounds, alternating, medians.
+dir_n=${BENCH_DIR:-500}
+if [ "$dir_n" != 0 ]; then
+    mkdir -p dir-requests
+    for i in $(seq "$dir_n"); do cp "csr-$(( (i - 1) % 8 + 1 )).pem" "dir-requests/req-$(printf %04d "$i").csr"; done
+    cat > openssl-dir.mk <<'MK'
+# One openssl ca per request, as a Makefile-driven openssl CA does it.
+REQS := $(wildcard requests/*.csr)
+all: $(REQS:requests/%.csr=issued/%.pem)
+issued/%.pem: requests/%.csr
+	@BENCH_DB=db openssl ca -batch -config ../openssl.cnf -engine pkcs11 -keyform engine \
+		-keyfile '$(KEY)' -cert ../$(CA) -notext -in $< -out $@ > /dev/null 2>&1
+MK
+    dir_ours() { # KEY ROUND
+        local d=dir-ours-$1-$2 a b
+        cp -r "$top/examples/ca" "$d"
+        cp "$1-ca.pem" "$d/ca.pem"
+        cp -r dir-requests "$d/requests"
+        printf 'PIN_SOURCE = file:%s/pin\nREQUEST_ARGS = --csr-subject --days 30\nAUDIT = audit.log\n' "$work" >> "$d/ca.conf"
+        a=$(now)
+        make -s -C "$d" issue 2> /dev/null
+        b=$(now)
+        [ "$(ls "$d/issued" | wc -l)" = "$dir_n" ] || { echo "bench: make issued the wrong count" >&2; exit 1; }
+        rate "$dir_n" "$a" "$b"
+    }
+    dir_openssl() { # KEY ROUND
+        local d=dir-openssl-$1-$2 a b
+        mkdir -p "$d/issued"
+        fresh_db "$d/db"
+        cp -r dir-requests "$d/requests"
+        a=$(now)
+        make -s -C "$d" -f ../openssl-dir.mk KEY="$T;object=$1;type=private?pin-value=1234" CA="$1-ca.pem"
+        b=$(now)
+        [ "$(wc -l < "$d/db/index.txt")" = "$dir_n" ] || { echo "bench: openssl ca issued the wrong count" >&2; exit 1; }
+        rate "$dir_n" "$a" "$b"
+    }
+    dir_bare() { # KEY ROUND
+        local d=dir-bare-$1-$2 a b
+        fresh_db "$d"
+        a=$(now)
+        cat dir-requests/*.csr | tbs-build --ca "$1-ca.pem" --profile client --csr-subject --days 30 \
+            | card-sign --ca "$1-ca.pem" --db "$d" "${P[@]}" --audit "$d.audit.log" \
+            | cert-store --db "$d" --ca "$1-ca.pem" --audit "$d.audit.log" > "$d.pem"
+        b=$(now)
+        [ "$(grep -c 'END CERTIFICATE' "$d.pem")" = "$dir_n" ] || { echo "bench: the pipeline issued the wrong count" >&2; exit 1; }
+        rate "$dir_n" "$a" "$b"
+    }
+    for key in rsa p256; do
+        ours=() theirs=() bare=()
+        for r in 1 2 3; do
+            ours+=("$(dir_ours "$key" "$r")")
+            bare+=("$(dir_bare "$key" "$r")")
+            [ "$r" = 2 ] && theirs+=("$(dir_openssl "$key" "$r")")
+        done
+        o=$(median "${ours[@]}") t=${theirs[0]} p=$(median "${bare[@]}")
+        printf '\n%s CA key, an issuing directory with %s pending requests (certificates/s)\n' "$key" "$dir_n"
+        printf '  make issue (examples/ca)             %8s   %sx openssl ca per request, %sx the bare pipeline (runs: %s)\n' \
+            "$o" "$(ratio "$o" "$t")" "$(ratio "$o" "$p")" "${ours[*]}"
+        printf '  the bare pipeline, no make           %8s   (runs: %s)\n' "$p" "${bare[*]}"
+        printf '  make, one openssl ca -batch each     %8s\n' "$t"
+    done
+fi

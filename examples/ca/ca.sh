@@ -18,16 +18,17 @@
 #   .lock                      held by every run that changes anything
 #
 # Issuing is one card-sign stream for the whole batch (one login, one PIN
-# entry), and nothing is issued twice: before the stream each request's
-# TBS is kept in .pending/NAME.tbs and made durable; card-sign --db
-# reserves each serial (with the TBS's SHA-256) before it signs; after
-# the stream the certificates are filed in order. If the run is cut short
-# (Ctrl-C, SIGKILL, a full disk, a token that goes away), the next run
-# first settles .pending: a TBS whose reservation the database recorded
-# as a valid certificate gets that certificate as issued/NAME.pem; any
-# other one is dropped, and its request is issued afresh. A reservation
-# that was signed and never recorded is revoked by `make crl` (cert-store
-# --reconcile), so the CRL covers it.
+# entry), and nothing is issued twice: before the stream the batch's TBS
+# blocks (.pending/batch, one per name in .pending/names) are made
+# durable; card-sign --db reserves each serial (with the TBS's SHA-256)
+# before it signs; after the stream the certificates are filed in order.
+# If the run is cut short (Ctrl-C, SIGKILL, a full disk, a token that
+# goes away), the next run first settles .pending: a TBS whose
+# reservation the database recorded as a valid certificate gets that
+# certificate as issued/NAME.pem; any other one is dropped, and its
+# request is issued afresh. A reservation that was signed and never
+# recorded is revoked by `make crl` (cert-store --reconcile), so the CRL
+# covers it.
 set -euo pipefail
 
 me=ca.sh
@@ -162,9 +163,21 @@ serials() {
 }
 
 # settle: what a cut-short run left in .pending, filed from the database.
+# Before .pending/streaming exists nothing was given to card-sign, so
+# nothing can have been signed: the batch is dropped. After it,
+# .pending/batch holds the TBS of each name in .pending/names, in order,
+# made durable before card-sign read the first.
 settle() {
     [ -d .pending ] || return 0
-    local f n kept=0 dropped=0
+    if [ ! -e .pending/streaming ]; then
+        rm -rf .pending
+        return 0
+    fi
+    local n kept=0 dropped=0 names=()
+    mapfile -t names < .pending/names
+    mkdir -p .pending/split issued
+    split_pem .pending/batch .pending/split tbs "${names[@]}" \
+        || die ".pending/batch does not hold one TBS for each name in .pending/names: left as it is for a look"
     local -A serial_of=()
     if [ -s db/reserved.txt ]; then
         while IFS=$'\t' read -r s h _; do serial_of[$h]=$s; done < db/reserved.txt
@@ -175,13 +188,9 @@ settle() {
         # revocation field)
         while read -r s; do valid[$s]=1; done < <(awk -F'\t' '$1 == "V" { print $4 }' db/index.txt)
     fi
-    mkdir -p issued
-    for f in .pending/*.tbs; do
-        [ -e "$f" ] || continue
-        n=${f#.pending/}
-        n=${n%.tbs}
+    for n in "${names[@]}"; do
         local h s
-        h=$(sed '/^-----/d' "$f" | base64 -d 2> /dev/null | sha256sum | cut -d' ' -f1)
+        h=$(sed '/^-----/d' ".pending/split/$n.tbs" | base64 -d 2> /dev/null | sha256sum | cut -d' ' -f1)
         s=${serial_of[$h]:-}
         if [ -n "$s" ] && [ -n "${valid[$s]:-}" ] && [ -s "db/certs/$s.pem" ]; then
             cp "db/certs/$s.pem" "issued/.$n.tmp"
@@ -193,8 +202,7 @@ settle() {
     done
     sync -f issued
     rm -rf .pending
-    [ $((kept + dropped)) = 0 ] \
-        || echo "$me: a run cut short, settled: $kept recorded certificate(s) filed, $dropped request(s) to issue again" >&2
+    echo "$me: a run cut short, settled: $kept recorded certificate(s) filed, $dropped request(s) to issue again" >&2
 }
 
 # reject NAME ERRFILE: tbs-build refused NAME; say why, keep the request.
@@ -206,7 +214,7 @@ reject() {
     failed=1
 }
 
-# tbs_one NAME: NAME's TBS into .pending/NAME.tbs (its own flags).
+# tbs_one NAME: NAME's TBS into .pending/one (its own flags).
 tbs_one() {
     local n=$1 args=() profile=(--profile "$PROFILE") a
     if [ -e "requests/$n.args" ]; then
@@ -220,12 +228,11 @@ tbs_one() {
     for a in "${args[@]}"; do [ "$a" = --profile ] && profile=(); done
     local rc=0
     tbs-build --ca "$CA_CERT" "${profile[@]}" "${args[@]}" "${issue_args[@]}" \
-        < "requests/$n.csr" > ".pending/$n.tbs" 2> .pending/err || rc=$?
+        < "requests/$n.csr" > .pending/one 2> .pending/err || rc=$?
     if [ $rc = 0 ]; then
         rm -f "rejected/$n.why"
         return 0
     fi
-    rm -f ".pending/$n.tbs"
     # tbs-build exits 1 on a request it refuses and 2 on flags it cannot
     # parse: the request's own (NAME.args) are the request's fault; ca.conf's
     # are not, and neither is anything else (a missing CA file, a crash).
@@ -245,38 +252,48 @@ batch() {
     mkdir -p .pending issued || return 1
     # The requests without their own flags go through one tbs-build; if
     # it refuses one of them, each goes on its own so the one is named.
-    local plain=() own=() order=() n
+    local plain=() own=() n
     for n; do
         if [ -e "requests/$n.args" ]; then own+=("$n"); else plain+=("$n"); fi
     done
+    : > .pending/batch
+    : > .pending/names
     if [ ${#plain[@]} -gt 0 ]; then
         if printf 'requests/%s.csr\0' "${plain[@]}" | xargs -0 cat \
             | tbs-build --ca "$CA_CERT" --profile "$PROFILE" "${request_args[@]}" "${issue_args[@]}" \
                 > .pending/batch 2> .pending/err \
-            && split_pem .pending/batch .pending tbs "${plain[@]}"; then
-            order+=("${plain[@]}")
-            for n in "${plain[@]}"; do rm -f "rejected/$n.why"; done
+            && [ "$(grep -c '^-----BEGIN' .pending/batch)" = ${#plain[@]} ]; then
+            printf '%s\n' "${plain[@]}" > .pending/names
+            # (one rm for all: a process per request would cost more than
+            # its signature)
+            [ -d rejected ] && printf 'rejected/%s.why\0' "${plain[@]}" | xargs -0 rm -f
         else
+            : > .pending/batch
             own=("${plain[@]}" "${own[@]}")
         fi
     fi
     for n in "${own[@]}"; do
-        if tbs_one "$n"; then order+=("$n"); fi
+        if tbs_one "$n"; then
+            cat .pending/one >> .pending/batch && printf '%s\n' "$n" >> .pending/names || return 1
+        fi
     done
-    rm -f .pending/batch .pending/err
-    if [ ${#order[@]} -eq 0 ]; then
+    rm -f .pending/one .pending/err
+    local count
+    count=$(wc -l < .pending/names)
+    if [ "$count" = 0 ]; then
         rm -rf .pending
         return 0
     fi
-    # Every TBS durable before the first reservation, so that a recorded
-    # certificate can always be found for its request.
-    sync -f .pending || { failed=1; return 1; }
-    echo "$me: issuing ${#order[@]} certificate(s)" >&2
-    if printf '.pending/%s.tbs\0' "${order[@]}" | xargs -0 cat \
-        | card_sign | cert-store --db db --ca "$CA_CERT" "${audit[@]}" > .pending/out \
-        && split_pem .pending/out issued pem "${order[@]}" && sync -f issued; then
+    # Every TBS durable before card-sign reads the first, so that each
+    # certificate the database records can be found for its request.
+    sync -f .pending && : > .pending/streaming && sync -f .pending || { failed=1; return 1; }
+    echo "$me: issuing $count certificate(s)" >&2
+    local names=()
+    mapfile -t names < .pending/names
+    if card_sign < .pending/batch | cert-store --db db --ca "$CA_CERT" "${audit[@]}" > .pending/out \
+        && split_pem .pending/out issued pem "${names[@]}" && sync -f issued; then
         rm -rf .pending
-        echo "$me: issued ${#order[@]} certificate(s) into issued/" >&2
+        echo "$me: issued $count certificate(s) into issued/" >&2
         return 0
     fi
     failed=1
@@ -284,23 +301,31 @@ batch() {
     settle
 }
 
-# pending: the requests with no certificate, or newer than it.
+# pending: the requests with no certificate, or newer than it (one stat
+# for all the files: a test per file costs more than a signature here).
 pending() {
-    local f n
+    local f n bad=()
     for f in requests/*.csr; do
         [ -e "$f" ] || continue
         n=${f#requests/}
         n=${n%.csr}
-        if ! good_name "$n"; then
-            echo "$me: $f: a request's name is letters, digits, '.', '-' and '_'; left alone" >&2
-            failed=1
-            continue
-        fi
-        if [ ! -e "issued/$n.pem" ] || [ "$f" -nt "issued/$n.pem" ] \
-            || { [ -e "requests/$n.args" ] && [ "requests/$n.args" -nt "issued/$n.pem" ]; }; then
-            printf '%s\n' "$n"
-        fi
+        good_name "$n" || bad+=("$f")
     done
+    for f in "${bad[@]}"; do
+        echo "$me: $f: a request's name is letters, digits, '.', '-' and '_'; left alone" >&2
+        failed=1
+    done
+    # mtime (ns) and name of every request, its flags and certificate.
+    find requests issued -maxdepth 1 -type f \( -name '*.csr' -o -name '*.args' -o -name '*.pem' \) \
+        -printf '%T@ %p\n' 2> /dev/null | awk '
+        { t = $1; f = $2; dir = f; sub(/\/.*/, "", dir); n = f; sub(/^[^\/]*\//, "", n)
+          ext = n; sub(/.*\./, "", ext); sub(/\.[^.]*$/, "", n)
+          if (n !~ /^[A-Za-z0-9_][A-Za-z0-9._-]*$/) next
+          if (dir == "issued") { if (ext == "pem") cert[n] = t }
+          else if (ext == "csr") req[n] = t
+          else if (ext == "args") args[n] = t }
+        END { for (n in req) if (!(n in cert) || req[n] > cert[n] || ((n in args) && args[n] > cert[n])) print n }' \
+        | sort
 }
 
 cmd_issue() {
