@@ -123,8 +123,9 @@ need_pin() {
 }
 
 # card_sign ARGS...: card-sign with this CA's key, database and PIN.
+# need_pin must have run first, in this shell: card_sign runs in a
+# pipeline, whose parts are subshells that would forget what it read.
 card_sign() {
-    need_pin
     local key=()
     [ -n "${KEY:-}" ] && key=(--key "$KEY")
     if [ $pin_read = 1 ]; then
@@ -154,12 +155,30 @@ split_pem() {
         END { exit k != n }' - "$file"
 }
 
+# ends DAYS SOURCES...: cert-store --expiring DAYS SOURCES, what it lists
+# in $ended. Status 0 when it lists something, 1 when nothing, 2 when it
+# cannot read what it is given (its message on stderr): a file that
+# cannot be read is never taken for one that is not due.
+ended=
+ends() {
+    local err rc=0
+    err=$(mktemp) || return 2
+    ended=$(cert-store --expiring "$@" 2> "$err") || rc=$?
+    [ $rc = 0 ] || grep -v -e ' ends* within ' -e '^cert-store: nothing ends' "$err" >&2
+    rm -f "$err"
+    [ $rc = 0 ] || return 2
+    [ -n "$ended" ]
+}
+
 # serials FILE...: "SERIAL FILE" for each certificate file.
 serials() {
-    local args=() f
+    local args=() f rc=0
     for f; do args+=(--cert "$f"); done
     [ $# -gt 0 ] || return 0
-    cert-store --expiring 36500 "${args[@]}" 2> /dev/null | awk -F'\t' '{ print $3, $5 }'
+    ends 3000000 "${args[@]}" || rc=$?
+    [ $rc = 2 ] && return 1
+    [ -n "$ended" ] && awk -F'\t' '{ print $3, $5 }' <<< "$ended"
+    return 0
 }
 
 # settle: what a cut-short run left in .pending, filed from the database.
@@ -176,8 +195,13 @@ settle() {
     local n kept=0 dropped=0 names=()
     mapfile -t names < .pending/names
     mkdir -p .pending/split issued
-    split_pem .pending/batch .pending/split tbs "${names[@]}" \
-        || die ".pending/batch does not hold one TBS for each name in .pending/names: left as it is for a look"
+    if ! split_pem .pending/batch .pending/split tbs "${names[@]}"; then
+        # Never: the batch is checked before the marker is set. Left for a
+        # look, and no request is issued until then (CRL and OCSP go on).
+        echo "$me: .pending/batch does not hold one TBS for each name in .pending/names: settle it by hand" >&2
+        failed=1
+        return 1
+    fi
     local -A serial_of=()
     if [ -s db/reserved.txt ]; then
         while IFS=$'\t' read -r s h _; do serial_of[$h]=$s; done < db/reserved.txt
@@ -229,6 +253,10 @@ tbs_one() {
     local rc=0
     tbs-build --ca "$CA_CERT" "${profile[@]}" "${args[@]}" "${issue_args[@]}" \
         < "requests/$n.csr" > .pending/one 2> .pending/err || rc=$?
+    if [ $rc = 0 ] && [ "$(grep -c '^-----BEGIN' .pending/one)" != 1 ]; then
+        echo "requests/$n.csr holds $(grep -c '^-----BEGIN' .pending/one) requests: one a file" > .pending/err
+        rc=1
+    fi
     if [ $rc = 0 ]; then
         rm -f "rejected/$n.why"
         return 0
@@ -290,8 +318,14 @@ batch() {
     echo "$me: issuing $count certificate(s)" >&2
     local names=()
     mapfile -t names < .pending/names
+    need_pin
+    # The certificates are filed whole: split beside the batch, made
+    # durable, then each renamed into issued/.
     if card_sign < .pending/batch | cert-store --db db --ca "$CA_CERT" "${audit[@]}" > .pending/out \
-        && split_pem .pending/out issued pem "${names[@]}" && sync -f issued; then
+        && [ "$(grep -c '^-----BEGIN CERTIFICATE' .pending/out)" = "$count" ] \
+        && mkdir .pending/certs && split_pem .pending/out .pending/certs pem "${names[@]}" \
+        && sync -f .pending && find .pending/certs -name '*.pem' -exec mv -f -t issued {} + \
+        && sync -f issued; then
         rm -rf .pending
         echo "$me: issued $count certificate(s) into issued/" >&2
         return 0
@@ -301,26 +335,22 @@ batch() {
     settle
 }
 
-# pending: the requests with no certificate, or newer than it (one stat
-# for all the files: a test per file costs more than a signature here).
+# pending: the requests with no certificate, or newer than it, from one
+# find for all the files (a test per file would cost more than a
+# signature); a request whose name is not a good one is named and left.
 pending() {
-    local f n bad=()
-    for f in requests/*.csr; do
-        [ -e "$f" ] || continue
-        n=${f#requests/}
-        n=${n%.csr}
-        good_name "$n" || bad+=("$f")
-    done
-    for f in "${bad[@]}"; do
-        echo "$me: $f: a request's name is letters, digits, '.', '-' and '_'; left alone" >&2
-        failed=1
-    done
-    # mtime (ns) and name of every request, its flags and certificate.
-    find requests issued -maxdepth 1 -type f \( -name '*.csr' -o -name '*.args' -o -name '*.pem' \) \
-        -printf '%T@ %p\n' 2> /dev/null | awk '
-        { t = $1; f = $2; dir = f; sub(/\/.*/, "", dir); n = f; sub(/^[^\/]*\//, "", n)
-          ext = n; sub(/.*\./, "", ext); sub(/\.[^.]*$/, "", n)
-          if (n !~ /^[A-Za-z0-9_][A-Za-z0-9._-]*$/) next
+    local dirs=() d
+    for d in requests issued; do [ -d "$d" ] && dirs+=("$d"); done
+    [ ${#dirs[@]} -gt 0 ] || return 0
+    find "${dirs[@]}" -maxdepth 1 -type f \( -name '*.csr' -o -name '*.args' -o -name '*.pem' \) \
+        -printf '%T@ %p\n' 2> /dev/null | awk -v me="$me" '
+        { t = $1; f = substr($0, index($0, " ") + 1); dir = f; sub(/\/.*/, "", dir)
+          n = f; sub(/^[^\/]*\//, "", n); ext = n; sub(/.*\./, "", ext); sub(/\.[^.]*$/, "", n)
+          if (n !~ /^[A-Za-z0-9_][A-Za-z0-9._-]*$/) {
+              if (dir == "requests" && ext == "csr")
+                  printf "%s: %s: a request name is letters, digits, \".\", \"-\" and \"_\"; left alone\n", me, f > "/dev/stderr"
+              next
+          }
           if (dir == "issued") { if (ext == "pem") cert[n] = t }
           else if (ext == "csr") req[n] = t
           else if (ext == "args") args[n] = t }
@@ -331,9 +361,14 @@ pending() {
 cmd_issue() {
     [ -s "$CA_CERT" ] || die "no CA certificate $CA_CERT (CA_CERT in ca.conf)"
     mkdir -p requests
-    settle
-    local names=()
-    mapfile -t names < <(pending)
+    settle || return 1
+    local names=() list err
+    err=$(mktemp) || return 1
+    list=$(pending 2> "$err")
+    # A request with a bad name is named (and fails the run) every time.
+    [ -s "$err" ] && cat "$err" >&2 && failed=1
+    rm -f "$err"
+    [ -n "$list" ] && mapfile -t names <<< "$list"
     batch "${names[@]}"
 }
 
@@ -349,10 +384,14 @@ due_for_renewal() {
     [ ${#files[@]} -gt 0 ] || return 0
     [ -d db ] || return 0
     local -A due=()
-    local s
+    local s rc=0 list
+    ends "$RENEW_DAYS" --db db || rc=$?
+    [ $rc = 2 ] && return 1
+    [ $rc = 1 ] && return 0
     while IFS=$'\t' read -r _ kind s _; do
         [ "$kind" = certificate ] && due[$s]=1
-    done < <(cert-store --expiring "$RENEW_DAYS" --db db 2> /dev/null)
+    done <<< "$ended"
+    list=$(serials "${files[@]}") || return 1
     local n
     while read -r s f; do
         n=${f#issued/}
@@ -364,32 +403,41 @@ due_for_renewal() {
                 echo "$me: $f ends within $RENEW_DAYS days and requests/$n.csr is gone: not renewed" >&2
             fi
         fi
-    done < <(serials "${files[@]}")
+    done <<< "$list"
 }
 
 cmd_renew() {
-    settle
-    local names=()
-    mapfile -t names < <(due_for_renewal)
+    settle || return 1
+    local names=() list
+    list=$(due_for_renewal) || { failed=1; return 1; }
+    [ -n "$list" ] && mapfile -t names <<< "$list"
     [ ${#names[@]} -gt 0 ] || echo "$me: nothing ends within $RENEW_DAYS days" >&2
     batch "${names[@]}"
 }
 
+# expiring: what ends within RENEW_DAYS; exit 1 when anything does (and
+# 2 when the database cannot be read), for cron.
 cmd_expiring() {
     [ -d db ] || return 0
-    local out
-    out=$(cert-store --expiring "$RENEW_DAYS" --db db 2> /dev/null)
-    [ -z "$out" ] && return 0
-    printf '%s\n' "$out"
-    return 1
+    local rc=0
+    ends "$RENEW_DAYS" --db db || rc=$?
+    case $rc in
+        0)
+            printf '%s\n' "$ended"
+            return 1
+            ;;
+        1) return 0 ;;
+        *) return 2 ;;
+    esac
 }
 
 # revoke: NAME's certificate, and every other valid one with its subject
 # and key (those its renewals left valid: a compromised key must not keep
 # one), all or none; or the one SERIAL.
 cmd_revoke() {
-    local name=${NAME:-} reason=() serial
-    [ -n "${REASON:-}" ] && reason=(--reason "$REASON")
+    local name=${REVOKE_NAME:-} reason=() serial
+    local SERIAL=${REVOKE_SERIAL:-} REASON=${REVOKE_REASON:-}
+    [ -n "$REASON" ] && reason=(--reason "$REASON")
     if [ -z "$name" ]; then
         [ -n "${SERIAL:-}" ] || die "give NAME=name (a certificate in issued/) or SERIAL=hex, and REASON= if there is one"
         cert-store --db db --revoke "$SERIAL" "${reason[@]}" "${audit[@]}" || return 1
@@ -398,7 +446,8 @@ cmd_revoke() {
     fi
     good_name "$name" || die "NAME=$name: not a request's name"
     [ -e "issued/$name.pem" ] || die "NAME=$name: no issued/$name.pem (SERIAL= revokes by serial)"
-    serial=$(serials "issued/$name.pem" | cut -d' ' -f1)
+    serial=$(serials "issued/$name.pem") || return 1
+    serial=${serial%% *}
     [ -n "$serial" ] || die "issued/$name.pem: no certificate in it"
     local key subject s st
     key=$(openssl x509 -in "issued/$name.pem" -noout -pubkey) || return 1
@@ -423,11 +472,6 @@ cmd_revoke() {
     echo "$me: revoked $name${REASON:+ ($REASON)}; the CRL and OCSP responses follow on the next make" >&2
 }
 
-# nonempty COMMAND...: whether COMMAND prints anything.
-nonempty() {
-    [ -n "$("$@" 2> /dev/null)" ]
-}
-
 cmd_crl() {
     [ -d db ] || { echo "$me: no database yet: nothing to sign a CRL for" >&2; return 0; }
     # Quiet when there is nothing to reconcile: cron mails what a run says.
@@ -448,12 +492,17 @@ cmd_crl() {
         why="no CRL yet"
     elif [ db/index.txt -nt crl.pem ]; then
         why="the database changed"
-    elif nonempty cert-store --expiring "$CRL_REFRESH" --crl crl.pem; then
-        why="less than $CRL_REFRESH days left"
     else
-        return 0
+        local rc=0
+        ends "$CRL_REFRESH" --crl crl.pem || rc=$?
+        case $rc in
+            0) why="less than $CRL_REFRESH days left" ;;
+            1) return 0 ;;
+            *) why="crl.pem cannot be read" ;;
+        esac
     fi
     # A CRL reaches crl.pem whole and signed, or not at all.
+    need_pin
     if ! tbs-build --crl --ca "$CA_CERT" --db db --days "$CRL_DAYS" "${audit[@]}" | card_sign > .crl.tmp \
         || ! sync .crl.tmp || ! mv -f .crl.tmp crl.pem; then
         rm -f .crl.tmp
@@ -471,14 +520,19 @@ cmd_ocsp() {
         why="none yet"
     elif [ db/index.txt -nt .ocsp-signed ]; then
         why="the database changed"
-    elif nonempty cert-store --expiring "$OCSP_REFRESH" --ocsp-dir ocsp --db db; then
-        why="less than $OCSP_REFRESH days left"
     else
-        return 0
+        local rc=0
+        ends "$OCSP_REFRESH" --ocsp-dir ocsp --db db || rc=$?
+        case $rc in
+            0) why="less than $OCSP_REFRESH days left" ;;
+            1) return 0 ;;
+            *) why="ocsp/ cannot be read" ;;
+        esac
     fi
     local count
     # cert-store files each response atomically as it comes; the stamp
     # is set only when all were.
+    need_pin
     if ! count=$(tbs-build --ocsp --ca "$CA_CERT" --db db --days "$OCSP_DAYS" "${responder[@]}" \
         | card_sign "${responder[@]}" | cert-store --ocsp-dir ocsp --ca "$CA_CERT" "${audit[@]}" \
         | awk '/^-----END/ { n++ } END { print n + 0 }'); then
@@ -491,40 +545,62 @@ cmd_ocsp() {
 
 # status: every date that is due, or "ok"; exit 1 on any.
 cmd_status() {
-    local bad=0 out
+    local bad=0 rc
     say() {
         echo "status: $*"
         bad=1
     }
-    # first LINES: the first line's date and what it is.
-    first() { head -n1 <<< "$1" | awk -F'\t' '{ print $1 " (" $6 ")" }'; }
+    # check WHAT DAYS SOURCES... : say what of SOURCES ends within DAYS
+    # (WHAT words it), or that it cannot be read.
+    check() {
+        local what=$1 rc=0 n first
+        shift
+        ends "$@" || rc=$?
+        case $rc in
+            0)
+                n=$(wc -l <<< "$ended")
+                first=$(head -n1 <<< "$ended" | awk -F'\t' '{ print $1 " (" $6 ")" }')
+                what=${what//\{n\}/$n}
+                say "${what//\{first\}/$first}"
+                ;;
+            2) say "cannot read what cert-store --expiring $* names (above)" ;;
+        esac
+    }
     if [ ! -s "$CA_CERT" ]; then
         say "no CA certificate $CA_CERT"
-    elif out=$(cert-store --expiring "$CA_MARGIN" --cert "$CA_CERT" 2> /dev/null) && [ -n "$out" ]; then
-        say "the CA certificate $CA_CERT ends $(first "$out"): within CA_MARGIN = $CA_MARGIN days"
+    else
+        check "the CA certificate $CA_CERT ends {first}: within CA_MARGIN = $CA_MARGIN days" "$CA_MARGIN" --cert "$CA_CERT"
     fi
     if [ ! -s crl.pem ]; then
         say "no CRL: run make crl"
-    elif out=$(cert-store --expiring "$CRL_REFRESH" --crl crl.pem 2> /dev/null) && [ -n "$out" ]; then
-        say "the CRL's nextUpdate is $(first "$out"): run make crl"
+    else
+        check "the CRL's nextUpdate is {first}: run make crl" "$CRL_REFRESH" --crl crl.pem
     fi
-    if [ "$OCSP_DAYS" -gt 0 ] && [ -d ocsp ]; then
-        if out=$(cert-store --expiring "$OCSP_REFRESH" --ocsp-dir ocsp --db db 2> /dev/null) && [ -n "$out" ]; then
-            say "$(wc -l <<< "$out") OCSP response(s) end by $(first "$out"): run make ocsp"
+    if [ "$OCSP_DAYS" -gt 0 ] && [ -d db ]; then
+        if [ ! -e .ocsp-signed ]; then
+            say "no OCSP responses: run make ocsp"
+        else
+            check "{n} OCSP response(s) end by {first}: run make ocsp" "$OCSP_REFRESH" --ocsp-dir ocsp --db db
         fi
     fi
-    if [ -d db ] && out=$(cert-store --expiring "$RENEW_DAYS" --db db 2> /dev/null) && [ -n "$out" ]; then
-        say "$(wc -l <<< "$out") certificate(s) end within RENEW_DAYS = $RENEW_DAYS days, the first $(first "$out"): run make renew"
+    if [ -d db ]; then
+        check "{n} certificate(s) end within RENEW_DAYS = $RENEW_DAYS days, the first {first}: run make renew" \
+            "$RENEW_DAYS" --db db
     fi
     [ -d .pending ] && say "a run was cut short (.pending): run make"
-    local why
+    # Refused requests still waiting (a .why whose request is gone is a
+    # record, not a task).
+    local why n
     for why in rejected/*.why; do
         [ -e "$why" ] || continue
-        why=${why#rejected/}
-        say "requests/${why%.why}.csr was refused: see rejected/$why"
+        n=${why#rejected/}
+        n=${n%.why}
+        [ -e "requests/$n.csr" ] && say "requests/$n.csr was refused: see $why"
     done
+    local line
+    while read -r line; do say "${line#"$me: "}"; done < <(pending 2>&1 > /dev/null)
     [ $bad = 0 ] || return 1
-    echo "status: ok: $(ls issued 2> /dev/null | grep -c '\.pem$' || true) certificates issued, none due; CRL, OCSP and the CA certificate within their margins"
+    echo "status: ok: $(find issued -maxdepth 1 -name '*.pem' 2> /dev/null | wc -l) certificates issued, none due; CRL, OCSP and the CA certificate within their margins"
 }
 
 cmd=${1:-}

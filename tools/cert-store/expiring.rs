@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use cardca::cert::{self, CaCert};
 use cardca::db::{self, Db};
-use cardca::der::{self, Decode};
+use cardca::der::{self, Decode, Encode};
+use cardca::x509_cert;
 use cardca::ocsp::{self, BasicOcspResponse, OcspResponse};
 use cardca::serve::ServeDir;
 use cardca::x509_cert::crl::CertificateList;
@@ -97,8 +98,10 @@ pub fn list(days: u64, from: &Sources, json_out: bool) -> Result<()> {
 
 /// The database's certificates that are not revoked and end between
 /// `from` and `until`, leaving out each one that was renewed: another
-/// certificate for the same subject, not revoked, ends later. Also every
-/// certificate's notAfter by serial.
+/// certificate with the same subject and the same key, not revoked, ends
+/// later. (Another key under the same subject is another holder, or a
+/// replaced key whose old certificate still counts until it ends or is
+/// revoked.) Also every certificate's notAfter by serial.
 fn database(dir: &Path, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<String, u64>)> {
     // A listing never creates a database (Db::open would, on first use).
     if std::fs::symlink_metadata(dir.join("index.txt")).is_err() {
@@ -107,29 +110,60 @@ fn database(dir: &Path, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<Str
     let mut db = Db::open(dir)?;
     let entries = db.entries()?;
     let mut ends = HashMap::with_capacity(entries.len());
-    let mut latest: HashMap<&str, u64> = HashMap::new();
+    let mut by_subject: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
     for e in &entries {
         let end = time::seconds(&db::parse_time_text(&e.expiry)?);
         ends.insert(e.serial.clone(), end);
         if e.status != 'R' {
-            let l = latest.entry(e.subject.as_str()).or_insert(end);
-            *l = (*l).max(end);
+            by_subject.entry(e.subject.as_str()).or_default().push((e.serial.as_str(), end));
         }
     }
-    let items = entries
-        .iter()
-        .filter(|e| e.status != 'R')
-        .map(|e| (e, ends[&e.serial]))
-        .filter(|&(e, end)| end >= from && end < until && latest[e.subject.as_str()] <= end)
-        .map(|(e, end)| Item {
+    // Keys are read only where a later certificate shares the subject.
+    let mut keys = Keys { db: &db, read: HashMap::new() };
+    let mut items = Vec::new();
+    for e in entries.iter().filter(|e| e.status != 'R') {
+        let end = ends[&e.serial];
+        if end < from || end >= until {
+            continue;
+        }
+        let mut renewed = false;
+        for &(later, _) in by_subject[e.subject.as_str()].iter().filter(|(_, other)| *other > end) {
+            let mine = keys.of(&e.serial)?;
+            renewed |= mine.is_some() && keys.of(later)? == mine;
+        }
+        if renewed {
+            continue;
+        }
+        items.push(Item {
             end,
             kind: "certificate",
             id: e.serial.clone(),
             subject: e.subject.clone(),
             file: String::new(),
-        })
-        .collect();
+        });
+    }
     Ok((items, ends))
+}
+
+/// The public keys (SPKI DER) of the database's certificates, each file
+/// read once; None for a serial without a readable certificate file.
+struct Keys<'a> {
+    db: &'a Db,
+    read: HashMap<String, Option<Vec<u8>>>,
+}
+
+impl Keys<'_> {
+    fn of(&mut self, serial: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(k) = self.read.get(serial) {
+            return Ok(k.clone());
+        }
+        let key = self.db.certificate(serial)?.and_then(|der| {
+            let c = x509_cert::Certificate::from_der(&der).ok()?;
+            c.tbs_certificate().subject_public_key_info().to_der().ok()
+        });
+        self.read.insert(serial.to_string(), key.clone());
+        Ok(key)
+    }
 }
 
 /// Every object of a PEM or DER file, with one of `labels`.

@@ -139,7 +139,7 @@ Options:
                           durable first (default: $CARDCA_AUDIT, then
                           DIR/audit.log with --db)
       --no-audit          write no audit log
-      --expiring DAYS     list what ends within DAYS days (0 to 36500)
+      --expiring DAYS     list what ends within DAYS days (0 to 3000000)
       --cert FILE         with --expiring: the certificates in FILE (repeatable)
       --crl FILE          with --expiring: the CRLs in FILE (repeatable)
       --json              with --expiring: one JSON object instead of lines
@@ -276,8 +276,8 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let n = value_with(&mut parser, "--expiring", |s| {
                     s.parse::<u64>()
                         .ok()
-                        .filter(|&n| n <= 36_500)
-                        .ok_or_else(|| Error::new("expected a number of days, 0 to 36500"))
+                        .filter(|&n| n <= 3_000_000)
+                        .ok_or_else(|| Error::new("expected a number of days, 0 to 3000000"))
                 })?;
                 set_once(&mut expiring, n, "--expiring")?
             }
@@ -310,6 +310,10 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             || reserved
             || reconcile
             || min_age.is_some()
+            || expiring.is_some()
+            || json
+            || !certs.is_empty()
+            || !crls.is_empty()
         {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
@@ -994,13 +998,16 @@ mod tests {
                 &["--expiring", "30"],
                 &["--expiring", "x", "--db", "ca"],
                 &["--expiring", "-1", "--db", "ca"],
-                &["--expiring", "36501", "--db", "ca"],
+                &["--expiring", "3000001", "--db", "ca"],
                 &["--expiring", "30", "--db", "ca", "--ca", "ca.pem"],
                 &["--expiring", "30", "--db", "ca", "--no-audit"],
                 &["--expiring", "30", "--db", "ca", "--module", "m.so"],
                 &["--db", "ca", "--json"],
                 &["--db", "ca", "--cert", "a.pem"],
                 &["--db", "ca", "--crl", "a.crl"],
+                &["--audit-verify", "log", "--expiring", "30"],
+                &["--audit-verify", "log", "--json"],
+                &["--audit-verify", "log", "--cert", "a.pem"],
             ],
         );
     }

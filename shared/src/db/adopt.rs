@@ -161,11 +161,12 @@ impl Db {
         Ok(())
     }
 
-    /// The certificate file of a serial, where cardca (`certs/`) or
+    /// The certificate file of a serial (DER), where cardca (`certs/`) or
     /// openssl ca (`newcerts/`, its usual new_certs_dir) puts it; None if
-    /// neither has it. Only for adopting a database: nothing else needs
-    /// the files, index.txt is the record.
-    fn certificate(&self, serial: &str) -> Result<Option<Vec<u8>>> {
+    /// neither has it. For adopting a database and for telling a renewal
+    /// (the same key again) from another key under the same subject
+    /// (`cert-store --expiring`): index.txt is the record, not the files.
+    pub fn certificate(&self, serial: &str) -> Result<Option<Vec<u8>>> {
         for dir in ["certs", "newcerts"] {
             let Some(dir) = self.dir.subdir(dir)? else { continue };
             let name = format!("{serial}.pem");
