@@ -11,6 +11,8 @@
 #   BENCH_DB_REPS=3            pairs of runs without and with card-sign --db
 #   BENCH_OCSP=10000           pre-sign OCSP responses for this many
 #                              certificates per CA key (0: skip)
+#   BENCH_DIR=500              pending requests in the issuing directory
+#                              (examples/ca) comparison (0: skip)
 #
 # The rows without "audit" run with --no-audit (cert-store would log to
 # DIR/audit.log by default), so they measure what they always measured; the

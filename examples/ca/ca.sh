@@ -182,25 +182,18 @@ serials() {
 }
 
 # settle: what a cut-short run left in .pending, filed from the database.
-# Before .pending/streaming exists nothing was given to card-sign, so
-# nothing can have been signed: the batch is dropped. After it,
 # .pending/batch holds the TBS of each name in .pending/names, in order,
-# made durable before card-sign read the first.
+# made durable (one sync) before card-sign read the first: a batch that
+# does not split into one TBS a name was cut short before that sync
+# returned, so nothing of it was signed, and it is dropped.
 settle() {
     [ -d .pending ] || return 0
-    if [ ! -e .pending/streaming ]; then
+    local n kept=0 dropped=0 names=()
+    [ -s .pending/names ] && mapfile -t names < .pending/names
+    mkdir -p .pending/split issued
+    if [ ${#names[@]} = 0 ] || ! split_pem .pending/batch .pending/split tbs "${names[@]}" 2> /dev/null; then
         rm -rf .pending
         return 0
-    fi
-    local n kept=0 dropped=0 names=()
-    mapfile -t names < .pending/names
-    mkdir -p .pending/split issued
-    if ! split_pem .pending/batch .pending/split tbs "${names[@]}"; then
-        # Never: the batch is checked before the marker is set. Left for a
-        # look, and no request is issued until then (CRL and OCSP go on).
-        echo "$me: .pending/batch does not hold one TBS for each name in .pending/names: settle it by hand" >&2
-        failed=1
-        return 1
     fi
     local -A serial_of=()
     if [ -s db/reserved.txt ]; then
@@ -314,18 +307,18 @@ batch() {
     fi
     # Every TBS durable before card-sign reads the first, so that each
     # certificate the database records can be found for its request.
-    sync -f .pending && : > .pending/streaming && sync -f .pending || { failed=1; return 1; }
+    sync -f .pending || { failed=1; return 1; }
     echo "$me: issuing $count certificate(s)" >&2
     local names=()
     mapfile -t names < .pending/names
     need_pin
-    # The certificates are filed whole: split beside the batch, made
-    # durable, then each renamed into issued/.
+    # The certificates are filed whole: split beside the batch, each
+    # renamed into issued/, made durable, and only then the batch let go
+    # (until then a crash leaves it to settle, which files them again).
     if card_sign < .pending/batch | cert-store --db db --ca "$CA_CERT" "${audit[@]}" > .pending/out \
         && [ "$(grep -c '^-----BEGIN CERTIFICATE' .pending/out)" = "$count" ] \
         && mkdir .pending/certs && split_pem .pending/out .pending/certs pem "${names[@]}" \
-        && sync -f .pending && find .pending/certs -name '*.pem' -exec mv -f -t issued {} + \
-        && sync -f issued; then
+        && find .pending/certs -name '*.pem' -exec mv -f -t issued {} + && sync -f issued; then
         rm -rf .pending
         echo "$me: issued $count certificate(s) into issued/" >&2
         return 0
