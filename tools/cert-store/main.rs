@@ -87,8 +87,8 @@ it stays revoked).
 
 --expiring DAYS lists, soonest first, what ends within DAYS days of now
 (CARDCA_NOW): the certificates of --db that are not revoked and not
-renewed (no other certificate for the same subject, not revoked, ends
-later), from DAYS days ago on; the certificates in each --cert file and
+renewed (no other certificate with the same subject and key, not
+revoked, ends later), from DAYS days ago on; the certificates in each --cert file and
 each --crl's nextUpdate, however long past; the pre-signed responses in
 --ocsp-dir by nextUpdate (with --db, not those for certificates that have
 expired). One tab-separated line each: the end, the kind (certificate,
