@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use cardca::cert::{self, CaCert};
 use cardca::db::{self, Db};
 use cardca::der::{self, Decode, Encode};
-use cardca::x509_cert;
 use cardca::ocsp::{self, BasicOcspResponse, OcspResponse};
 use cardca::serve::ServeDir;
+use cardca::x509_cert;
 use cardca::x509_cert::crl::CertificateList;
 use cardca::{io, json, oid, time, Context, Error, Result};
 
