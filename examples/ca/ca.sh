@@ -184,17 +184,23 @@ serials() {
 # settle: what a cut-short run left in .pending, filed from the database.
 # .pending/batch holds the TBS of each name in .pending/names, in order,
 # made durable (one sync) before card-sign read the first: a batch that
-# does not split into one TBS a name was cut short before that sync
-# returned, so nothing of it was signed, and it is dropped.
+# does not hold one TBS a name was cut short before that sync returned,
+# so nothing of it was signed, and it is dropped. Settling only reads
+# .pending; if filing a certificate fails (a full disk), .pending stays
+# for the next run.
 settle() {
     [ -d .pending ] || return 0
-    local n kept=0 dropped=0 names=()
+    local names=() hashes=()
     [ -s .pending/names ] && mapfile -t names < .pending/names
-    mkdir -p .pending/split issued
-    if [ ${#names[@]} = 0 ] || ! split_pem .pending/batch .pending/split tbs "${names[@]}" 2> /dev/null; then
+    if [ ${#names[@]} = 0 ] || [ ! -e .pending/batch ] \
+        || [ "$(grep -c '^-----BEGIN' .pending/batch)" != ${#names[@]} ]; then
         rm -rf .pending
         return 0
     fi
+    # Each TBS's SHA-256, as card-sign --db reserved it: one block a line.
+    mapfile -t hashes < <(awk '/^-----BEGIN/ { b = ""; next } /^-----END/ { print b; next } { b = b $0 }' \
+        .pending/batch | while read -r b64; do printf '%s' "$b64" | base64 -d | sha256sum | cut -c1-64; done)
+    [ ${#hashes[@]} = ${#names[@]} ] || { echo "$me: .pending/batch cannot be read" >&2; failed=1; return 1; }
     local -A serial_of=()
     if [ -s db/reserved.txt ]; then
         while IFS=$'\t' read -r s h _; do serial_of[$h]=$s; done < db/reserved.txt
@@ -205,19 +211,23 @@ settle() {
         # revocation field)
         while read -r s; do valid[$s]=1; done < <(awk -F'\t' '$1 == "V" { print $4 }' db/index.txt)
     fi
-    for n in "${names[@]}"; do
-        local h s
-        h=$(sed '/^-----/d' ".pending/split/$n.tbs" | base64 -d 2> /dev/null | sha256sum | cut -d' ' -f1)
-        s=${serial_of[$h]:-}
+    local i n s kept=0 dropped=0
+    for i in "${!names[@]}"; do
+        n=${names[$i]}
+        s=${serial_of[${hashes[$i]}]:-}
         if [ -n "$s" ] && [ -n "${valid[$s]:-}" ] && [ -s "db/certs/$s.pem" ]; then
-            cp "db/certs/$s.pem" "issued/.$n.tmp"
-            mv -f "issued/.$n.tmp" "issued/$n.pem"
+            if ! { cp "db/certs/$s.pem" "issued/.$n.tmp" && mv -f "issued/.$n.tmp" "issued/$n.pem"; }; then
+                rm -f "issued/.$n.tmp"
+                echo "$me: filing issued/$n.pem failed: the cut-short run stays in .pending for the next" >&2
+                failed=1
+                return 1
+            fi
             kept=$((kept + 1))
         else
             dropped=$((dropped + 1))
         fi
     done
-    sync -f issued
+    sync -f issued || { failed=1; return 1; }
     rm -rf .pending
     echo "$me: a run cut short, settled: $kept recorded certificate(s) filed, $dropped request(s) to issue again" >&2
 }
@@ -324,7 +334,7 @@ batch() {
         return 0
     fi
     failed=1
-    echo "$me: the stream did not finish; filing what the database recorded" >&2
+    echo "$me: the batch did not finish; filing what the database recorded" >&2
     settle
 }
 
