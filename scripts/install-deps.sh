@@ -29,6 +29,10 @@ have jq || need+=(jq)
 # (a private daemon on a Unix socket, no D-Bus), and its lock with flock.
 { have certmonger || [ -x /usr/sbin/certmonger ]; } || need+=(certmonger)
 have flock || need+=(util-linux)
+# The PostgreSQL record's cases start a server of their own (initdb and
+# pg_ctl as user postgres, through runuser).
+{ ls /usr/lib/postgresql/*/bin/pg_ctl > /dev/null 2>&1 && have psql; } || need+=(postgresql)
+have runuser || need+=(util-linux)
 # The demo and the stapling tests pick a free loopback port with it.
 have python3 || need+=(python3)
 [ -x /usr/bin/time ] || need+=(time)

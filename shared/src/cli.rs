@@ -64,6 +64,21 @@ pub fn value_with<T>(parser: &mut Parser, flag: &str, f: impl FnOnce(&str) -> Re
     f(&v).map_err(|e| Error::usage(format!("{flag}: {}", e.message())))
 }
 
+/// `--db DIR`: a directory database. A PostgreSQL URI is refused here
+/// (issuing into that record is not there yet; cert-store moves a record
+/// in and out), without repeating a password written into it.
+pub fn db_dir(parser: &mut Parser) -> Result<std::path::PathBuf> {
+    let v = value(parser)?;
+    if crate::db::pg::is_uri(&v) {
+        return Err(Error::usage(format!(
+            "--db {}: a PostgreSQL record is not issued into yet; cert-store --import and --export move \
+             a record in and out of one",
+            crate::db::pg::redact(&v)
+        )));
+    }
+    Ok(std::path::PathBuf::from(v))
+}
+
 /// A PKCS#11 URI from the command line (`--token`, `--key`). A
 /// `pin-value` in it is refused: the command line is readable by every user
 /// (ps, /proc/PID/cmdline) and lands in shell history. Neither the refusal

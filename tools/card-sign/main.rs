@@ -168,7 +168,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("ca") => set_once(&mut ca, path(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, path(&mut parser)?, "--chain")?,
             Arg::Long("responder") => set_once(&mut responder, path(&mut parser)?, "--responder")?,
-            Arg::Long("db") => set_once(&mut db, path(&mut parser)?, "--db")?,
+            Arg::Long("db") => set_once(&mut db, cli::db_dir(&mut parser)?, "--db")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
                 ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
             })?),

@@ -37,6 +37,7 @@ Usage:
   cert-store --expiring DAYS [--db DIR] [--cert FILE]... [--crl FILE]...
              [--ocsp-dir DIR] [--json]
   cert-store --audit-verify FILE [--audit-ca FILE]
+  cert-store --db postgresql://... (--import DIR | --export DIR [--ca FILE])
   cert-store --ocsp-dir DIR --ca FILE [--der] [--audit FILE | --no-audit]
 
 Reads certificates (PEM or DER, any number) from stdin and passes each to
@@ -97,6 +98,21 @@ how long is left; --json prints the same as one JSON object. The exit
 status is 0 whether anything is listed or not (cron and make test the
 output); a count goes to stderr. Nothing is changed.
 
+--import and --export move a CA's record into and out of PostgreSQL
+(--db postgresql://[USER@][HOST][:PORT]/DATABASE[?host=SOCKETDIR]; host,
+port, user and database else from PGHOST, PGPORT, PGUSER and
+PGDATABASE): --import copies the index.txt database DIR as it is (every
+line in its order, every certificate file, reserved.txt, index.txt.attr,
+crlnumber, the kept CA) in one transaction, and never merges into a CA
+the record already holds; --export writes one CA's record (--ca chooses
+it when the record holds several) into the new directory DIR, byte for
+byte what was imported, for openssl ca. The password comes from
+PGPASSWORD or a .pgpass file (PGPASSFILE, else ~/.pgpass, mode 0600),
+never from the URI, and no message shows it. The schema is created or
+brought up to date under an advisory lock; one newer than this cardca's
+is refused. Issuing into the record is not there yet: every other mode,
+and tbs-build and card-sign, refuse a PostgreSQL --db.
+
 --ocsp-dir reads OCSP RESPONSE blocks from card-sign instead and files
 each as DIR/SERIAL.der (DER, the serial in upper-case hex: what nginx's
 ssl_stapling_file and openssl s_server -status_file read), after checking
@@ -143,6 +159,10 @@ Options:
       --cert FILE         with --expiring: the certificates in FILE (repeatable)
       --crl FILE          with --expiring: the CRLs in FILE (repeatable)
       --json              with --expiring: one JSON object instead of lines
+      --import DIR        with --db postgresql://...: copy the index.txt
+                          database DIR into the PostgreSQL record
+      --export DIR        with --db postgresql://...: write a CA's record to
+                          the new directory DIR as an index.txt database
       --audit-verify FILE check the whole hash chain and JSON of an audit log;
                           name the first broken line and why (exit 1)
       --audit-ca FILE     with --audit-verify: check every checkpoint's
@@ -155,6 +175,8 @@ Environment:
   CARDCA_NOW              \"now\" as RFC 3339, for revocation times and
                           --expiring
   CARDCA_AUDIT            the audit log when --audit is not given
+  PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE
+                          the PostgreSQL record's connection, as for libpq
 
 Examples:
   $ tbs-build --ca servers.pem --profile server --san dns:www.ewak.net < www.csr \\
@@ -166,6 +188,7 @@ Examples:
   $ cert-store --db db/servers --reconcile --reason superseded
   $ cert-store --audit-verify db/servers/audit.log
   $ cert-store --expiring 30 --db db/servers --crl servers.crl --ocsp-dir ocsp/servers
+  $ cert-store --db postgresql:///cardca --import db/servers
 ";
 
 enum Mode {
@@ -202,6 +225,19 @@ enum Mode {
         from: expiring::Sources,
         json: bool,
     },
+    /// `--db postgresql://... --import DIR`: an index.txt database into
+    /// the PostgreSQL record.
+    Import {
+        uri: String,
+        dir: PathBuf,
+    },
+    /// `--db postgresql://... --export DIR [--ca FILE]`: one CA's record
+    /// out to an index.txt database.
+    Export {
+        uri: String,
+        dir: PathBuf,
+        ca: Option<String>,
+    },
     /// `--ocsp-dir DIR --ca FILE`: file signed OCSP responses for serving.
     Ocsp {
         dir: PathBuf,
@@ -224,13 +260,16 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let mut ocsp_dir = None;
     let (mut reserved, mut reconcile, mut min_age) = (false, false, None);
     let (mut expiring, mut json, mut certs, mut crls) = (None, false, Vec::new(), Vec::new());
+    let (mut import, mut export) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
                 cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
-            Arg::Long("db") => set_once(&mut db, PathBuf::from(parser.value()?), "--db")?,
+            Arg::Long("db") => set_once(&mut db, value(&mut parser)?, "--db")?,
+            Arg::Long("import") => set_once(&mut import, PathBuf::from(value(&mut parser)?), "--import")?,
+            Arg::Long("export") => set_once(&mut export, PathBuf::from(value(&mut parser)?), "--export")?,
             Arg::Long("ocsp-dir") => set_once(&mut ocsp_dir, PathBuf::from(parser.value()?), "--ocsp-dir")?,
             Arg::Long("ca") => set_once(&mut ca, value(&mut parser)?, "--ca")?,
             Arg::Long("token") => set_once(&mut token, cli::uri_value(&mut parser, "--token")?, "--token")?,
@@ -297,6 +336,51 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
+    // A PostgreSQL record is moved in and out (--import, --export); the
+    // other modes take a directory database.
+    if import.is_some() || export.is_some() {
+        let uri = db.filter(|d| db::pg::is_uri(d)).ok_or_else(|| {
+            Error::usage(
+                "--import and --export go with --db postgresql://...: the record to move into or out of",
+            )
+        })?;
+        if import.is_some() == export.is_some()
+            || ocsp_dir.is_some()
+            || token.is_some()
+            || label.is_some()
+            || id.is_some()
+            || revoke.is_some()
+            || der
+            || reason.is_some()
+            || reserved
+            || reconcile
+            || min_age.is_some()
+            || expiring.is_some()
+            || json
+            || !certs.is_empty()
+            || !crls.is_empty()
+            || verify.is_some()
+            || audit_ca.is_some()
+            || flags.names_a_module()
+            || (import.is_some() && ca.is_some())
+        {
+            return Err(Error::usage("--import DIR takes only --db; --export DIR only --db and --ca"));
+        }
+        let mode = match (import, export) {
+            (Some(dir), _) => Mode::Import { uri, dir },
+            (_, Some(dir)) => Mode::Export { uri, dir, ca },
+            _ => unreachable!("one of them, checked above"),
+        };
+        return Ok(Args { flags, mode });
+    }
+    if let Some(d) = db.as_deref().filter(|d| db::pg::is_uri(d)) {
+        return Err(Error::usage(format!(
+            "--db {}: a PostgreSQL record is not issued into yet; --import and --export move a record in and out \
+             of one",
+            db::pg::redact(d)
+        )));
+    }
+    let db = db.map(PathBuf::from);
     if let Some(file) = verify {
         if db.is_some()
             || ocsp_dir.is_some()
@@ -453,6 +537,35 @@ fn run(args: Vec<OsString>) -> Result<()> {
             reserve::reconcile(db, reason.as_deref(), *min_age, audit::log().map(|l| l.path()))
         }
         Mode::Expiring { days, from, json } => expiring::list(*days, from, *json),
+        Mode::Import { uri, dir } => {
+            let mut pg = db::pg::Pg::connect(uri)?;
+            let moved = pg.import(dir)?;
+            report::note(format_args!(
+                "imported {} ({} certificates, {} reservations) from {} into {}",
+                moved.ca,
+                moved.certificates,
+                moved.reservations,
+                dir.display(),
+                pg.shown()
+            ));
+            Ok(())
+        }
+        Mode::Export { uri, dir, ca } => {
+            let issuer =
+                ca.as_deref().map(|f| CaCert::read(f).and_then(|c| Ok(der::Encode::to_der(&c.tbs.subject)?)));
+            let issuer = issuer.transpose()?;
+            let mut pg = db::pg::Pg::connect(uri)?;
+            let moved = pg.export(issuer.as_deref(), dir)?;
+            report::note(format_args!(
+                "exported {} ({} certificates, {} reservations) from {} into {}",
+                moved.ca,
+                moved.certificates,
+                moved.reservations,
+                pg.shown(),
+                dir.display()
+            ));
+            Ok(())
+        }
         Mode::Ocsp { dir, ca, der } => {
             audit::setup(&args.flags.audit, None);
             store_ocsp(dir, ca, *der)
@@ -971,6 +1084,13 @@ mod tests {
             }
             _ => panic!("not expiring"),
         }
+        let a = parse_args(args(&["--db", "postgresql:///ca", "--import", "db"])).expect("import");
+        assert!(
+            matches!(a.mode, Mode::Import { uri, dir } if uri == "postgresql:///ca" && dir == std::path::Path::new("db"))
+        );
+        let a = parse_args(args(&["--db", "postgres://h/ca", "--export", "out", "--ca", "ca.pem"]))
+            .expect("export");
+        assert!(matches!(a.mode, Mode::Export { ca: Some(_), .. }));
     }
 
     #[test]
@@ -1008,6 +1128,13 @@ mod tests {
                 &["--audit-verify", "log", "--expiring", "30"],
                 &["--audit-verify", "log", "--json"],
                 &["--audit-verify", "log", "--cert", "a.pem"],
+                &["--db", "db", "--import", "x"],
+                &["--import", "x"],
+                &["--db", "postgresql:///ca", "--import", "x", "--export", "y"],
+                &["--db", "postgresql:///ca", "--import", "x", "--ca", "ca.pem"],
+                &["--db", "postgresql:///ca", "--export", "x", "--revoke", "01"],
+                &["--db", "postgresql:///ca"],
+                &["--db", "postgresql:///ca", "--revoke", "01"],
             ],
         );
     }

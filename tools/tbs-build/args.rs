@@ -166,7 +166,7 @@ fn read_flags(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Fla
             Arg::Long("crl") => f.crl = true,
             Arg::Long("ocsp") => f.ocsp = true,
             Arg::Long("responder") => set_once(&mut f.responder, path(p)?, "--responder")?,
-            Arg::Long("db") => set_once(&mut f.db, PathBuf::from(p.value()?), "--db")?,
+            Arg::Long("db") => set_once(&mut f.db, cli::db_dir(p)?, "--db")?,
             Arg::Long("ca") => set_once(&mut f.ca, path(p)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut f.chain, path(p)?, "--chain")?,
             Arg::Long("csr-subject") => f.csr_subject = true,

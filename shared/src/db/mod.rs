@@ -32,7 +32,8 @@
 //!
 //! Here: `Db` (lock, refresh, check and commit, revoke, CRL numbers);
 //! `index` the index.txt format; `record` a certificate to record;
-//! `adopt` one database per CA.
+//! `adopt` one database per CA; `pg` the record on PostgreSQL (moved in
+//! and out so far).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -48,6 +49,7 @@ use crate::error::{Context, Error, Result};
 pub mod adopt;
 mod index;
 mod lines;
+pub mod pg;
 mod record;
 mod reserve;
 
