@@ -108,7 +108,10 @@ the record already holds; --export writes one CA's record (--ca chooses
 it when the record holds several) into the new directory DIR, byte for
 byte what was imported, for openssl ca. The password comes from
 PGPASSWORD or a .pgpass file (PGPASSFILE, else ~/.pgpass, mode 0600),
-never from the URI, and no message shows it. The schema is created or
+never from the URI, and no message shows it; sslmode=verify-full (require
+and verify-ca too) connects with TLS, verifying the chain up to
+sslrootcert=FILE (else PGSSLROOTCERT, ~/.postgresql/root.crt) and the
+host name. The schema is created or
 brought up to date under an advisory lock; one newer than this cardca's
 is refused. Issuing into the record is not there yet: every other mode,
 and tbs-build and card-sign, refuse a PostgreSQL --db.
@@ -175,7 +178,7 @@ Environment:
   CARDCA_NOW              \"now\" as RFC 3339, for revocation times and
                           --expiring
   CARDCA_AUDIT            the audit log when --audit is not given
-  PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE
+  PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSSLROOTCERT
                           the PostgreSQL record's connection, as for libpq
 
 Examples:

@@ -1,9 +1,9 @@
 //! The CA record on PostgreSQL (`--db postgresql://...`), for a CA whose
 //! record several issuing hosts share. This first part moves a record in
 //! and out: the schema and its migrations, the connection (secrets kept
-//! off the command line and out of every message), and a lossless import
-//! of an index.txt database and export back to one that `openssl ca`
-//! reads. Issuing into it comes next; until then the tools refuse a
+//! off the command line and out of every message; TLS always verified in
+//! full), and a lossless import of an index.txt database and export back
+//! to one that `openssl ca` reads. Issuing into it comes next; until then the tools refuse a
 //! PostgreSQL `--db` everywhere else.
 //!
 //! ```text
@@ -140,19 +140,31 @@ impl Pg {
             ))
             .hint("give it in a .pgpass file (PGPASSFILE, else ~/.pgpass, mode 0600) or PGPASSWORD"));
         }
-        // Before parsing: the client knows only some sslmodes, and would
-        // call verify-full an invalid string.
-        let query = uri.split_once('?').map_or("", |(_, q)| q);
-        if let Some(mode) = query.split('&').find_map(|kv| kv.strip_prefix("sslmode=")) {
-            if mode != "disable" && mode != "prefer" {
-                return Err(Error::new(format!(
-                    "{shown}: sslmode={mode} needs TLS, which this cardca does not do yet: reach the server by its \
-                     Unix socket, or through a tunnel"
-                )));
+        // sslmode and sslrootcert are ours to read: the client knows only
+        // some sslmodes (it would call verify-full an invalid string) and
+        // no root file.
+        let (base, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let (mut mode, mut root) = (None, None);
+        let mut rest = Vec::new();
+        for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+            if let Some(v) = kv.strip_prefix("sslmode=") {
+                mode = Some(v.to_string());
+            } else if let Some(v) = kv.strip_prefix("sslrootcert=") {
+                root = Some(v.to_string());
+            } else {
+                rest.push(kv);
             }
         }
+        let tls = match mode.as_deref() {
+            None | Some("disable") | Some("prefer") => false,
+            Some("require") | Some("verify-ca") | Some("verify-full") => true,
+            Some(other) => {
+                return Err(Error::new(format!("{shown}: sslmode={other} is not a PostgreSQL sslmode")))
+            }
+        };
+        let plain = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
         let mut config: Config =
-            uri.parse().map_err(|e| Error::new(format!("{shown}: not a PostgreSQL URI: {e}")))?;
+            plain.parse().map_err(|e| Error::new(format!("{shown}: not a PostgreSQL URI: {e}")))?;
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if config.get_hosts().is_empty() {
             config.host(&env("PGHOST").unwrap_or_else(|| "/var/run/postgresql".into()));
@@ -177,7 +189,14 @@ impl Pg {
         } else if let Some(pw) = pgpass(&config)? {
             config.password(pw);
         }
-        let client = config.connect(NoTls).map_err(|e| connect_error(&shown, &config, &e))?;
+        let client = if tls {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            let connector = tls_connector(&shown, root.or_else(|| env("PGSSLROOTCERT")))?;
+            config.connect(connector)
+        } else {
+            config.connect(NoTls)
+        }
+        .map_err(|e| connect_error(&shown, &config, &e))?;
         let mut pg = Pg { client, shown };
         pg.migrate()?;
         Ok(pg)
@@ -408,6 +427,48 @@ impl Pg {
     }
 }
 
+/// TLS to the server, always verified in full, whatever the sslmode that
+/// asked for it (require and verify-ca too): the chain up to a CA in
+/// `root` (sslrootcert, PGSSLROOTCERT, else ~/.postgresql/root.crt) and
+/// the host name. A record is no place for an unauthenticated server.
+fn tls_connector(shown: &str, root: Option<String>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let path = match root {
+        Some(p) => std::path::PathBuf::from(p),
+        None => match std::env::var_os("HOME") {
+            Some(h) => Path::new(&h).join(".postgresql/root.crt"),
+            None => std::path::PathBuf::from(".postgresql/root.crt"),
+        },
+    };
+    let file = std::fs::File::open(&path).map_err(|e| {
+        Error::new(format!(
+            "{shown}: TLS needs the CA that issued the server's certificate, and {} cannot be read: {e}",
+            path.display()
+        ))
+        .hint("name it with sslrootcert=FILE in the URI or PGSSLROOTCERT")
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    let mut reader = crate::io::Reader::new(std::io::BufReader::new(file));
+    while let Some(o) = reader.next_object().with_context(|| format!("reading {}", path.display()))? {
+        o.expect_label(&["CERTIFICATE"]).with_context(|| format!("reading {}", path.display()))?;
+        roots
+            .add(o.der.into())
+            .map_err(|e| Error::new(format!("{}: not a CA certificate for TLS: {e}", path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::new(format!("{} holds no certificate", path.display())));
+    }
+    // ring: already here for verification; rustls deprecates it for
+    // lacking post-quantum key exchange, which aws-lc-rs (a C build) has.
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 /// The certificate file of a serial as it is (cardca's certs/ or openssl
 /// ca's newcerts/): the directory and the bytes.
 fn cert_file(db: &Db, serial: &str) -> Result<(Option<String>, Option<Vec<u8>>)> {
@@ -520,7 +581,9 @@ fn connect_error(shown: &str, config: &Config, e: &postgres::Error) -> Error {
     let user = config.get_user().unwrap_or_default();
     if let Some(db) = e.as_db_error() {
         let why = match db.code().code() {
-            "28P01" | "28000" => format!("the server refused the credentials of user {user}"),
+            "28P01" => format!("the server refused the credentials of user {user}"),
+            // pg_hba.conf's refusal names the rule's reason (no TLS, say).
+            "28000" => format!("the server refused the connection: {}", db.message()),
             "3D000" => format!("no database {:?} on the server", config.get_dbname().unwrap_or_default()),
             _ => db.message().to_string(),
         };
