@@ -264,7 +264,12 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     let (mut reserved, mut reconcile, mut min_age) = (false, false, None);
     let (mut expiring, mut json, mut certs, mut crls) = (None, false, Vec::new(), Vec::new());
     let (mut import, mut export) = (None, None);
+    // Every long flag given, for the modes that take only some.
+    let mut seen: Vec<String> = Vec::new();
     while let Some(arg) = parser.next()? {
+        if let Arg::Long(f) = &arg {
+            seen.push(f.to_string());
+        }
         match arg {
             Arg::Long(f) if cli::token_flag(f) => {
                 let f = f.to_owned();
@@ -348,23 +353,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             )
         })?;
         if import.is_some() == export.is_some()
-            || ocsp_dir.is_some()
-            || token.is_some()
-            || label.is_some()
-            || id.is_some()
-            || revoke.is_some()
-            || der
-            || reason.is_some()
-            || reserved
-            || reconcile
-            || min_age.is_some()
-            || expiring.is_some()
-            || json
-            || !certs.is_empty()
-            || !crls.is_empty()
-            || verify.is_some()
-            || audit_ca.is_some()
-            || flags.names_a_module()
+            || beyond(&seen, &["import", "export", "db", "ca"])
             || (import.is_some() && ca.is_some())
         {
             return Err(Error::usage("--import DIR takes only --db; --export DIR only --db and --ca"));
@@ -385,26 +374,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     let db = db.map(PathBuf::from);
     if let Some(file) = verify {
-        if db.is_some()
-            || ocsp_dir.is_some()
-            || token.is_some()
-            || label.is_some()
-            || id.is_some()
-            || revoke.is_some()
-            || ca.is_some()
-            || der
-            || reason.is_some()
-            || reserved
-            || reconcile
-            || min_age.is_some()
-            || expiring.is_some()
-            || json
-            || !certs.is_empty()
-            || !crls.is_empty()
-        {
-            return Err(Error::usage("--audit-verify FILE takes no other option"));
-        }
-        if flags.audit != audit::Choice::Default || flags.names_a_module() {
+        if beyond(&seen, &["audit-verify", "audit-ca"]) {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
         }
         return Ok(Args { flags, mode: Mode::AuditVerify { file, ca: audit_ca } });
@@ -414,19 +384,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     if let Some(days) = expiring {
         let from = expiring::Sources { db, certs, crls, ocsp_dir };
-        if token.is_some()
-            || label.is_some()
-            || id.is_some()
-            || revoke.is_some()
-            || ca.is_some()
-            || der
-            || reason.is_some()
-            || reserved
-            || reconcile
-            || min_age.is_some()
-            || flags.names_a_module()
-            || flags.audit != audit::Choice::Default
-        {
+        if beyond(&seen, &["expiring", "db", "cert", "crl", "ocsp-dir", "json"]) {
             return Err(Error::usage("--expiring takes only --db, --cert, --crl, --ocsp-dir and --json"));
         }
         if from.is_empty() {
@@ -440,17 +398,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         return Err(Error::usage("--json, --cert and --crl go with --expiring"));
     }
     if let Some(dir) = ocsp_dir {
-        if db.is_some()
-            || token.is_some()
-            || label.is_some()
-            || id.is_some()
-            || revoke.is_some()
-            || reason.is_some()
-            || reserved
-            || reconcile
-            || min_age.is_some()
-            || flags.names_a_module()
-        {
+        if beyond(&seen, &["ocsp-dir", "ca", "der", "audit", "no-audit"]) {
             return Err(Error::usage("--ocsp-dir takes only --ca, --der and the audit flags"));
         }
         let ca = ca.ok_or_else(|| {
@@ -462,16 +410,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     if reserved || reconcile {
         let what = if reserved { "--reserved" } else { "--reconcile" };
-        if (reserved && reconcile)
-            || revoke.is_some()
-            || token.is_some()
-            || label.is_some()
-            || id.is_some()
-            || der
-            || ca.is_some()
-            || flags.names_a_module()
-            || (reserved && (reason.is_some() || min_age.is_some()))
-        {
+        let allowed: &[&str] = match reserved {
+            true => &["reserved", "db", "audit", "no-audit"],
+            false => &["reconcile", "db", "reason", "min-age", "audit", "no-audit"],
+        };
+        if beyond(&seen, allowed) {
             return Err(Error::usage(if reserved {
                 "--reserved takes only --db and the audit flags"
             } else {
@@ -512,6 +455,12 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         }
     };
     Ok(Args { flags, mode })
+}
+
+/// Whether a flag was given (`seen`, without its dashes) that a mode
+/// taking only `allowed` does not take.
+fn beyond(seen: &[String], allowed: &[&str]) -> bool {
+    seen.iter().any(|f| !allowed.contains(&f.as_str()))
 }
 
 /// How old a reservation must be before `--reconcile` revokes it, by
