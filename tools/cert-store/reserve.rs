@@ -15,12 +15,12 @@ use std::path::Path;
 
 use cardca::audit::{self, Event, Released, Stage};
 use cardca::db::{self, Db, Reservation};
-use cardca::{report, time, Error, Result};
+use cardca::{report, time, Result};
 
 /// `--reserved`: one line per left-over reservation on stdout, oldest
 /// first; a count on stderr.
 pub fn list(dir: &Path, log: Option<&Path>) -> Result<()> {
-    let mut db = open(dir)?;
+    let mut db = Db::open_existing(dir)?;
     let left = db.left_over()?;
     let released = released(log)?;
     let now = time::now()?;
@@ -49,7 +49,7 @@ pub fn list(dir: &Path, log: Option<&Path>) -> Result<()> {
 /// seconds gets a revoked line in index.txt (now, for `reason`), logged
 /// first; younger ones are named and left alone.
 pub fn reconcile(dir: &Path, reason: Option<&str>, min_age: u64, log: Option<&Path>) -> Result<()> {
-    let mut db = open(dir)?;
+    let mut db = Db::open_existing(dir)?;
     let released = released(log)?;
     let found = db.left_over()?;
     let now = time::now()?;
@@ -101,13 +101,6 @@ pub fn reconcile(dir: &Path, reason: Option<&str>, min_age: u64, log: Option<&Pa
     }
     report::note(format_args!("{}", count_text(revoked.len(), "revoked")));
     Ok(())
-}
-
-fn open(dir: &Path) -> Result<Db> {
-    if !dir.join("index.txt").exists() {
-        return Err(Error::new(format!("{} holds no CA database", dir.display())));
-    }
-    Db::open(dir)
 }
 
 /// The certificates the log says card-sign released, if there is a log.

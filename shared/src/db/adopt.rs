@@ -26,10 +26,7 @@ use crate::error::{Context, Error, Result};
 /// response from a database that holds another CA's certificates would
 /// speak for them. `what` names the run in a refusal of an old database.
 pub fn open_of(dir: &Path, ca: &CaCert, what: &str) -> Result<Db> {
-    if !dir.join("index.txt").exists() {
-        return Err(Error::new(format!("{} holds no CA database", dir.display())));
-    }
-    let db = Db::open(dir)?;
+    let db = Db::open_existing(dir)?;
     db.check_kept(ca)?;
     let issuer = ca.tbs.subject.to_der()?;
     match db.issuer()? {

@@ -130,6 +130,15 @@ impl Db {
         Ok(db)
     }
 
+    /// Opens the database in `dir`, which must already be one: for the
+    /// runs that read or change a record and never start one.
+    pub fn open_existing(dir: &Path) -> Result<Db> {
+        if !dir.join("index.txt").exists() {
+            return Err(Error::new(format!("{} holds no CA database", dir.display())));
+        }
+        Db::open(dir)
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

@@ -241,10 +241,7 @@ impl Pg {
     /// index.txt.attr, crlnumber, the kept CA. One transaction; a CA the
     /// record already holds is refused (nothing is merged).
     pub fn import(&mut self, dir: &Path) -> Result<Moved> {
-        if !dir.join("index.txt").exists() {
-            return Err(Error::new(format!("{} holds no CA database (no index.txt)", dir.display())));
-        }
-        let mut db = Db::open(dir)?;
+        let mut db = Db::open_existing(dir)?;
         let entries = db.entries()?;
         let issuer = match db.issuer()? {
             Some(i) => i,
