@@ -233,15 +233,10 @@ impl CaCert {
     /// Every certificate of a PEM or DER file: the CAs above an issuer.
     pub fn read_all(path: impl AsRef<std::path::Path>) -> Result<Vec<CaCert>> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut reader = crate::io::Reader::new(std::io::BufReader::new(file));
-        let reading = || format!("reading {}", path.display());
-        let mut out = Vec::new();
-        while let Some(object) = reader.next_object().with_context(reading)? {
-            object.expect_label(&["CERTIFICATE"]).with_context(reading)?;
-            out.push(CaCert::parse(object.der).with_context(reading)?);
-        }
-        Ok(out)
+        crate::io::read_file(path, &["CERTIFICATE"])?
+            .into_iter()
+            .map(|o| CaCert::parse(o.der).with_context(|| format!("reading {}", path.display())))
+            .collect()
     }
 
     /// The CAs above `self` from `candidates`, issuer first, up to a

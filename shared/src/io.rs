@@ -221,6 +221,22 @@ fn pem_boundary(line: &[u8], prefix: &str) -> Option<String> {
     Some(label.to_string())
 }
 
+/// Every object of a PEM or DER file, each with one of `labels` (the
+/// file named in every error). A file may hold none: the caller says
+/// whether that is an error.
+pub fn read_file(path: &std::path::Path, labels: &[&str]) -> Result<Vec<Object>> {
+    let reading = |e: Error| e.context(format!("reading {}", path.display()));
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::new(format!("opening {}: {e}", path.display())))?;
+    let mut reader = Reader::new(std::io::BufReader::new(file));
+    let mut out = Vec::new();
+    while let Some(o) = reader.next_object().map_err(reading)? {
+        o.expect_label(labels).map_err(reading)?;
+        out.push(o);
+    }
+    Ok(out)
+}
+
 /// Standard input as a stream of objects.
 pub fn stdin() -> Reader<std::io::StdinLock<'static>> {
     Reader::new(std::io::stdin().lock())

@@ -292,17 +292,24 @@ pub fn assemble(
     Ok(response.to_der()?)
 }
 
-/// Of a response already being served: its thisUpdate, when its CertID
-/// names `ca`; an error when it names another CA or is no response. Only
-/// decoded, not checked: an expired or badly signed one is still what a
-/// server is reading, and a newer one may replace it.
-pub fn served_this_update(der: &[u8], ca: &CaCert) -> Result<u64> {
+/// The one SingleResponse of a pre-signed response as it is served (an
+/// OCSPResponse file): decoded only, neither its CA nor its signature
+/// checked.
+pub fn served_single(der: &[u8]) -> Result<SingleResponse> {
     let response =
         OcspResponse::from_der(der).map_err(|e| Error::new(format!("not an OCSP response: {e}")))?;
     let bytes = response.response_bytes.ok_or_else(|| Error::new("a response without responseBytes"))?;
     let basic = BasicOcspResponse::from_der(bytes.response.as_bytes())
         .map_err(|e| Error::new(format!("not a BasicOCSPResponse: {e}")))?;
-    let one = single(&basic.tbs_response_data)?;
+    single(&basic.tbs_response_data).cloned()
+}
+
+/// Of a response already being served: its thisUpdate, when its CertID
+/// names `ca`; an error when it names another CA or is no response. Only
+/// decoded, not checked: an expired or badly signed one is still what a
+/// server is reading, and a newer one may replace it.
+pub fn served_this_update(der: &[u8], ca: &CaCert) -> Result<u64> {
+    let one = served_single(der)?;
     let id = &one.cert_id;
     let hash = IdHash::from_identifier(&id.hash_algorithm)?;
     if id.issuer_name_hash.as_bytes() != hash.digest(&ca.tbs.subject.to_der()?)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use cardca::cert::{self, CaCert};
 use cardca::db::{self, Db};
 use cardca::der::{self, Decode, Encode};
-use cardca::ocsp::{self, BasicOcspResponse, OcspResponse};
+use cardca::ocsp;
 use cardca::serve::ServeDir;
 use cardca::x509_cert;
 use cardca::x509_cert::crl::CertificateList;
@@ -165,13 +165,7 @@ impl Keys<'_> {
 
 /// Every object of a PEM or DER file, with one of `labels`.
 fn objects(path: &Path, labels: &[&str]) -> Result<Vec<io::Object>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = io::Reader::new(std::io::BufReader::new(file));
-    let mut out = Vec::new();
-    while let Some(o) = reader.next_object().with_context(|| format!("reading {}", path.display()))? {
-        o.expect_label(labels).with_context(|| format!("reading {}", path.display()))?;
-        out.push(o);
-    }
+    let out = io::read_file(path, labels)?;
     if out.is_empty() {
         return Err(Error::new(format!("{} holds no {}", path.display(), labels[0])));
     }
@@ -265,12 +259,7 @@ fn ocsp_dir(dir: &Path) -> Result<Vec<Item>> {
 
 /// The serial a pre-signed response answers for, and its nextUpdate.
 fn response_end(der: &[u8]) -> Result<(String, Option<u64>)> {
-    let response =
-        OcspResponse::from_der(der).map_err(|e| Error::new(format!("not an OCSP response: {e}")))?;
-    let bytes = response.response_bytes.ok_or_else(|| Error::new("a response without responseBytes"))?;
-    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes())
-        .map_err(|e| Error::new(format!("not a BasicOCSPResponse: {e}")))?;
-    let one = ocsp::single(&basic.tbs_response_data)?;
+    let one = ocsp::served_single(der)?;
     Ok((cert::serial_text(one.cert_id.serial_number.as_bytes()), one.next_update.as_ref().map(ocsp::seconds)))
 }
 

@@ -436,17 +436,15 @@ fn tls_connector(shown: &str, root: Option<String>) -> Result<tokio_postgres_rus
             None => std::path::PathBuf::from(".postgresql/root.crt"),
         },
     };
-    let file = std::fs::File::open(&path).map_err(|e| {
-        Error::new(format!(
+    if let Err(e) = std::fs::metadata(&path) {
+        return Err(Error::new(format!(
             "{shown}: TLS needs the CA that issued the server's certificate, and {} cannot be read: {e}",
             path.display()
         ))
-        .hint("name it with sslrootcert=FILE in the URI or PGSSLROOTCERT")
-    })?;
+        .hint("name it with sslrootcert=FILE in the URI or PGSSLROOTCERT"));
+    }
     let mut roots = rustls::RootCertStore::empty();
-    let mut reader = crate::io::Reader::new(std::io::BufReader::new(file));
-    while let Some(o) = reader.next_object().with_context(|| format!("reading {}", path.display()))? {
-        o.expect_label(&["CERTIFICATE"]).with_context(|| format!("reading {}", path.display()))?;
+    for o in crate::io::read_file(&path, &["CERTIFICATE"])? {
         roots
             .add(o.der.into())
             .map_err(|e| Error::new(format!("{}: not a CA certificate for TLS: {e}", path.display())))?;
