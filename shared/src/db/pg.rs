@@ -414,7 +414,10 @@ impl Pg {
                     at: u64::try_from(at).map_err(|_| Error::new("a negative reservation time"))?,
                     subject: row.get(4),
                 };
-                text.push_str(&r.line());
+                // Checked as reserved.txt is on reading, like the index lines.
+                let line = r.line();
+                Reservation::parse(line.trim_end_matches('\n')).context("a row of cardca_reservation")?;
+                text.push_str(&line);
             }
             write("reserved.txt", text.as_bytes())?;
         }
