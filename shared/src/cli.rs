@@ -64,19 +64,14 @@ pub fn value_with<T>(parser: &mut Parser, flag: &str, f: impl FnOnce(&str) -> Re
     f(&v).map_err(|e| Error::usage(format!("{flag}: {}", e.message())))
 }
 
-/// `--db DIR`: a directory database. A PostgreSQL URI is refused here
-/// (issuing into that record is not there yet; cert-store moves a record
-/// in and out), without repeating a password written into it.
-pub fn db_dir(parser: &mut Parser) -> Result<std::path::PathBuf> {
+/// `--db DIR` or `--db postgresql://...`: the CA's record. An empty
+/// value is refused (it would be the current directory).
+pub fn db_location(parser: &mut Parser) -> Result<crate::db::Location> {
     let v = value(parser)?;
-    if crate::db::pg::is_uri(&v) {
-        return Err(Error::usage(format!(
-            "--db {}: a PostgreSQL record is not issued into yet; cert-store --import and --export move \
-             a record in and out of one",
-            crate::db::pg::redact(&v)
-        )));
+    if v.is_empty() {
+        return Err(Error::usage("--db: an empty value (a directory, or postgresql://...)"));
     }
-    Ok(std::path::PathBuf::from(v))
+    Ok(crate::db::Location::parse(&v))
 }
 
 /// A PKCS#11 URI from the command line (`--token`, `--key`). A

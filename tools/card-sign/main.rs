@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use cardca::audit::{self, Event};
 use cardca::cert::{self, CaCert, TbsCert};
 use cardca::cli::{self, set_once, value, value_with};
-use cardca::db::{self, Ask, Db, Reservation};
+use cardca::db::{Ask, Location, Reservation, Store};
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::der::Encode;
 use cardca::oid;
@@ -30,7 +30,7 @@ card-sign: sign TBSCertificates on the token
 
 Usage:
   card-sign [--key URI] [--ca FILE [--chain FILE] [--responder FILE]
-            [--db DIR]] [--expect-sha256 HEX]
+            [--db DIR|URI]] [--expect-sha256 HEX]
             [--allow-extension OID]... [--jobs N] [--der]
             [--pin-source SRC] [--module PATH] [--audit FILE | --no-audit]
   card-sign (--key URI | --ca FILE) --audit-checkpoint [--audit FILE]
@@ -95,10 +95,11 @@ Options:
                             tbs-build --profile ocsp under --ca): its key
                             signs OCSP responses (only those) and the
                             certificate goes into each
-      --db DIR              the CA's database (with --ca): refuse serials it has
-                            issued or reserved, and OCSP statuses it does not
-                            hold; reserve each serial before it is signed;
-                            the audit log defaults to DIR/audit.log
+      --db DIR|URI          the CA's database (with --ca), a directory or
+                            postgresql://... (as cert-store's): refuse serials
+                            it has issued or reserved, and OCSP statuses it
+                            does not hold; reserve each serial before it is
+                            signed; the audit log defaults to DIR/audit.log
       --allow-extension OID sign blocks carrying this non-critical extension,
                             which card-sign cannot check (repeatable)
       --expect-sha256 HEX   sign only a block whose DER hashes to this SHA-256
@@ -144,7 +145,7 @@ struct Args {
     ca: Option<PathBuf>,
     chain: Option<PathBuf>,
     responder: Option<PathBuf>,
-    db: Option<PathBuf>,
+    db: Option<Location>,
     allow: Vec<ObjectIdentifier>,
     expect_sha256: Option<Vec<u8>>,
     der: bool,
@@ -168,7 +169,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             Arg::Long("ca") => set_once(&mut ca, path(&mut parser)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut chain, path(&mut parser)?, "--chain")?,
             Arg::Long("responder") => set_once(&mut responder, path(&mut parser)?, "--responder")?,
-            Arg::Long("db") => set_once(&mut db, cli::db_dir(&mut parser)?, "--db")?,
+            Arg::Long("db") => set_once(&mut db, cli::db_location(&mut parser)?, "--db")?,
             Arg::Long("allow-extension") => allow.push(value_with(&mut parser, "--allow-extension", |s| {
                 ObjectIdentifier::new(s).map_err(|_| Error::new(format!("{s:?} is not a dotted OID")))
             })?),
@@ -237,7 +238,7 @@ fn path(parser: &mut Parser) -> Result<PathBuf> {
 
 fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
-    audit::setup(&args.flags.audit, args.db.as_deref());
+    audit::setup(&args.flags.audit, args.db.as_ref().and_then(Location::dir));
     let ca = args.ca.as_deref().map(CaCert::read).transpose()?;
     let above = match (&ca, &args.chain) {
         (Some(ca), Some(path)) => ca.path_above(CaCert::read_all(path)?)?,
@@ -254,7 +255,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     // The database must be the CA's; it keeps the CA's certificate once
     // something is reserved.
     let db = match (&args.db, &ca) {
-        (Some(dir), Some(ca)) => Some(Mutex::new((db::create_of(dir, ca, "card-sign --db")?, false))),
+        (Some(at), Some(ca)) => Some(Mutex::new((Store::create_of(at, ca, "card-sign --db")?, false))),
         _ => None,
     };
     let gate = Gate { ca: ca.as_ref(), above: &above, responder: checked, db: db.as_ref() };
@@ -358,7 +359,7 @@ struct Gate<'a> {
     responder: Option<policy::Responder<'a>>,
     /// `--db`: the record every block is cleared with before it is
     /// signed, and whether it keeps the CA's certificate yet.
-    db: Option<&'a Mutex<(Db, bool)>>,
+    db: Option<&'a Mutex<(Store, bool)>>,
 }
 
 /// A block the token has signed, its signature not yet verified.
@@ -463,7 +464,7 @@ fn sign_batch(
 /// not clear is cut from `ready`; the first of it comes back as the
 /// batch's failure.
 fn clear(
-    db: &Mutex<(Db, bool)>,
+    db: &Mutex<(Store, bool)>,
     ca: &CaCert,
     ready: &mut Vec<(usize, Checked, Option<Event>)>,
 ) -> Option<Outcome<Pending>> {

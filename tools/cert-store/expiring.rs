@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use cardca::cert::{self, CaCert};
-use cardca::db::{self, Db};
+use cardca::db;
 use cardca::der::{self, Decode, Encode};
 use cardca::ocsp;
 use cardca::serve::ServeDir;
@@ -21,7 +21,9 @@ use cardca::{io, json, oid, time, Context, Error, Result};
 /// Where to look: `--db`, `--cert`, `--crl`, `--ocsp-dir`.
 #[derive(Default)]
 pub struct Sources {
-    pub db: Option<PathBuf>,
+    pub db: Option<db::Location>,
+    /// `--ca`: which CA's record, in a PostgreSQL record of several.
+    pub ca: Option<String>,
     pub certs: Vec<PathBuf>,
     pub crls: Vec<PathBuf>,
     pub ocsp_dir: Option<PathBuf>,
@@ -58,8 +60,13 @@ pub fn list(days: u64, from: &Sources, json_out: bool) -> Result<()> {
     // Serial -> notAfter of every database certificate, so that a served
     // response for a certificate that has expired is not reported.
     let mut expiries: Option<HashMap<String, u64>> = None;
-    if let Some(dir) = &from.db {
-        let (found, all) = database(dir, now.saturating_sub(days.saturating_mul(DAY)), until)?;
+    if let Some(at) = &from.db {
+        let ca = from.ca.as_deref().map(CaCert::read).transpose()?;
+        let (found, all) = database(
+            db::Store::open_existing(at, ca.as_ref())?,
+            now.saturating_sub(days.saturating_mul(DAY)),
+            until,
+        )?;
         items.extend(found);
         expiries = Some(all);
     }
@@ -102,9 +109,7 @@ pub fn list(days: u64, from: &Sources, json_out: bool) -> Result<()> {
 /// later. (Another key under the same subject is another holder, or a
 /// replaced key whose old certificate still counts until it ends or is
 /// revoked.) Also every certificate's notAfter by serial.
-fn database(dir: &Path, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<String, u64>)> {
-    // A listing never creates a database.
-    let mut db = Db::open_existing(dir)?;
+fn database(mut db: db::Store, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<String, u64>)> {
     let entries = db.entries()?;
     let mut ends = HashMap::with_capacity(entries.len());
     let mut by_subject: HashMap<&str, Vec<(&str, u64)>> = HashMap::new();
@@ -116,7 +121,7 @@ fn database(dir: &Path, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<Str
         }
     }
     // Keys are read only where a later certificate shares the subject.
-    let mut keys = Keys { db: &db, read: HashMap::new() };
+    let mut keys = Keys { db: &mut db, read: HashMap::new() };
     let mut items = Vec::new();
     for e in entries.iter().filter(|e| e.status != 'R') {
         let end = ends[&e.serial];
@@ -145,7 +150,7 @@ fn database(dir: &Path, from: u64, until: u64) -> Result<(Vec<Item>, HashMap<Str
 /// The public keys (SPKI DER) of the database's certificates, each file
 /// read once; None for a serial without a readable certificate file.
 struct Keys<'a> {
-    db: &'a Db,
+    db: &'a mut db::Store,
     read: HashMap<String, Option<Vec<u8>>>,
 }
 

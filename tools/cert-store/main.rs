@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use cardca::audit::{self, Event, Stage};
 use cardca::cert::CaCert;
 use cardca::cli::{self, set_once, value, value_with};
-use cardca::db::{self, Db, Record};
+use cardca::db::{self, Location, Record, Store};
 use cardca::uri::Uri;
 use cardca::{hex, io, report, session, time, Error, Result};
 use lexopt::{Arg, Parser};
@@ -26,15 +26,16 @@ const USAGE: &str = "\
 cert-store: record issued certificates (CA database, token) and revoke them
 
 Usage:
-  cert-store [--db DIR] [--ca FILE] [--token URI [--label LABEL] [--id HEX]]
+  cert-store [--db DIR|URI] [--ca FILE] [--token URI [--label LABEL] [--id HEX]]
              [--der] [--pin-source SRC] [--module PATH]
              [--audit FILE | --no-audit]
-  cert-store --db DIR --revoke SERIAL|- [--reason REASON]
+  cert-store --db DIR|URI [--ca FILE] --revoke SERIAL|- [--reason REASON]
              [--audit FILE | --no-audit]
-  cert-store --db DIR --reserved [--audit FILE | --no-audit]
-  cert-store --db DIR --reconcile [--reason REASON] [--min-age SECONDS]
+  cert-store --db DIR|URI [--ca FILE] --reserved [--audit FILE | --no-audit]
+  cert-store --db DIR|URI [--ca FILE] --reconcile [--reason REASON]
+             [--min-age SECONDS]
              [--audit FILE | --no-audit]
-  cert-store --expiring DAYS [--db DIR] [--cert FILE]... [--crl FILE]...
+  cert-store --expiring DAYS [--db DIR|URI [--ca FILE]] [--cert FILE]... [--crl FILE]...
              [--ocsp-dir DIR] [--json]
   cert-store --audit-verify FILE [--audit-ca FILE]
   cert-store --db postgresql://... (--import DIR | --export DIR [--ca FILE])
@@ -98,10 +99,15 @@ how long is left; --json prints the same as one JSON object. The exit
 status is 0 whether anything is listed or not (cron and make test the
 output); a count goes to stderr. Nothing is changed.
 
---import and --export move a CA's record into and out of PostgreSQL
-(--db postgresql://[USER@][HOST][:PORT]/DATABASE[?host=SOCKETDIR]; host,
-port, user and database else from PGHOST, PGPORT, PGUSER and
-PGDATABASE): --import copies the index.txt database DIR as it is (every
+--db postgresql://[USER@][HOST][:PORT]/DATABASE[?host=SOCKETDIR] keeps
+the record in PostgreSQL instead (host, port, user and database else
+from PGHOST, PGPORT, PGUSER and PGDATABASE), for several issuing hosts
+at once: the same record and the same checks, one transaction per batch
+with the CA's row locked instead of the lock file; a certificate is
+passed on only once its transaction committed. The record holds several
+CAs: --ca chooses one (else the certificates' issuer, or the only one);
+the audit log is --audit FILE or $CARDCA_AUDIT, one per host. tbs-build
+and card-sign take the same --db. --import copies the index.txt database DIR as it is (every
 line in its order, every certificate file, reserved.txt, index.txt.attr,
 crlnumber, the kept CA) in one transaction, and never merges into a CA
 the record already holds; --export writes one CA's record (--ca chooses
@@ -113,8 +119,7 @@ and verify-ca too) connects with TLS, verifying the chain up to
 sslrootcert=FILE (else PGSSLROOTCERT, ~/.postgresql/root.crt) and the
 host name. The schema is created or
 brought up to date under an advisory lock; one newer than this cardca's
-is refused. Issuing into the record is not there yet: every other mode,
-and tbs-build and card-sign, refuse a PostgreSQL --db.
+is refused.
 
 --ocsp-dir reads OCSP RESPONSE blocks from card-sign instead and files
 each as DIR/SERIAL.der (DER, the serial in upper-case hex: what nginx's
@@ -128,11 +133,15 @@ file that is not this CA's response (one DIR per CA); no symbolic link
 inside DIR is followed.
 
 Options:
-      --db DIR            the CA database directory (one per CA)
+      --db DIR|URI        the CA database: a directory (one per CA), or
+                          postgresql://... (the record several hosts share)
       --ocsp-dir DIR      file OCSP responses for serving in DIR (with --ca)
       --ca FILE           check each certificate's issuer and signature
                           against this CA certificate first (default with
-                          --db: the CA the database keeps)
+                          --db: the CA the database keeps); with --revoke,
+                          --reserved, --reconcile, --expiring: the CA whose
+                          record it is (it chooses among a PostgreSQL
+                          record's CAs)
       --token URI         also store the certificates on this token
       --label LABEL       the certificates' CKA_LABEL (default: subject CN)
       --id HEX            the CKA_ID to use when no key on the token matches
@@ -196,7 +205,7 @@ Examples:
 
 enum Mode {
     Store {
-        db: Option<PathBuf>,
+        db: Option<Location>,
         ca: Option<String>,
         token: Option<Box<Uri>>,
         label: Option<String>,
@@ -204,17 +213,20 @@ enum Mode {
         der: bool,
     },
     Revoke {
-        db: PathBuf,
+        db: Location,
+        ca: Option<String>,
         serial: Option<String>,
         reason: Option<String>,
     },
     /// `--reserved`: list what card-sign --db reserved and nobody recorded.
     Reserved {
-        db: PathBuf,
+        db: Location,
+        ca: Option<String>,
     },
     /// `--reconcile`: record those as revoked.
     Reconcile {
-        db: PathBuf,
+        db: Location,
+        ca: Option<String>,
         reason: Option<String>,
         min_age: u64,
     },
@@ -365,14 +377,10 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         };
         return Ok(Args { flags, mode });
     }
-    if let Some(d) = db.as_deref().filter(|d| db::pg::is_uri(d)) {
-        return Err(Error::usage(format!(
-            "--db {}: a PostgreSQL record is not issued into yet; --import and --export move a record in and out \
-             of one",
-            db::pg::redact(d)
-        )));
+    if db.as_deref() == Some("") {
+        return Err(Error::usage("--db: an empty value (a directory, or postgresql://...)"));
     }
-    let db = db.map(PathBuf::from);
+    let db = db.map(|d| Location::parse(&d));
     if let Some(file) = verify {
         if beyond(&seen, &["audit-verify", "audit-ca"]) {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
@@ -383,9 +391,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         return Err(Error::usage("--audit-ca goes with --audit-verify"));
     }
     if let Some(days) = expiring {
-        let from = expiring::Sources { db, certs, crls, ocsp_dir };
-        if beyond(&seen, &["expiring", "db", "cert", "crl", "ocsp-dir", "json"]) {
-            return Err(Error::usage("--expiring takes only --db, --cert, --crl, --ocsp-dir and --json"));
+        let from = expiring::Sources { db, ca, certs, crls, ocsp_dir };
+        if beyond(&seen, &["expiring", "db", "ca", "cert", "crl", "ocsp-dir", "json"]) {
+            return Err(Error::usage(
+                "--expiring takes only --db, --ca, --cert, --crl, --ocsp-dir and --json",
+            ));
         }
         if from.is_empty() {
             return Err(Error::usage(
@@ -411,20 +421,20 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     if reserved || reconcile {
         let what = if reserved { "--reserved" } else { "--reconcile" };
         let allowed: &[&str] = match reserved {
-            true => &["reserved", "db", "audit", "no-audit"],
-            false => &["reconcile", "db", "reason", "min-age", "audit", "no-audit"],
+            true => &["reserved", "db", "ca", "audit", "no-audit"],
+            false => &["reconcile", "db", "ca", "reason", "min-age", "audit", "no-audit"],
         };
         if beyond(&seen, allowed) {
             return Err(Error::usage(if reserved {
-                "--reserved takes only --db and the audit flags"
+                "--reserved takes only --db, --ca and the audit flags"
             } else {
-                "--reconcile takes only --db, --reason, --min-age and the audit flags"
+                "--reconcile takes only --db, --ca, --reason, --min-age and the audit flags"
             }));
         }
         let db = db.ok_or_else(|| Error::usage(format!("{what} needs --db DIR")))?;
         let mode = match reserved {
-            true => Mode::Reserved { db },
-            false => Mode::Reconcile { db, reason, min_age: min_age.unwrap_or(DEFAULT_MIN_AGE) },
+            true => Mode::Reserved { db, ca },
+            false => Mode::Reconcile { db, ca, reason, min_age: min_age.unwrap_or(DEFAULT_MIN_AGE) },
         };
         return Ok(Args { flags, mode });
     }
@@ -433,11 +443,11 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
     }
     let mode = match revoke {
         Some(serial) => {
-            if token.is_some() || label.is_some() || id.is_some() || der || ca.is_some() {
-                return Err(Error::usage("--revoke takes only --db and --reason"));
+            if token.is_some() || label.is_some() || id.is_some() || der {
+                return Err(Error::usage("--revoke takes only --db, --ca and --reason"));
             }
             let db = db.ok_or_else(|| Error::usage("--revoke needs --db DIR"))?;
-            Mode::Revoke { db, serial, reason }
+            Mode::Revoke { db, ca, serial, reason }
         }
         None => {
             if reason.is_some() {
@@ -476,17 +486,22 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let args = parse_args(args)?;
     match &args.mode {
         Mode::AuditVerify { file, ca } => audit_verify(file, ca.as_deref()),
-        Mode::Revoke { db, serial, reason } => {
-            audit::setup(&args.flags.audit, Some(db));
-            revoke(db, serial.as_ref(), reason.as_deref())
+        Mode::Revoke { db, ca, serial, reason } => {
+            audit::setup(&args.flags.audit, db.dir());
+            revoke(open_existing(db, ca)?, serial.as_ref(), reason.as_deref())
         }
-        Mode::Reserved { db } => {
-            audit::setup(&args.flags.audit, Some(db));
-            reserve::list(db, audit::log().map(|l| l.path()))
+        Mode::Reserved { db, ca } => {
+            audit::setup(&args.flags.audit, db.dir());
+            reserve::list(open_existing(db, ca)?, audit::log().map(|l| l.path()))
         }
-        Mode::Reconcile { db, reason, min_age } => {
-            audit::setup(&args.flags.audit, Some(db));
-            reserve::reconcile(db, reason.as_deref(), *min_age, audit::log().map(|l| l.path()))
+        Mode::Reconcile { db, ca, reason, min_age } => {
+            audit::setup(&args.flags.audit, db.dir());
+            reserve::reconcile(
+                open_existing(db, ca)?,
+                reason.as_deref(),
+                *min_age,
+                audit::log().map(|l| l.path()),
+            )
         }
         Mode::Expiring { days, from, json } => expiring::list(*days, from, *json),
         Mode::Import { uri, dir } => {
@@ -523,12 +538,12 @@ fn run(args: Vec<OsString>) -> Result<()> {
             store_ocsp(dir, ca, *der)
         }
         Mode::Store { db, ca, token, label, id, der } => {
-            audit::setup(&args.flags.audit, db.as_deref());
+            audit::setup(&args.flags.audit, db.as_ref().and_then(Location::dir));
             let mut out = io::Writer::stdout(*der)?;
-            let db = db.as_deref().map(Db::open).transpose()?;
             let given = ca.as_deref().map(CaCert::read).transpose()?;
+            let mut db = db.as_ref().map(|at| Store::open(at, given.as_ref())).transpose()?;
             // Without --ca, the CA the database keeps.
-            let kept = match (&db, &given) {
+            let kept = match (&mut db, &given) {
                 (Some(db), None) => db.kept_ca()?,
                 _ => None,
             };
@@ -557,7 +572,7 @@ struct Places {
     keep: bool,
     /// Whether `ca` is the one the database keeps (no --ca).
     kept: bool,
-    db: Option<Db>,
+    db: Option<Store>,
     card: Option<card::Card>,
 }
 
@@ -591,7 +606,7 @@ fn store_batch(
         batch.truncate(i);
         failure = Some(e);
     }
-    if let (Some(db), Some(ca), true) = (&to.db, &to.ca, !batch.is_empty()) {
+    if let (Some(db), Some(ca), true) = (&mut to.db, &to.ca, !batch.is_empty()) {
         if std::mem::take(&mut to.keep) {
             db.keep_ca(ca)?;
         }
@@ -599,6 +614,7 @@ fn store_batch(
     let card = to.card.as_mut();
     let count = match to.db.as_mut() {
         Some(db) => {
+            let index = db.step();
             let pending = db.check(&batch)?;
             let count = pending.count();
             let late: Vec<String> = pending.late(&batch).iter().map(|r| r.entry.serial.clone()).collect();
@@ -617,7 +633,7 @@ fn store_batch(
                 |intent| {
                     pending.commit_with(&batch, || {
                         log_then_card(intent, &events, card, &batch[..count])?;
-                        step.set("index.txt");
+                        step.set(index);
                         Ok(())
                     })
                 },
@@ -665,7 +681,12 @@ fn check_issuer(to: &mut Places, r: &Record) -> Result<()> {
     if to.ca.is_none() {
         // Kept since the run began (card-sign --db keeps it with its
         // first reservation, in the same pipeline)?
-        if let Some(kept) = to.db.as_ref().map(Db::kept_ca).transpose()?.flatten() {
+        if let Some(db) = to.db.as_mut() {
+            // A PostgreSQL record opened without --ca: the record of the
+            // certificate's issuer, if it holds one.
+            db.bind(&r.issuer, false)?;
+        }
+        if let Some(kept) = to.db.as_mut().map(Store::kept_ca).transpose()?.flatten() {
             to.ca = Some(kept);
             to.kept = true;
         }
@@ -674,7 +695,7 @@ fn check_issuer(to: &mut Places, r: &Record) -> Result<()> {
         return r.check_issued_by(ca).map_err(|e| match (&to.db, to.kept) {
             (Some(db), true) => e.hint(format!(
                 "{} keeps the certificate of {} (ca.pem), and takes only what that CA signed: one database per CA",
-                db.dir().display(),
+                db.shown(),
                 ca.subject_text()
             )),
             _ => e,
@@ -685,7 +706,7 @@ fn check_issuer(to: &mut Places, r: &Record) -> Result<()> {
         Error::new(format!(
             "serial {}: {} keeps no CA certificate to check its signature against",
             r.entry.serial,
-            db.dir().display()
+            db.shown()
         ))
         .hint("give the issuing CA with --ca FILE once: the database keeps it (ca.pem) for every later store")
     };
@@ -749,7 +770,14 @@ fn record_of(object: &io::Object) -> Result<Record> {
     Record::from_der(object.der.clone()).map_err(|e| e.context(format!("certificate {}", object.index)))
 }
 
-fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) -> Result<()> {
+/// The record of --revoke, --reserved and --reconcile, which must exist;
+/// `--ca` (which must be its CA) chooses among a PostgreSQL record's CAs.
+fn open_existing(at: &Location, ca: &Option<String>) -> Result<Store> {
+    let ca = ca.as_deref().map(CaCert::read).transpose()?;
+    Store::open_existing(at, ca.as_ref())
+}
+
+fn revoke(mut db: Store, serial: Option<&String>, reason: Option<&str>) -> Result<()> {
     let serials = match serial {
         Some(s) => vec![s.clone()],
         None => {
@@ -763,9 +791,9 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
     if serials.is_empty() {
         return Err(Error::new("no certificates on stdin to revoke"));
     }
-    let mut db = Db::open_existing(dir)?;
     let now = time::now()?;
     let when = db::time_text(&time::x509_time(now)?)?;
+    let step = db.step();
     // Logged before index.txt changes: a revocation is never in the
     // database without its line. A failure after the log gets a line too.
     let revoked = audit::write_ahead(
@@ -782,7 +810,7 @@ fn revoke(dir: &std::path::Path, serial: Option<&String>, reason: Option<&str>) 
             let event = Event::revoked(&serials.join(","), reason);
             vec![match stage {
                 Stage::Unlogged => event,
-                Stage::Logged => event.field("step", "index.txt"),
+                Stage::Logged => event.field("step", step),
             }]
         },
     );
@@ -1026,7 +1054,7 @@ mod tests {
         .expect("expiring");
         match a.mode {
             Mode::Expiring { days: 30, from, json: true } => {
-                assert_eq!(from.db.as_deref(), Some(std::path::Path::new("ca")));
+                assert_eq!(from.db, Some(Location::Dir("ca".into())));
                 assert_eq!(from.certs.len(), 2);
                 assert_eq!(from.crls.len(), 1);
                 assert!(from.ocsp_dir.is_some());
@@ -1054,7 +1082,6 @@ mod tests {
                 &["--db", "ca", "--revoke", "01", "--reason", "unspecified"],
                 &["--db", "ca", "--reason", "superseded"],
                 &["--db", "ca", "--revoke", "01", "--der"],
-                &["--db", "ca", "--revoke", "01", "--ca", "root.pem"],
                 &["--audit-verify", "log", "--db", "ca"],
                 &["--audit-verify", ""],
                 &["--db", "ca", "--audit", "a", "--no-audit"],
@@ -1068,7 +1095,6 @@ mod tests {
                 &["--expiring", "x", "--db", "ca"],
                 &["--expiring", "-1", "--db", "ca"],
                 &["--expiring", "3000001", "--db", "ca"],
-                &["--expiring", "30", "--db", "ca", "--ca", "ca.pem"],
                 &["--expiring", "30", "--db", "ca", "--no-audit"],
                 &["--expiring", "30", "--db", "ca", "--module", "m.so"],
                 &["--db", "ca", "--json"],
@@ -1082,9 +1108,22 @@ mod tests {
                 &["--db", "postgresql:///ca", "--import", "x", "--export", "y"],
                 &["--db", "postgresql:///ca", "--import", "x", "--ca", "ca.pem"],
                 &["--db", "postgresql:///ca", "--export", "x", "--revoke", "01"],
-                &["--db", "postgresql:///ca"],
-                &["--db", "postgresql:///ca", "--revoke", "01"],
+                &["--db", ""],
             ],
         );
+    }
+
+    /// A PostgreSQL --db is taken wherever a directory is.
+    #[test]
+    fn postgresql_records() {
+        let uri = || Location::Pg("postgresql:///ca".into());
+        let a = parse_args(args(&["--db", "postgresql:///ca", "--revoke", "01", "--ca", "ca.pem"]))
+            .expect("revoke");
+        assert!(matches!(a.mode, Mode::Revoke { db, ca: Some(_), .. } if db == uri()));
+        let a = parse_args(args(&["--db", "postgresql:///ca"])).expect("store");
+        assert!(matches!(a.mode, Mode::Store { db: Some(db), .. } if db == uri()));
+        let a = parse_args(args(&["--expiring", "30", "--db", "postgresql:///ca", "--ca", "ca.pem"]))
+            .expect("expiring");
+        assert!(matches!(a.mode, Mode::Expiring { from, .. } if from.db == Some(uri()) && from.ca.is_some()));
     }
 }

@@ -14,13 +14,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use cardca::audit::{self, Event, Released, Stage};
-use cardca::db::{self, Db, Reservation};
+use cardca::db::{self, Reservation, Store};
 use cardca::{report, time, Result};
 
 /// `--reserved`: one line per left-over reservation on stdout, oldest
 /// first; a count on stderr.
-pub fn list(dir: &Path, log: Option<&Path>) -> Result<()> {
-    let mut db = Db::open_existing(dir)?;
+pub fn list(mut db: Store, log: Option<&Path>) -> Result<()> {
     let left = db.left_over()?;
     let released = released(log)?;
     let now = time::now()?;
@@ -48,8 +47,8 @@ pub fn list(dir: &Path, log: Option<&Path>) -> Result<()> {
 /// `--reconcile`: every left-over reservation older than `min_age`
 /// seconds gets a revoked line in index.txt (now, for `reason`), logged
 /// first; younger ones are named and left alone.
-pub fn reconcile(dir: &Path, reason: Option<&str>, min_age: u64, log: Option<&Path>) -> Result<()> {
-    let mut db = Db::open_existing(dir)?;
+pub fn reconcile(mut db: Store, reason: Option<&str>, min_age: u64, log: Option<&Path>) -> Result<()> {
+    let step = db.step();
     let released = released(log)?;
     let found = db.left_over()?;
     let now = time::now()?;
@@ -73,7 +72,7 @@ pub fn reconcile(dir: &Path, reason: Option<&str>, min_age: u64, log: Option<&Pa
             let event = Event::revoked("reserved", reason);
             vec![match stage {
                 Stage::Unlogged => event,
-                Stage::Logged => event.field("step", "index.txt"),
+                Stage::Logged => event.field("step", step),
             }]
         },
     )?;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use cardca::audit::Choice;
 use cardca::cli::{self, set_once, value, value_with};
+use cardca::db::Location;
 use cardca::der::asn1::ObjectIdentifier;
 use cardca::sign::Hash;
 use cardca::x509_cert::ext::pkix::name::GeneralName;
@@ -73,12 +74,12 @@ pub struct CertArgs {
 /// the certificates in its database, valid for some days.
 pub struct CaDocument {
     pub ca: PathBuf,
-    pub db: PathBuf,
+    pub db: Location,
     pub days: u64,
 }
 
 impl CaDocument {
-    fn new(ca: PathBuf, db: PathBuf, days: Option<u64>) -> CaDocument {
+    fn new(ca: PathBuf, db: Location, days: Option<u64>) -> CaDocument {
         CaDocument { ca, db, days: days.unwrap_or(NEXT_UPDATE_DAYS) }
     }
 }
@@ -128,7 +129,7 @@ struct Flags {
     der: bool,
     crl: bool,
     ocsp: bool,
-    db: Option<PathBuf>,
+    db: Option<Location>,
     responder: Option<PathBuf>,
     audit: Choice,
 }
@@ -166,7 +167,7 @@ fn read_flags(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Fla
             Arg::Long("crl") => f.crl = true,
             Arg::Long("ocsp") => f.ocsp = true,
             Arg::Long("responder") => set_once(&mut f.responder, path(p)?, "--responder")?,
-            Arg::Long("db") => set_once(&mut f.db, cli::db_dir(p)?, "--db")?,
+            Arg::Long("db") => set_once(&mut f.db, cli::db_location(p)?, "--db")?,
             Arg::Long("ca") => set_once(&mut f.ca, path(p)?, "--ca")?,
             Arg::Long("chain") => set_once(&mut f.chain, path(p)?, "--chain")?,
             Arg::Long("csr-subject") => f.csr_subject = true,
@@ -533,7 +534,10 @@ mod tests {
         else {
             panic!("not a CRL")
         };
-        assert_eq!((c.doc.ca.as_path(), c.doc.db.as_path(), c.doc.days), (Path::new(CA), Path::new("db"), 3));
+        assert_eq!(
+            (c.doc.ca.as_path(), c.doc.db.dir().expect("a directory"), c.doc.days),
+            (Path::new(CA), Path::new("db"), 3)
+        );
         assert!(matches!(c.hash, Some(Hash::Sha512)) && c.pss);
         assert_eq!(c.audit, Choice::Default);
         // Taking a CRL number is an audit event: --crl takes the log flags.

@@ -27,20 +27,17 @@ use cardca::x509_cert::ext::pkix::{AuthorityKeyIdentifier, KeyUsages};
 use cardca::x509_cert::serial_number::SerialNumber;
 use cardca::{hex, policy, time, Context, Result};
 
-pub fn build(
-    ca: &CaCert,
-    dir: &std::path::Path,
-    days: u64,
-    hash: Option<Hash>,
-    pss: bool,
-) -> Result<Vec<u8>> {
+pub fn build(ca: &CaCert, at: &db::Location, days: u64, hash: Option<Hash>, pss: bool) -> Result<Vec<u8>> {
     // The policy's gate, before the CRL number is taken: a CA that cannot
     // sign CRLs never uses one up.
     policy::may_sign(ca, KeyUsages::CRLSign, "CRLs")?;
-    let mut db = db::open_of(dir, ca, "building the CRL")?;
-    let entries = db.entries();
+    let now = time::now()?;
+    let alg = SigAlg::for_key(KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, hash, pss)?;
+    // The number and the entries together: a CRL with a higher number
+    // never lists less than one before it, whichever host made it.
+    let (number, entries) = db::Store::open_of(at, ca, "building the CRL")?.crl(now)?;
     let mut revoked = Vec::new();
-    for entry in entries?.into_iter().filter(|e| e.status == 'R') {
+    for entry in entries.into_iter().filter(|e| e.status == 'R') {
         let CrlEntry::Listed { time: when, reason } = entry.crl_entry()? else {
             continue;
         };
@@ -59,9 +56,6 @@ pub fn build(
         });
     }
     revoked.sort_by(|a, b| a.serial_number.as_bytes().cmp(b.serial_number.as_bytes()));
-    let now = time::now()?;
-    let alg = SigAlg::for_key(KeySpec::from_spki(&ca.tbs.subject_public_key_info)?, hash, pss)?;
-    let number = db.next_crl_number()?;
     // Taken durably: a number used, even if this CRL is never signed.
     cardca::audit::record(
         cardca::audit::Event::crl_number(&cert::serial_text(&number))

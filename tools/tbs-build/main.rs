@@ -39,9 +39,9 @@ Usage:
             [--serial HEX] [--path-len N] [--eku LIST] [--name-constraints LIST]
             [--crl-url URL] [--ocsp-url URL] [--ca-issuers-url URL]
             [--policy OIDS] [--hash HASH] [--pss] [--der]
-  tbs-build --crl --ca FILE --db DIR [--days N] [--hash HASH] [--pss] [--der]
+  tbs-build --crl --ca FILE --db DIR|URI [--days N] [--hash HASH] [--pss] [--der]
             [--audit FILE | --no-audit]
-  tbs-build --ocsp --ca FILE --db DIR [--serial HEX]... [--responder FILE]
+  tbs-build --ocsp --ca FILE --db DIR|URI [--serial HEX]... [--responder FILE]
             [--days N] [--der]
 
 Reads certificate signing requests (PEM or DER, any number) from stdin and
@@ -141,8 +141,8 @@ Options:
       --pss                    the issuer signs with RSASSA-PSS (RSA keys)
       --der                    write DER instead of PEM (not to a terminal)
       --crl                    build a CRL instead (with --ca and --db)
-      --db DIR                 the CA database of cert-store, for --crl and
-                               --ocsp
+      --db DIR|URI             the CA database of cert-store (a directory or
+                               postgresql://...), for --crl and --ocsp
       --audit FILE             with --crl: log the CRL number taken to this
                                audit log (default: $CARDCA_AUDIT, then
                                DIR/audit.log)
@@ -190,7 +190,7 @@ fn run(args: Vec<OsString>) -> Result<()> {
     match resolved {
         Resolved::Certs(args, issuer) => certificates(&args, &issuer, &mut out),
         Resolved::Crl(crl, ca) => {
-            cardca::audit::setup(&crl.audit, Some(&crl.doc.db));
+            cardca::audit::setup(&crl.audit, crl.doc.db.dir());
             let tbs = crl::build(&ca, &crl.doc.db, crl.doc.days, crl.hash, crl.pss)?;
             out.write("TBS CERTLIST", &tbs)
         }

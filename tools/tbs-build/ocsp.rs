@@ -25,16 +25,15 @@ use cardca::{hex, policy, time, Context, Error, Result};
 /// serial leaves stdout empty.
 pub fn build(
     ca: &CaCert,
-    dir: &std::path::Path,
+    at: &db::Location,
     serials: &[String],
     responder: Option<&CaCert>,
     days: u64,
 ) -> Result<Vec<Vec<u8>>> {
     policy::may_answer(ca)?;
-    let mut db = db::open_of(dir, ca, "building OCSP responses")?;
+    let mut db = db::Store::open_of(at, ca, "building OCSP responses")?;
     let checked = responder.map(|r| policy::check_ocsp_responder(r, ca)).transpose()?;
-    let entries = db.entries();
-    let entries = entries?;
+    let entries = db.entries()?;
     let now = time::now()?;
     let chosen: Vec<&Entry> = if serials.is_empty() {
         entries
@@ -48,7 +47,7 @@ pub fn build(
                 Error::new(format!(
                     "serial {serial} is not in {}: no response for a certificate this CA did not record \
                      (it would not be \"good\")",
-                    dir.join("index.txt").display()
+                    db.index_place()
                 ))
             })?;
             chosen.push(entry);

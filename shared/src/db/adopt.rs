@@ -62,11 +62,7 @@ impl Db {
     pub fn kept_ca(&self) -> Result<Option<CaCert>> {
         let Some(text) = self.read_file("ca.pem", CERT_FILE_MAX)? else { return Ok(None) };
         let path = self.dir.join("ca.pem");
-        let (label, der) =
-            pem_rfc7468::decode_vec(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
-        if label != "CERTIFICATE" {
-            return Err(Error::new(format!("{} is not a certificate", path.display())));
-        }
+        let der = pem_certificate(&text, &path.display())?;
         CaCert::parse(der).with_context(|| path.display().to_string()).map(Some)
     }
 
@@ -74,23 +70,7 @@ impl Db {
     /// keeps one.
     fn check_kept(&self, ca: &CaCert) -> Result<()> {
         let Some(kept) = self.kept_ca()? else { return Ok(()) };
-        if kept.tbs.subject != ca.tbs.subject
-            || kept.tbs.subject_public_key_info != ca.tbs.subject_public_key_info
-        {
-            let same_name = kept.tbs.subject == ca.tbs.subject;
-            return Err(Error::new(format!(
-                "{} keeps the certificate of {}{}, not of this CA {} (one database per CA)",
-                self.dir().display(),
-                kept.subject_text(),
-                if same_name { " with another key" } else { "" },
-                ca.subject_text()
-            ))
-            .hint(format!(
-                "{} is the CA certificate the database was made for",
-                self.dir.join("ca.pem").display()
-            )));
-        }
-        Ok(())
+        same_ca(&kept, ca, &self.dir().display(), &self.dir.join("ca.pem").display())
     }
 
     /// Keeps `ca` as the database's CA certificate, unless it keeps one:
@@ -168,14 +148,43 @@ impl Db {
             let Some(dir) = self.dir.subdir(dir)? else { continue };
             let name = format!("{serial}.pem");
             let Some(text) = dir.read(&name, CERT_FILE_MAX)? else { continue };
-            let path = dir.join(&name);
-            let (label, der) =
-                pem_rfc7468::decode_vec(&text).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
-            if label != "CERTIFICATE" {
-                return Err(Error::new(format!("{} is not a certificate", path.display())));
-            }
+            let der = pem_certificate(&text, &dir.join(&name).display())?;
             return Ok(Some(der));
         }
         Ok(None)
     }
+}
+
+/// The DER of a PEM certificate file (ca.pem, certs/SERIAL.pem, or the
+/// record's copy of one), named `place` in an error.
+pub(super) fn pem_certificate(text: &[u8], place: &dyn std::fmt::Display) -> Result<Vec<u8>> {
+    let (label, der) = pem_rfc7468::decode_vec(text).map_err(|e| Error::new(format!("{place}: {e}")))?;
+    if label != "CERTIFICATE" {
+        return Err(Error::new(format!("{place} is not a certificate")));
+    }
+    Ok(der)
+}
+
+/// `ca` must be the CA a record keeps (`kept`, in `place`, from
+/// `file`): the same name and key (a renewed CA certificate is the same
+/// CA; another key is another CA).
+pub(super) fn same_ca(
+    kept: &CaCert,
+    ca: &CaCert,
+    place: &dyn std::fmt::Display,
+    file: &dyn std::fmt::Display,
+) -> Result<()> {
+    if kept.tbs.subject == ca.tbs.subject
+        && kept.tbs.subject_public_key_info == ca.tbs.subject_public_key_info
+    {
+        return Ok(());
+    }
+    let same_name = kept.tbs.subject == ca.tbs.subject;
+    Err(Error::new(format!(
+        "{place} keeps the certificate of {}{}, not of this CA {} (one database per CA)",
+        kept.subject_text(),
+        if same_name { " with another key" } else { "" },
+        ca.subject_text()
+    ))
+    .hint(format!("{file} is the CA certificate the database was made for")))
 }

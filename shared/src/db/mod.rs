@@ -35,14 +35,13 @@
 //! `adopt` one database per CA; `pg` the record on PostgreSQL (moved in
 //! and out so far).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 
-use crate::cert;
 use crate::dirfd::Dir;
 use crate::error::{Context, Error, Result};
 
@@ -52,11 +51,14 @@ mod lines;
 pub mod pg;
 mod record;
 mod reserve;
+mod rules;
+mod store;
 
 pub use adopt::{create_of, open_of};
 pub use index::{parse_serial, parse_time_text, reason_code, time_text, CrlEntry, Entry, REASONS};
 pub use record::Record;
 pub use reserve::{Ask, Cleared, Reservation};
+pub use store::{Location, Store};
 
 /// What this run knows of index.txt and reserved.txt: read whole once,
 /// then only what was appended since (under the lock, so nothing else is
@@ -217,21 +219,9 @@ impl Db {
         Ok((lock, index, reserved))
     }
 
-    /// index.txt.attr's unique_subject, read as openssl reads it: missing
-    /// file or key means yes; a value starting with y/Y/t/T is yes.
+    /// index.txt.attr's unique_subject.
     fn unique_subject(&self) -> Result<bool> {
-        let Some(data) = self.read_file("index.txt.attr", ATTR_MAX)? else {
-            return Ok(true);
-        };
-        let text = String::from_utf8_lossy(&data);
-        for line in text.lines() {
-            if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "unique_subject" {
-                    return Ok(matches!(value.trim().bytes().next(), Some(b'y' | b'Y' | b't' | b'T')));
-                }
-            }
-        }
-        Ok(true)
+        Ok(rules::unique_subject(self.read_file("index.txt.attr", ATTR_MAX)?.as_deref()))
     }
 
     /// The CA this database belongs to (its DER Name), if recorded.
@@ -256,68 +246,18 @@ impl Db {
         let unique = self.unique_subject()?;
         let mut owner = self.issuer()?;
         let adopt = owner.is_none();
-        let mut fresh = HashSet::new();
-        let mut subjects = HashMap::new();
-        let mut refused = None;
-        let mut late = Vec::new();
-        let index_path = self.path("index.txt");
-        for r in batch {
-            let reservation = self.known.reserved.get(&r.entry.serial);
-            let reserved_for = reservation.filter(|(_, hash)| *hash != r.tbs_sha256);
-            let is_late = match (self.known.revoked.contains_key(&r.entry.serial), reservation) {
-                (true, Some((_, hash))) if *hash == r.tbs_sha256 => {
-                    self.certs.open_read(&format!("{}.pem", r.entry.serial))?.is_none()
-                }
-                _ => false,
-            };
-            let problem = if !fresh.insert(r.entry.serial.clone()) {
-                Some(format!("serial {} comes twice", r.entry.serial))
-            } else if let (Some(line), false) = (self.known.serials.get(&r.entry.serial), is_late) {
-                Some(format!(
-                    "serial {} is already in {} (line {line})",
-                    r.entry.serial,
-                    index_path.display()
-                ))
-            } else if let Some((line, hash)) = reserved_for {
-                Some(format!(
-                    "serial {} was reserved for another TBSCertificate ({} line {line}, SHA-256 {hash}): this is \
-                     not the certificate card-sign --db signed with it",
-                    r.entry.serial,
-                    self.path("reserved.txt").display()
-                ))
-            } else if let Some(other) = (unique && !is_late)
-                .then(|| self.known.valid_subjects.get(&r.entry.subject).or(subjects.get(&r.entry.subject)))
-                .flatten()
-            {
-                Some(format!(
-                    "subject {} already has a valid certificate (serial {other}) and {} says unique_subject = yes",
-                    r.entry.subject,
-                    self.path("index.txt.attr").display()
-                ))
-            } else {
-                match &owner {
-                    Some(o) if *o != r.issuer => Some(self.other_ca(&r.entry.serial, &r.issuer, o)),
-                    Some(_) => None,
-                    None => {
-                        // First certificate cardca records here: the files
-                        // of what is already recorded must agree.
-                        self.check_files_issued_by(&r.issuer)?;
-                        owner = Some(r.issuer.clone());
-                        None
-                    }
-                }
-            };
-            if let Some(p) = problem {
-                refused = Some(Error::new(format!("{p}; nothing was recorded for it")));
-                break;
+        let (late, refused) = rules::check_batch(&Files(self), batch, unique, |r| match &owner {
+            Some(o) if *o != r.issuer => Ok(Some(self.other_ca(&r.entry.serial, &r.issuer, o))),
+            Some(_) => Ok(None),
+            None => {
+                // First certificate cardca records here: the files of
+                // what is already recorded must agree.
+                self.check_files_issued_by(&r.issuer)?;
+                owner = Some(r.issuer.clone());
+                Ok(None)
             }
-            if !is_late {
-                subjects.insert(r.entry.subject.clone(), r.entry.serial.clone());
-            }
-            late.push(is_late);
-        }
-        let count = late.len();
-        let owner = owner.filter(|_| adopt && count > 0);
+        })?;
+        let owner = owner.filter(|_| adopt && !late.is_empty());
         Ok(Pending { db: self, _lock: lock, index, late, refused, adopt: owner })
     }
 
@@ -386,29 +326,17 @@ impl Db {
         Ok(done)
     }
 
-    /// Takes the next CRL number and stores the one after it durably.
-    pub fn next_crl_number(&self) -> Result<Vec<u8>> {
+    /// For a CRL, under one lock: the next CRL number, taken (the one
+    /// after it stored durably), and every line of index.txt, so that a
+    /// CRL with a higher number never lists less than one before it.
+    pub fn crl(&mut self) -> Result<(Vec<u8>, Vec<Entry>)> {
         let _lock = self.lock()?;
-        let current = match self.read_file("crlnumber", CRLNUMBER_MAX)? {
-            Some(data) => crate::hex::decode(String::from_utf8_lossy(&data).trim()).context("crlnumber")?,
-            None => vec![1],
-        };
-        let mut next = current.clone();
-        // Big-endian increment.
-        let mut i = next.len();
-        loop {
-            if i == 0 {
-                next.insert(0, 1);
-                break;
-            }
-            i -= 1;
-            next[i] = next[i].wrapping_add(1);
-            if next[i] != 0 {
-                break;
-            }
-        }
-        self.dir.replace("crlnumber", format!("{}\n", cert::serial_text(&next)).as_bytes())?;
-        Ok(current)
+        let index = self.open_index()?;
+        self.refresh(&index)?;
+        let entries = self.read_entries()?;
+        let current = rules::crl_number_of(self.read_file("crlnumber", CRLNUMBER_MAX)?.as_deref())?;
+        self.dir.replace("crlnumber", rules::crl_number_text(&rules::next_number(&current)).as_bytes())?;
+        Ok((current, entries))
     }
 
     /// Writes a certificate file that no line names: created with O_EXCL
@@ -440,15 +368,10 @@ pub struct Pending<'a> {
 }
 
 impl Pending<'_> {
-    /// How many of the batch may be recorded (a prefix of it).
-    pub fn count(&self) -> usize {
-        self.late.len()
-    }
-
-    /// The serials of the accepted prefix that arrive after `--reconcile`
-    /// revoked them.
-    pub fn late<'b>(&self, batch: &'b [Record]) -> Vec<&'b Record> {
-        batch.iter().zip(&self.late).filter(|(_, late)| **late).map(|(r, _)| r).collect()
+    /// For each of the accepted prefix (how many of the batch may be
+    /// recorded), whether it arrives after `--reconcile` revoked it.
+    pub fn late_flags(&self) -> &[bool] {
+        &self.late
     }
 
     /// Why the rest of the batch is refused, if it is.
@@ -504,6 +427,38 @@ impl Pending<'_> {
         Ok(self.refused)
     }
 }
+/// index.txt and reserved.txt as the record's rules ask them (`rules`).
+struct Files<'a>(&'a Db);
+
+impl rules::View for Files<'_> {
+    fn issued(&self, serial: &str) -> Option<String> {
+        let line = self.0.known.serials.get(serial)?;
+        Some(format!("{} line {line}", self.0.path("index.txt").display()))
+    }
+    fn reservation(&self, serial: &str) -> Option<(String, String)> {
+        let (line, hash) = self.0.known.reserved.get(serial)?;
+        Some((format!("{} line {line}", self.0.path("reserved.txt").display()), hash.clone()))
+    }
+    fn revoked(&self, serial: &str) -> Option<&Entry> {
+        self.0.known.revoked.get(serial)
+    }
+    fn valid_subject(&self, subject: &str) -> Option<String> {
+        self.0.known.valid_subjects.get(subject).cloned()
+    }
+    fn has_certificate(&self, serial: &str) -> Result<bool> {
+        Ok(self.0.certs.open_read(&format!("{serial}.pem"))?.is_some())
+    }
+    fn attr_place(&self) -> String {
+        self.0.path("index.txt.attr").display().to_string()
+    }
+    fn shown(&self) -> String {
+        self.0.dir().display().to_string()
+    }
+    fn index_place(&self) -> String {
+        self.0.path("index.txt").display().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,11 +489,11 @@ mod tests {
     #[test]
     fn links_are_refused() {
         let dir = scratch("links");
-        let db = Db::open(&dir).expect("open");
+        let mut db = Db::open(&dir).expect("open");
         let elsewhere = scratch("links-elsewhere");
         std::fs::create_dir_all(&elsewhere).expect("mkdir");
         std::os::unix::fs::symlink(elsewhere.join("crlnumber"), dir.join("crlnumber")).expect("link");
-        let e = db.next_crl_number().expect_err("link").to_string();
+        let e = db.crl().expect_err("link").to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!elsewhere.join("crlnumber").exists());
         std::fs::remove_dir(dir.join("certs")).expect("rmdir");
@@ -575,7 +530,7 @@ mod tests {
                     let e = match name {
                         "index.txt" => db.entries().map(|_| ()),
                         "issuer.der" => db.issuer().map(|_| ()),
-                        _ => db.next_crl_number().map(|_| ()),
+                        _ => db.crl().map(|_| ()),
                     };
                     errors.push(e.map_err(|e| e.to_string()));
                 };

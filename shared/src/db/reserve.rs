@@ -22,8 +22,6 @@
 //! recorded. The file is never rewritten: a late certificate is matched to
 //! its reservation by the TBS hash, whenever it arrives.
 
-use std::collections::HashSet;
-
 use crate::cert::TbsCert;
 use crate::error::{Error, Result};
 use crate::ocsp::CertStatus;
@@ -122,33 +120,8 @@ impl Db {
     pub fn clear_to_sign(&mut self, asks: &[Ask]) -> Result<Cleared> {
         let (_lock, _index, reserved) = self.refresh_all(true)?;
         let reserved = reserved.ok_or_else(|| Error::new("reserved.txt was not opened"))?;
-        let mut fresh: HashSet<&str> = HashSet::new();
-        let mut refused = None;
-        let mut count = 0;
-        for ask in asks {
-            let problem = match ask {
-                Ask::Certificate(r) => {
-                    if !fresh.insert(&r.serial) {
-                        Some(Error::new(format!("serial {} comes twice in this stream", r.serial)))
-                    } else {
-                        self.serial_is_new(&r.serial).err()
-                    }
-                }
-                Ask::Ocsp { serial, status } => self.check_status(serial, status).err(),
-            };
-            if let Some(e) = problem {
-                refused = Some(e);
-                break;
-            }
-            count += 1;
-        }
-        let new: Vec<&Reservation> = asks[..count]
-            .iter()
-            .filter_map(|a| match a {
-                Ask::Certificate(r) => Some(r),
-                Ask::Ocsp { .. } => None,
-            })
-            .collect();
+        let cleared = super::rules::clear_batch(&super::Files(self), asks);
+        let new = reservations(&asks[..cleared.count]);
         if !new.is_empty() {
             let text: String = new.iter().map(|r| r.line()).collect();
             self.known.reserved_tail.append(&reserved, "reserved.txt", &text, new.len())?;
@@ -157,62 +130,7 @@ impl Db {
                 self.known.reserved.insert(r.serial.clone(), (first + i + 1, r.tbs_sha256.clone()));
             }
         }
-        Ok(Cleared { count, refused })
-    }
-
-    /// A serial neither issued nor reserved.
-    fn serial_is_new(&self, serial: &str) -> Result<()> {
-        if let Some(line) = self.known.serials.get(serial) {
-            return Err(Error::new(format!(
-                "serial {serial} is already issued ({} line {line}): a second certificate with it would be \
-                 misissuance",
-                self.path("index.txt").display()
-            )));
-        }
-        if let Some((line, _)) = self.known.reserved.get(serial) {
-            return Err(Error::new(format!(
-                "serial {serial} is already reserved ({} line {line}): card-sign signed it, or is signing it, \
-                 for another block",
-                self.path("reserved.txt").display()
-            ))
-            .hint(format!("cert-store --db {} --reserved lists what was signed and not recorded", self.dir().display())));
-        }
-        Ok(())
-    }
-
-    /// An OCSP status must be what index.txt says: good for a valid (or
-    /// expired) line or a lifted hold, revoked with the line's time and
-    /// reason for a revoked one; nothing for a serial it does not hold.
-    fn check_status(&self, serial: &str, status: &CertStatus) -> Result<()> {
-        let index = self.path("index.txt");
-        let Some(line) = self.known.serials.get(serial) else {
-            let reserved = match self.known.reserved.get(serial) {
-                Some((n, _)) => format!(
-                    "; {} line {n} reserved it, so it may have been signed: cert-store --reconcile records it as \
-                     revoked",
-                    self.path("reserved.txt").display()
-                ),
-                None => String::new(),
-            };
-            return Err(Error::new(format!(
-                "an OCSP response ({}) for serial {serial}, which is not in {}{reserved}",
-                status.name(),
-                index.display()
-            )));
-        };
-        let expected = match self.known.revoked.get(serial) {
-            Some(entry) => entry.cert_status()?,
-            None => CertStatus::Good(der::asn1::Null),
-        };
-        if *status != expected {
-            return Err(Error::new(format!(
-                "an OCSP response says serial {serial} is {}, but {} line {line} says {}",
-                describe(status),
-                index.display(),
-                describe(&expected)
-            )));
-        }
-        Ok(())
+        Ok(cleared)
     }
 
     /// Every reservation whose serial index.txt does not hold, oldest
@@ -278,8 +196,18 @@ impl Db {
     }
 }
 
+/// The certificates' reservations among what card-sign asks.
+pub(super) fn reservations(asks: &[Ask]) -> Vec<&Reservation> {
+    asks.iter()
+        .filter_map(|a| match a {
+            Ask::Certificate(r) => Some(r),
+            Ask::Ocsp { .. } => None,
+        })
+        .collect()
+}
+
 /// A status in words, for a refusal.
-fn describe(status: &CertStatus) -> String {
+pub(super) fn describe(status: &CertStatus) -> String {
     match status {
         CertStatus::Revoked(info) => {
             let when = time::display(info.revocation_time.to_unix_duration().as_secs());
