@@ -13,6 +13,8 @@
 #                              certificates per CA key (0: skip)
 #   BENCH_DIR=500              pending requests in the issuing directory
 #                              (examples/ca) comparison (0: skip)
+#   BENCH_PG=2000              certificates per run into the PostgreSQL
+#                              record, one host and four (0: skip)
 #
 # The rows without "audit" run with --no-audit (cert-store would log to
 # DIR/audit.log by default), so they measure what they always measured; the
@@ -338,5 +340,104 @@ MK
             "$o" "$(ratio "$o" "$t")" "$(ratio "$o" "$p")" "${ours[*]}"
         printf '  the bare pipeline, no make           %8s   (runs: %s)\n' "$p" "${bare[*]}"
         printf '  make, one openssl ca -batch each     %8s\n' "$t"
+    done
+fi
+
+# The record on PostgreSQL (BENCH_PG certificates, default 2000; 0:
+# skip), on a server of the bench's own (tests/pg/run: a Unix socket,
+# fsync on). 1) One stream into PostgreSQL against the same stream into
+# index.txt (card-sign --db reserving, cert-store --db recording, no
+# audit log), three rounds alternating, a fresh record each, medians.
+# 2) Four issuing hosts at once, each with its own SoftHSM2 store holding
+# the same CA key (imported from one key file) and a quarter of the
+# requests, against one host with all of them, into one record.
+pg_n=${BENCH_PG:-2000}
+if [ "$pg_n" != 0 ]; then
+    eval "$("$top/tests/pg/run" --start)"
+    trap '"$top/tests/pg/run" --stop "$PG_DIR"' EXIT
+    pg_db() { # NAME: a fresh database, its URI on stdout
+        psql -qc "CREATE DATABASE $1" > /dev/null
+        printf 'postgresql:///%s' "$1"
+    }
+    pg_stream() { # KEY N ROUND pg|files
+        local at a b
+        if [ "$4" = pg ]; then at=$(pg_db "s_$1_$3"); else at=db-pgcmp-$1-$3; fresh_db "$at"; fi
+        stream "$2" > pg-in.csr
+        a=$(now)
+        tbs-build --ca "$1-ca.pem" --profile client --csr-subject --days 30 < pg-in.csr \
+            | card-sign --ca "$1-ca.pem" --db "$at" "${P[@]}" --no-audit \
+            | cert-store --db "$at" --ca "$1-ca.pem" --no-audit > pg-out.pem
+        b=$(now)
+        [ "$(grep -c 'END CERTIFICATE' pg-out.pem)" = "$2" ] || { echo "bench: the stream into $4 issued the wrong count" >&2; exit 1; }
+        rate "$2" "$a" "$b"
+    }
+    for key in rsa p256; do
+        files=() pgs=() pair=()
+        for r in 1 2 3; do
+            if [ $(( r % 2 )) = 1 ]; then
+                files+=("$(pg_stream "$key" "$pg_n" "$r" files)"); pgs+=("$(pg_stream "$key" "$pg_n" "$r" pg)")
+            else
+                pgs+=("$(pg_stream "$key" "$pg_n" "$r" pg)"); files+=("$(pg_stream "$key" "$pg_n" "$r" files)")
+            fi
+            pair+=("$(awk -v a="${pgs[-1]}" -v b="${files[-1]}" 'BEGIN { printf "%d", 1000 * a / b }')")
+        done
+        f=$(median "${files[@]}") p=$(median "${pgs[@]}")
+        printf '\n%s CA key, a stream of %s into the record (certificates/s, card-sign --db | cert-store --db)\n' "$key" "$pg_n"
+        printf '  into PostgreSQL                      %8s   %sx index.txt (median of the pairs; runs: %s)\n' \
+            "$p" "$(awk -v m="$(median "${pair[@]}")" 'BEGIN { printf "%.2f", m / 1000 }')" "${pgs[*]}"
+        printf '  into index.txt                       %8s   (runs: %s)\n' "$f" "${files[*]}"
+    done
+    # Four hosts: the same CA key in four SoftHSM2 stores, for each key type.
+    stream "$pg_n" > host-all.in
+    for h in 1 2 3 4; do stream $(( pg_n / 4 )) > "host-$h.in"; done
+    host_stream() { # KEY HOST N URI IN: the N requests in IN, issued on HOST
+        tbs-build --ca "hosts-$1.pem" --profile client --csr-subject --days 30 < "$5" \
+            | SOFTHSM2_CONF=$work/host-$2/softhsm2.conf card-sign --ca "hosts-$1.pem" \
+                --key "pkcs11:token=host-$2;object=$1" --db "$4" "${P[@]}" --no-audit \
+            | cert-store --db "$4" --ca "hosts-$1.pem" --no-audit > "host-$2.pem"
+        [ "$(grep -c 'END CERTIFICATE' "host-$2.pem")" = "$3" ] || { echo "bench: host $2 issued the wrong count" >&2; exit 1; }
+    }
+    hosts_run() { # KEY ROUND 1|4
+        local uri a b h
+        uri=$(pg_db "h$3_$1_$2")
+        a=$(now)
+        if [ "$3" = 1 ]; then
+            host_stream "$1" 1 "$pg_n" "$uri" host-all.in
+        else
+            for h in 1 2 3 4; do host_stream "$1" "$h" $(( pg_n / 4 )) "$uri" "host-$h.in" & done
+            for h in 1 2 3 4; do wait -n || { echo "bench: a host failed" >&2; exit 1; }; done
+        fi
+        b=$(now)
+        rate $(( $3 == 1 ? pg_n : pg_n / 4 * 4 )) "$a" "$b"
+    }
+    for h in 1 2 3 4; do
+        mkdir -p "host-$h/tokens"
+        printf 'directories.tokendir = %s/host-%s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$work" "$h" > "host-$h/softhsm2.conf"
+        SOFTHSM2_CONF=$work/host-$h/softhsm2.conf card-init --slot free --label "host-$h" --so-pin-source file:so.pin \
+            --pin-source file:pin 2> /dev/null
+    done
+    for key in rsa p256; do
+        case $key in
+            rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "hosts-$key.key" 2> /dev/null ;;
+            p256) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "hosts-$key.key" 2> /dev/null ;;
+        esac
+        for h in 1 2 3 4; do
+            SOFTHSM2_CONF=$work/host-$h/softhsm2.conf card-keygen --token "pkcs11:token=host-$h" --import "hosts-$key.key" \
+                --label "$key" "${P[@]}" > /dev/null 2>&1
+        done
+        SOFTHSM2_CONF=$work/host-1/softhsm2.conf csr-make --key "pkcs11:token=host-1;object=$key" \
+                --subject "/CN=bench hosts $key CA" "${P[@]}" \
+            | tbs-build --self-signed --profile root \
+            | SOFTHSM2_CONF=$work/host-1/softhsm2.conf card-sign --key "pkcs11:token=host-1;object=$key" "${P[@]}" \
+            > "hosts-$key.pem"
+        one=() four=()
+        for r in 1 2 3; do
+            if [ $(( r % 2 )) = 1 ]; then one+=("$(hosts_run "$key" "$r" 1)"); four+=("$(hosts_run "$key" "$r" 4)");
+            else four+=("$(hosts_run "$key" "$r" 4)"); one+=("$(hosts_run "$key" "$r" 1)"); fi
+        done
+        o=$(median "${one[@]}") q=$(median "${four[@]}")
+        printf '\n%s CA key, %s certificates into one PostgreSQL record, one host or four (certificates/s)\n' "$key" "$pg_n"
+        printf '  four hosts at once, a quarter each   %8s   %sx one host (runs: %s)\n' "$q" "$(ratio "$q" "$o")" "${four[*]}"
+        printf '  one host, all of them                %8s   (runs: %s)\n' "$o" "${one[*]}"
     done
 fi

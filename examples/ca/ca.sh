@@ -10,7 +10,8 @@
 #   issued/NAME.pem            NAME's current certificate
 #   rejected/NAME.why          why tbs-build refused NAME (until it passes)
 #   revoked/NAME.SERIAL.*      a revoked certificate and its request
-#   db/                        cert-store's database (openssl ca's index.txt)
+#   db/                        cert-store's database (openssl ca's index.txt),
+#                              unless DB names a PostgreSQL record
 #   crl.pem                    the current CRL
 #   ocsp/SERIAL.der            pre-signed OCSP responses, for stapling
 #   audit.log                  the hash-chained audit log (AUDIT)
@@ -38,6 +39,11 @@ die() {
 }
 
 CA_CERT=${CA_CERT:-ca.pem}
+DB=${DB:-db}
+case $DB in
+    postgresql://* | postgres://*) shared=1 ;;
+    *) shared= ;;
+esac
 PROFILE=${PROFILE:-client}
 RENEW_DAYS=${RENEW_DAYS:-30}
 CRL_DAYS=${CRL_DAYS:-7}
@@ -64,6 +70,64 @@ token=()
 [ -n "${MODULE_ARGS:-}" ] && token+=(--module-args "$MODULE_ARGS")
 audit=()
 [ -n "${AUDIT:-}" ] && audit=(--audit "$AUDIT")
+
+# have_db: whether there is a record to read: a directory once
+# cert-store or card-sign made it; in PostgreSQL, once this CA has a
+# record there (taking the snapshot; a server that cannot be asked
+# stops the run).
+have_db() {
+    [ -n "$shared" ] || { [ -d "$DB" ]; return; }
+    local rc=0
+    snapshot || rc=$?
+    [ $rc = 2 ] && return 1
+    [ $rc = 0 ] || exit 1
+}
+
+# snapshot: the record as files, in $snap: the directory itself, or for
+# a PostgreSQL record an export of this CA's record as it is now
+# (.db-snapshot, read-only): for settling a cut-short run, revoking by
+# name, and telling whether the record changed since the CRL and OCSP
+# responses were signed.
+snap=
+snapshot() {
+    if [ -z "$shared" ]; then
+        snap=$DB
+        return 0
+    fi
+    rm -rf .db-snapshot || return 1
+    if ! cert-store --db "$DB" --ca "$CA_CERT" --export .db-snapshot 2> .db-snapshot.err; then
+        # 2: the record holds nothing of this CA yet.
+        # (an empty $snap then: nothing recorded).
+        if grep -q 'holds no record of' .db-snapshot.err; then
+            rm -f .db-snapshot.err
+            snap=.db-snapshot
+            return 2
+        fi
+        cat .db-snapshot.err >&2
+        rm -f .db-snapshot.err
+        return 1
+    fi
+    rm -f .db-snapshot.err
+    snap=.db-snapshot
+}
+
+# changed_since STAMP: whether the record changed since STAMP was made:
+# index.txt newer than it; for a PostgreSQL record, the snapshot taken
+# before signing differs from the one STAMP.index kept (a change that
+# lands between the snapshot and the signature shows next time).
+changed_since() {
+    if [ -z "$shared" ]; then
+        [ "$DB/index.txt" -nt "$1" ]
+        return
+    fi
+    ! cmp -s "$snap/index.txt" "$1.index"
+}
+
+# stamp_index STAMP: what changed_since compares with next time, for a
+# PostgreSQL record.
+stamp_index() {
+    [ -z "$shared" ] || cp "$snap/index.txt" "$1.index"
+}
 responder=()
 [ -n "${RESPONDER:-}" ] && responder=(--responder "$RESPONDER")
 
@@ -129,10 +193,10 @@ card_sign() {
     local key=()
     [ -n "${KEY:-}" ] && key=(--key "$KEY")
     if [ $pin_read = 1 ]; then
-        card-sign --ca "$CA_CERT" --db db "${key[@]}" "${token[@]}" "${audit[@]}" "$@" "${pin_args[@]}" \
+        card-sign --ca "$CA_CERT" --db "$DB" "${key[@]}" "${token[@]}" "${audit[@]}" "$@" "${pin_args[@]}" \
             3< <(printf '%s\n' "$pin")
     else
-        card-sign --ca "$CA_CERT" --db db "${key[@]}" "${token[@]}" "${audit[@]}" "$@" "${pin_args[@]}"
+        card-sign --ca "$CA_CERT" --db "$DB" "${key[@]}" "${token[@]}" "${audit[@]}" "$@" "${pin_args[@]}"
     fi
 }
 
@@ -201,22 +265,25 @@ settle() {
     mapfile -t hashes < <(awk '/^-----BEGIN/ { b = ""; next } /^-----END/ { print b; next } { b = b $0 }' \
         .pending/batch | while read -r b64; do printf '%s' "$b64" | base64 -d | sha256sum | cut -c1-64; done)
     [ ${#hashes[@]} = ${#names[@]} ] || { echo "$me: .pending/batch cannot be read" >&2; failed=1; return 1; }
+    local rc=0
+    snapshot || rc=$?
+    [ $rc = 1 ] && { failed=1; return 1; }
     local -A serial_of=()
-    if [ -s db/reserved.txt ]; then
-        while IFS=$'\t' read -r s h _; do serial_of[$h]=$s; done < db/reserved.txt
+    if [ -s "$snap/reserved.txt" ]; then
+        while IFS=$'\t' read -r s h _; do serial_of[$h]=$s; done < "$snap/reserved.txt"
     fi
     local -A valid=()
-    if [ -s db/index.txt ]; then
+    if [ -s "$snap/index.txt" ]; then
         # (awk: `read` would merge the tabs around a valid line's empty
         # revocation field)
-        while read -r s; do valid[$s]=1; done < <(awk -F'\t' '$1 == "V" { print $4 }' db/index.txt)
+        while read -r s; do valid[$s]=1; done < <(awk -F'\t' '$1 == "V" { print $4 }' "$snap/index.txt")
     fi
     local i n s kept=0 dropped=0
     for i in "${!names[@]}"; do
         n=${names[$i]}
         s=${serial_of[${hashes[$i]}]:-}
-        if [ -n "$s" ] && [ -n "${valid[$s]:-}" ] && [ -s "db/certs/$s.pem" ]; then
-            if ! { cp "db/certs/$s.pem" "issued/.$n.tmp" && mv -f "issued/.$n.tmp" "issued/$n.pem"; }; then
+        if [ -n "$s" ] && [ -n "${valid[$s]:-}" ] && [ -s "$snap/certs/$s.pem" ]; then
+            if ! { cp "$snap/certs/$s.pem" "issued/.$n.tmp" && mv -f "issued/.$n.tmp" "issued/$n.pem"; }; then
                 rm -f "issued/.$n.tmp"
                 echo "$me: filing issued/$n.pem failed: the cut-short run stays in .pending for the next" >&2
                 failed=1
@@ -325,7 +392,7 @@ batch() {
     # The certificates are filed whole: split beside the batch, each
     # renamed into issued/, made durable, and only then the batch let go
     # (until then a crash leaves it to settle, which files them again).
-    if card_sign < .pending/batch | cert-store --db db --ca "$CA_CERT" "${audit[@]}" > .pending/out \
+    if card_sign < .pending/batch | cert-store --db "$DB" --ca "$CA_CERT" "${audit[@]}" > .pending/out \
         && [ "$(grep -c '^-----BEGIN CERTIFICATE' .pending/out)" = "$count" ] \
         && mkdir .pending/certs && split_pem .pending/out .pending/certs pem "${names[@]}" \
         && find .pending/certs -name '*.pem' -exec mv -f -t issued {} + && sync -f issued; then
@@ -385,10 +452,10 @@ due_for_renewal() {
     local files=() f
     for f in issued/*.pem; do [ -e "$f" ] && files+=("$f"); done
     [ ${#files[@]} -gt 0 ] || return 0
-    [ -d db ] || return 0
+    have_db || return 0
     local -A due=()
     local s rc=0 list
-    ends "$RENEW_DAYS" --db db || rc=$?
+    ends "$RENEW_DAYS" --db "$DB" --ca "$CA_CERT" || rc=$?
     [ $rc = 2 ] && return 1
     [ $rc = 1 ] && return 0
     while IFS=$'\t' read -r _ kind s _; do
@@ -421,9 +488,9 @@ cmd_renew() {
 # expiring: what ends within RENEW_DAYS; exit 1 when anything does (and
 # 2 when the database cannot be read), for cron.
 cmd_expiring() {
-    [ -d db ] || return 0
+    have_db || return 0
     local rc=0
-    ends "$RENEW_DAYS" --db db || rc=$?
+    ends "$RENEW_DAYS" --db "$DB" --ca "$CA_CERT" || rc=$?
     case $rc in
         0)
             printf '%s\n' "$ended"
@@ -443,7 +510,7 @@ cmd_revoke() {
     [ -n "$REASON" ] && reason=(--reason "$REASON")
     if [ -z "$name" ]; then
         [ -n "${SERIAL:-}" ] || die "give NAME=name (a certificate in issued/) or SERIAL=hex, and REASON= if there is one"
-        cert-store --db db --revoke "$SERIAL" "${reason[@]}" "${audit[@]}" || return 1
+        cert-store --db "$DB" --ca "$CA_CERT" --revoke "$SERIAL" "${reason[@]}" "${audit[@]}" || return 1
         echo "$me: revoked $SERIAL${REASON:+, $REASON}; the CRL and OCSP responses follow on the next make" >&2
         return 0
     fi
@@ -454,13 +521,14 @@ cmd_revoke() {
     [ -n "$serial" ] || die "issued/$name.pem: no certificate in it"
     local key subject s st
     key=$(openssl x509 -in "issued/$name.pem" -noout -pubkey) || return 1
-    subject=$(awk -F'\t' -v s="$serial" '$4 == s { print $6 }' db/index.txt)
+    snapshot || return 1
+    subject=$(awk -F'\t' -v s="$serial" '$4 == s { print $6 }' "$snap/index.txt")
     cp "issued/$name.pem" .revoke.pem || return 1
     while read -r s; do
-        [ "$s" != "$serial" ] && [ -s "db/certs/$s.pem" ] || continue
-        [ "$(openssl x509 -in "db/certs/$s.pem" -noout -pubkey)" = "$key" ] && cat "db/certs/$s.pem" >> .revoke.pem
-    done < <(awk -F'\t' -v subj="$subject" '$1 == "V" && $6 == subj { print $4 }' db/index.txt)
-    if ! cert-store --db db --revoke - "${reason[@]}" "${audit[@]}" < .revoke.pem; then
+        [ "$s" != "$serial" ] && [ -s "$snap/certs/$s.pem" ] || continue
+        [ "$(openssl x509 -in "$snap/certs/$s.pem" -noout -pubkey)" = "$key" ] && cat "$snap/certs/$s.pem" >> .revoke.pem
+    done < <(awk -F'\t' -v subj="$subject" '$1 == "V" && $6 == subj { print $4 }' "$snap/index.txt")
+    if ! cert-store --db "$DB" --ca "$CA_CERT" --revoke - "${reason[@]}" "${audit[@]}" < .revoke.pem; then
         rm -f .revoke.pem
         return 1
     fi
@@ -476,10 +544,10 @@ cmd_revoke() {
 }
 
 cmd_crl() {
-    [ -d db ] || { echo "$me: no database yet: nothing to sign a CRL for" >&2; return 0; }
+    have_db || { echo "$me: no database yet: nothing to sign a CRL for" >&2; return 0; }
     # Quiet when there is nothing to reconcile: cron mails what a run says.
     local said
-    if ! said=$(cert-store --db db --reconcile --min-age "$RECONCILE_AGE" --reason cessationOfOperation \
+    if ! said=$(cert-store --db "$DB" --ca "$CA_CERT" --reconcile --min-age "$RECONCILE_AGE" --reason cessationOfOperation \
         "${audit[@]}" 2>&1); then
         printf '%s\n' "$said" >&2
         return 1
@@ -490,10 +558,12 @@ cmd_crl() {
     young=$(grep -c '^cert-store: left .* alone' <<< "$said" || true)
     grep -v -e '^cert-store: left .* alone' -e '^cert-store: no reservation revoked$' <<< "$said" >&2 || true
     [ "$young" = 0 ] || echo "$me: $young reservation(s) younger than RECONCILE_AGE = $RECONCILE_AGE s left for a later make crl" >&2
+    # What the reconciling changed is part of the record the CRL covers.
+    snapshot || return 1
     local why=
     if [ ! -s crl.pem ]; then
         why="no CRL yet"
-    elif [ db/index.txt -nt crl.pem ]; then
+    elif changed_since crl.pem; then
         why="the database changed"
     else
         local rc=0
@@ -506,26 +576,27 @@ cmd_crl() {
     fi
     # A CRL reaches crl.pem whole and signed, or not at all.
     need_pin
-    if ! tbs-build --crl --ca "$CA_CERT" --db db --days "$CRL_DAYS" "${audit[@]}" | card_sign > .crl.tmp \
+    if ! tbs-build --crl --ca "$CA_CERT" --db "$DB" --days "$CRL_DAYS" "${audit[@]}" | card_sign > .crl.tmp \
         || ! sync .crl.tmp || ! mv -f .crl.tmp crl.pem; then
         rm -f .crl.tmp
         echo "$me: no new CRL signed ($why); crl.pem is as it was" >&2
         return 1
     fi
+    stamp_index crl.pem || return 1
     echo "$me: crl.pem signed ($why), valid $CRL_DAYS days" >&2
 }
 
 cmd_ocsp() {
     [ "$OCSP_DAYS" -gt 0 ] || return 0
-    [ -d db ] || return 0
+    have_db || return 0
     local why=
     if [ ! -e .ocsp-signed ]; then
         why="none yet"
-    elif [ db/index.txt -nt .ocsp-signed ]; then
+    elif changed_since .ocsp-signed; then
         why="the database changed"
     else
         local rc=0
-        ends "$OCSP_REFRESH" --ocsp-dir ocsp --db db || rc=$?
+        ends "$OCSP_REFRESH" --ocsp-dir ocsp --db "$DB" --ca "$CA_CERT" || rc=$?
         case $rc in
             0) why="less than $OCSP_REFRESH days left" ;;
             1) return 0 ;;
@@ -536,13 +607,14 @@ cmd_ocsp() {
     # cert-store files each response atomically as it comes; the stamp
     # is set only when all were.
     need_pin
-    if ! count=$(tbs-build --ocsp --ca "$CA_CERT" --db db --days "$OCSP_DAYS" "${responder[@]}" \
+    if ! count=$(tbs-build --ocsp --ca "$CA_CERT" --db "$DB" --days "$OCSP_DAYS" "${responder[@]}" \
         | card_sign "${responder[@]}" | cert-store --ocsp-dir ocsp --ca "$CA_CERT" "${audit[@]}" \
         | awk '/^-----END/ { n++ } END { print n + 0 }'); then
         echo "$me: OCSP responses not all signed ($why)" >&2
         return 1
     fi
     touch .ocsp-signed || return 1
+    stamp_index .ocsp-signed || return 1
     echo "$me: $count OCSP responses signed ($why), valid $OCSP_DAYS days" >&2
 }
 
@@ -579,16 +651,16 @@ cmd_status() {
     else
         check "the CRL's nextUpdate is {first}: run make crl" "$CRL_REFRESH" --crl crl.pem
     fi
-    if [ "$OCSP_DAYS" -gt 0 ] && [ -d db ]; then
+    if [ "$OCSP_DAYS" -gt 0 ] && have_db; then
         if [ ! -e .ocsp-signed ]; then
             say "no OCSP responses: run make ocsp"
         else
-            check "{n} OCSP response(s) end by {first}: run make ocsp" "$OCSP_REFRESH" --ocsp-dir ocsp --db db
+            check "{n} OCSP response(s) end by {first}: run make ocsp" "$OCSP_REFRESH" --ocsp-dir ocsp --db "$DB" --ca "$CA_CERT"
         fi
     fi
-    if [ -d db ]; then
+    if have_db; then
         check "{n} certificate(s) end within RENEW_DAYS = $RENEW_DAYS days, the first {first}: run make renew" \
-            "$RENEW_DAYS" --db db
+            "$RENEW_DAYS" --db "$DB" --ca "$CA_CERT"
     fi
     [ -d .pending ] && say "a run was cut short (.pending): run make"
     # Refused requests still waiting (a .why whose request is gone is a

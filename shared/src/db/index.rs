@@ -94,6 +94,14 @@ pub fn parse_time_text(text: &str) -> Result<Time> {
     Time::from_der(&der).map_err(|e| Error::new(format!("time {text:?}: {e}")))
 }
 
+/// A revoked line's revocation field: `TIME` or `TIME,reason`.
+pub(super) fn revocation_text(when: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!("{when},{r}"),
+        None => when.to_string(),
+    }
+}
+
 /// One index.txt line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

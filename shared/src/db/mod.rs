@@ -314,10 +314,7 @@ impl Db {
                 return Err(Error::new(format!("serial {serial} is already revoked ({})", entry.revocation)));
             }
             entry.status = 'R';
-            entry.revocation = match reason {
-                Some(r) => format!("{when},{r}"),
-                None => when.to_string(),
-            };
+            entry.revocation = index::revocation_text(when, reason);
             done.push(entry.clone());
         }
         let text: String = entries.iter().map(Entry::line).collect();

@@ -83,6 +83,19 @@ impl Reservation {
         })
     }
 
+    /// The revoked line `--reconcile` records for it: revoked `when`,
+    /// for `reason`, its serial never to be used again.
+    pub(super) fn revoked(self, when: &str, reason: Option<&str>) -> Entry {
+        Entry {
+            status: 'R',
+            expiry: self.expiry,
+            revocation: super::index::revocation_text(when, reason),
+            serial: self.serial,
+            file: "unknown".into(),
+            subject: self.subject,
+        }
+    }
+
     pub(super) fn line(&self) -> String {
         format!(
             "{}\t{}\t{}\t{}\t{}\n",
@@ -171,17 +184,7 @@ impl Db {
             .read_left_over()?
             .into_iter()
             .filter(|r| r.at < before)
-            .map(|r| Entry {
-                status: 'R',
-                expiry: r.expiry,
-                revocation: match reason {
-                    Some(reason) => format!("{when},{reason}"),
-                    None => when.to_string(),
-                },
-                serial: r.serial,
-                file: "unknown".into(),
-                subject: r.subject,
-            })
+            .map(|r| r.revoked(when, reason))
             .collect();
         if entries.is_empty() {
             return Ok(entries);

@@ -21,6 +21,7 @@ use der::Encode;
 use postgres::{GenericClient, Transaction};
 
 use super::super::adopt::{pem_certificate, same_ca};
+use super::super::index::revocation_text;
 use super::super::record::name_text;
 use super::super::reserve::reservations;
 use super::super::rules::{self, View};
@@ -275,12 +276,12 @@ impl CaRecord {
             }
             let mut entry = entry.clone();
             entry.status = 'R';
-            entry.revocation = revocation(when, reason);
+            entry.revocation = revocation_text(when, reason);
             done.push(entry);
         }
         before_commit(&done)?;
         let list: Vec<&str> = done.iter().map(|e| e.serial.as_str()).collect();
-        let text = revocation(when, reason);
+        let text = revocation_text(when, reason);
         tx.execute(
             "UPDATE cardca_cert SET status = 'R', revocation = $3 WHERE ca_id = $1 AND serial = ANY($2)",
             &[&id, &list, &text],
@@ -379,14 +380,7 @@ impl CaRecord {
         let entries: Vec<Entry> = left_over(&mut tx, id, &shown)?
             .into_iter()
             .filter(|r| r.at < before)
-            .map(|r| Entry {
-                status: 'R',
-                expiry: r.expiry,
-                revocation: revocation(when, reason),
-                serial: r.serial,
-                file: "unknown".into(),
-                subject: r.subject,
-            })
+            .map(|r| r.revoked(when, reason))
             .collect();
         if entries.is_empty() {
             return Ok(entries);
@@ -502,13 +496,6 @@ fn insert_entries(
             &files,
         ],
     )
-}
-
-fn revocation(when: &str, reason: Option<&str>) -> String {
-    match reason {
-        Some(r) => format!("{when},{r}"),
-        None => when.to_string(),
-    }
 }
 
 /// The CA's entries in their order.
