@@ -89,7 +89,18 @@ impl Pg {
             .hint("run the cardca that wrote it, or a newer one"));
         }
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.batch_execute(step).map_err(sql)?;
+            tx.batch_execute(step).map_err(|e| {
+                // A role that may only issue cannot take a step: said as such.
+                let owner = e.as_db_error().is_some_and(|d| d.code().code() == "42501");
+                match owner {
+                    true => Error::new(format!(
+                        "{shown}: the record's schema is version {version} and this cardca's is {SCHEMA_VERSION}; \
+                         bringing it up to date needs the tables' owner: nothing was changed"
+                    ))
+                    .hint("run one cardca command as the owner of the tables, once (cardca(7), the grants)"),
+                    false => sql(e),
+                }
+            })?;
             tx.execute("UPDATE cardca_schema SET version = $1", &[&(i as i32 + 1)]).map_err(sql)?;
         }
         tx.commit().map_err(sql)
