@@ -61,9 +61,8 @@ pub fn list(days: u64, from: &Sources, json_out: bool) -> Result<()> {
     // response for a certificate that has expired is not reported.
     let mut expiries: Option<HashMap<String, u64>> = None;
     if let Some(at) = &from.db {
-        let ca = from.ca.as_deref().map(CaCert::read).transpose()?;
         let (found, all) = database(
-            db::Store::open_existing(at, ca.as_ref())?,
+            crate::open_existing(at, &from.ca)?,
             now.saturating_sub(days.saturating_mul(DAY)),
             until,
         )?;

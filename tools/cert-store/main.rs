@@ -287,7 +287,7 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
                 let f = f.to_owned();
                 cli::parse_token_flag(&mut flags, &f, &mut parser)?;
             }
-            Arg::Long("db") => set_once(&mut db, value(&mut parser)?, "--db")?,
+            Arg::Long("db") => set_once(&mut db, cli::db_location(&mut parser)?, "--db")?,
             Arg::Long("import") => set_once(&mut import, PathBuf::from(value(&mut parser)?), "--import")?,
             Arg::Long("export") => set_once(&mut export, PathBuf::from(value(&mut parser)?), "--export")?,
             Arg::Long("ocsp-dir") => set_once(&mut ocsp_dir, PathBuf::from(parser.value()?), "--ocsp-dir")?,
@@ -356,14 +356,13 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
             other => return Err(cli::unexpected(other)),
         }
     }
-    // A PostgreSQL record is moved in and out (--import, --export); the
-    // other modes take a directory database.
+    // A PostgreSQL record is moved in and out (--import, --export).
     if import.is_some() || export.is_some() {
-        let uri = db.filter(|d| db::pg::is_uri(d)).ok_or_else(|| {
-            Error::usage(
+        let Some(Location::Pg(uri)) = db else {
+            return Err(Error::usage(
                 "--import and --export go with --db postgresql://...: the record to move into or out of",
-            )
-        })?;
+            ));
+        };
         if import.is_some() == export.is_some()
             || beyond(&seen, &["import", "export", "db", "ca"])
             || (import.is_some() && ca.is_some())
@@ -377,10 +376,6 @@ fn parse_args(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Arg
         };
         return Ok(Args { flags, mode });
     }
-    if db.as_deref() == Some("") {
-        return Err(Error::usage("--db: an empty value (a directory, or postgresql://...)"));
-    }
-    let db = db.map(|d| Location::parse(&d));
     if let Some(file) = verify {
         if beyond(&seen, &["audit-verify", "audit-ca"]) {
             return Err(Error::usage("--audit-verify FILE takes no other option"));
@@ -770,8 +765,9 @@ fn record_of(object: &io::Object) -> Result<Record> {
     Record::from_der(object.der.clone()).map_err(|e| e.context(format!("certificate {}", object.index)))
 }
 
-/// The record of --revoke, --reserved and --reconcile, which must exist;
-/// `--ca` (which must be its CA) chooses among a PostgreSQL record's CAs.
+/// The record of --revoke, --reserved, --reconcile and --expiring, which
+/// must exist; `--ca` (which must be its CA) chooses among a PostgreSQL
+/// record's CAs.
 fn open_existing(at: &Location, ca: &Option<String>) -> Result<Store> {
     let ca = ca.as_deref().map(CaCert::read).transpose()?;
     Store::open_existing(at, ca.as_ref())

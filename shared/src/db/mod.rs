@@ -32,8 +32,9 @@
 //!
 //! Here: `Db` (lock, refresh, check and commit, revoke, CRL numbers);
 //! `index` the index.txt format; `record` a certificate to record;
-//! `adopt` one database per CA; `pg` the record on PostgreSQL (moved in
-//! and out so far).
+//! `adopt` one database per CA; `rules` the record's checks, the same
+//! for both backends; `pg` the record on PostgreSQL; `store` the one
+//! type the tools use, over either.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -424,6 +425,7 @@ impl Pending<'_> {
         Ok(self.refused)
     }
 }
+
 /// index.txt and reserved.txt as the record's rules ask them (`rules`).
 struct Files<'a>(&'a Db);
 

@@ -247,7 +247,7 @@ impl Pending<'_> {
     fn late_flags(&self) -> &[bool] {
         match self {
             Pending::Files(p) => p.late_flags(),
-            Pending::Pg(p) => p.late(),
+            Pending::Pg(p) => p.late_flags(),
         }
     }
 

@@ -412,7 +412,9 @@ pub struct Pending<'a> {
 }
 
 impl Pending<'_> {
-    pub fn late(&self) -> &[bool] {
+    /// For each of the accepted prefix, whether it arrives after
+    /// `--reconcile` revoked it (as `Db`'s `Pending::late_flags`).
+    pub fn late_flags(&self) -> &[bool] {
         &self.late
     }
 
